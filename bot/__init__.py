@@ -1,0 +1,1 @@
+"""Switchboard: any OpenAI-compatible model in Slack threads, every token counted."""

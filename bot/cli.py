@@ -1,0 +1,164 @@
+"""The command line: `python -m bot [serve|socket|migrate|check|usage]`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot import migrations
+from bot.settings import Settings, SettingsError
+from db.engine import make_engine
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one sub-command and return its exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        if args.command == "check":
+            print(f"FAIL settings: {exc}")
+            return 1
+        print(f"switchboard: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level_number,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    command: Callable[[Settings, argparse.Namespace], int] = COMMANDS[args.command or "auto"]
+    try:
+        return command(settings, args)
+    except SettingsError as exc:
+        print(f"switchboard: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="switchboard",
+        description="Switchboard: any OpenAI-compatible model in Slack threads, every token counted.",
+        epilog="With no command: Socket Mode when SLACK_APP_TOKEN is set, HTTP otherwise.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = commands.add_parser("serve", help="serve Slack's HTTP requests at /slack/events")
+    serve.add_argument("--port", type=int, help="port to listen on (default: PORT, 3000)")
+    commands.add_parser("socket", help="connect to Slack in Socket Mode (needs SLACK_APP_TOKEN)")
+    commands.add_parser("migrate", help="apply pending database migrations")
+    commands.add_parser("check", help="check the settings and the database, one OK/FAIL line each")
+    usage = commands.add_parser("usage", help="print a usage and cost report")
+    period = usage.add_mutually_exclusive_group()
+    period.add_argument("--days", type=int, help="the last N days (default 30)")
+    period.add_argument("--since", metavar="DATE", help="first day, YYYY-MM-DD")
+    usage.add_argument("--until", metavar="DATE", help="last day, YYYY-MM-DD (with --since)")
+    usage.add_argument("--team", help="workspace (team) id; default: every workspace")
+    usage.add_argument("--user", help="Slack user id")
+    usage.add_argument("--model", help="model name")
+    usage.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    return parser
+
+
+def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    migrations.upgrade(settings.database_url)
+    print(
+        f"Database {_safe_url(settings.database_url)} is at revision "
+        f"{migrations.head_revision(settings.database_url)}."
+    )
+    return 0
+
+
+def _check(settings: Settings, _args: argparse.Namespace) -> int:
+    results = [("settings", None)]
+    for name in ("SLACK_BOT_TOKEN", "OPENAI_API_KEY"):
+        results.append((name, _problem(settings.require, name)))
+    if not (settings.slack_signing_secret or settings.slack_app_token):
+        results.append(
+            (
+                "SLACK_SIGNING_SECRET",
+                "neither SLACK_SIGNING_SECRET (HTTP mode) nor SLACK_APP_TOKEN "
+                "(Socket Mode) is set: set the one for the mode you run.",
+            )
+        )
+    results.extend(_check_database(settings.database_url))
+    for name, problem in results:
+        print(f"FAIL {name}: {problem}" if problem else f"OK   {name}")
+    return 1 if any(problem for _, problem in results) else 0
+
+
+def _check_database(url: str) -> list[tuple[str, str | None]]:
+    try:
+        engine = make_engine(url)
+    except (SQLAlchemyError, ImportError) as exc:
+        return [("database", f"cannot use {_safe_url(url)}: {exc}")]
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        current = migrations.current_revision(engine)
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        return [("database", f"cannot connect to {_safe_url(url)}: {reason}")]
+    finally:
+        engine.dispose()
+    head = migrations.head_revision(url)
+    if current == head:
+        return [("database", None), ("migrations", None)]
+    return [
+        ("database", None),
+        (
+            "migrations",
+            f"database is at {current or 'no revision'}, newest is {head}: "
+            "run `python -m bot migrate`.",
+        ),
+    ]
+
+
+def _problem(check: Callable[[str], None], name: str) -> str | None:
+    try:
+        check(name)
+    except SettingsError as exc:
+        return str(exc)
+    return None
+
+
+def _safe_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.server import serve_http
+
+    return serve_http(settings, port=args.port)
+
+
+def _socket(settings: Settings, _args: argparse.Namespace) -> int:
+    from bot.server import serve_socket
+
+    return serve_socket(settings)
+
+
+def _auto(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.slack_app_token:
+        return _socket(settings, args)
+    args.port = None
+    return _serve(settings, args)
+
+
+def _usage(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.usage_cli import run_usage
+
+    return run_usage(settings, args)
+
+
+COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
+    "serve": _serve,
+    "socket": _socket,
+    "migrate": _migrate,
+    "check": _check,
+    "usage": _usage,
+    "auto": _auto,
+}

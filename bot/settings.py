@@ -1,0 +1,208 @@
+"""Settings: one object, read once from the environment and a `.env` file, then passed down."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are Switchboard, a helpful assistant in a Slack workspace. Answer clearly and concisely, "
+    "using Markdown where it helps. Several people may talk in one thread; each of their messages "
+    "starts with their name."
+)
+_SLACK_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable and what to put there."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything Switchboard reads from its environment."""
+
+    slack_bot_token: str | None = field(default=None, repr=False)
+    slack_signing_secret: str | None = field(default=None, repr=False)
+    slack_app_token: str | None = field(default=None, repr=False)
+    slack_api_url: str = "https://slack.com/api/"
+    openai_api_key: str | None = field(default=None, repr=False)
+    openai_base_url: str | None = None
+    database_url: str = "sqlite:///switchboard.db"
+    default_model: str = "gpt-4o-mini"
+    # Alias -> model, in the order given; a bare name is its own alias.
+    allowed_models: tuple[tuple[str, str], ...] = ()
+    admin_user_ids: frozenset[str] = frozenset()
+    port: int = 3000
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    log_level: str = "INFO"
+    max_context_tokens: int = 16_000
+    max_concurrent_turns: int = 64
+    http_threads: int = 16
+    model_timeout: float = 120.0
+    auto_migrate: bool = True
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, env_file: str | Path | None = ".env"
+    ) -> Settings:
+        """Build settings from `environ` (default: `os.environ`) over the values in `env_file`."""
+        values: dict[str, str] = {}
+        if env_file is not None and Path(env_file).is_file():
+            values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+        values.update(os.environ if environ is None else environ)
+        env = _Env(values)
+        return cls(
+            slack_bot_token=env.token("SLACK_BOT_TOKEN", "xoxb-", "the bot token (xoxb-…)"),
+            slack_signing_secret=env.str("SLACK_SIGNING_SECRET"),
+            slack_app_token=env.token("SLACK_APP_TOKEN", "xapp-", "an app-level token (xapp-…)"),
+            slack_api_url=env.url("SLACK_API_URL", cls.slack_api_url, trailing_slash=True),
+            openai_api_key=env.str("OPENAI_API_KEY"),
+            openai_base_url=env.url("OPENAI_BASE_URL", None),
+            database_url=env.database_url("DATABASE_URL", cls.database_url),
+            default_model=env.str("DEFAULT_MODEL") or cls.default_model,
+            allowed_models=env.models("ALLOWED_MODELS"),
+            admin_user_ids=env.user_ids("ADMIN_USER_IDS"),
+            port=env.int("PORT", cls.port, low=1, high=65535),
+            system_prompt=env.str("SYSTEM_PROMPT") or cls.system_prompt,
+            log_level=env.choice("LOG_LEVEL", cls.log_level, _LOG_LEVELS),
+            max_context_tokens=env.int("MAX_CONTEXT_TOKENS", cls.max_context_tokens, low=256),
+            max_concurrent_turns=env.int("MAX_CONCURRENT_TURNS", cls.max_concurrent_turns, low=1),
+            http_threads=env.int("HTTP_THREADS", cls.http_threads, low=1, high=512),
+            model_timeout=env.float("MODEL_TIMEOUT", cls.model_timeout),
+            auto_migrate=env.bool("AUTO_MIGRATE", cls.auto_migrate),
+        )
+
+    def require(self, *names: str) -> None:
+        """Fail with a `SettingsError` naming the first of `names` that is not set."""
+        for name in names:
+            if not getattr(self, name.lower()):
+                raise SettingsError(f"{name} is not set: {_REQUIRED_HINTS[name]}")
+
+    @property
+    def log_level_number(self) -> int:
+        """The `logging` level for `log_level`."""
+        return logging.getLevelNamesMapping()[self.log_level]
+
+
+_REQUIRED_HINTS = {
+    "SLACK_BOT_TOKEN": "put the app's Bot User OAuth Token (xoxb-…) there.",
+    "SLACK_SIGNING_SECRET": "put the app's Signing Secret (Basic Information page) there.",
+    "SLACK_APP_TOKEN": "put an app-level token (xapp-…) with connections:write there, "
+    "or run `python -m bot serve` for HTTP mode.",
+    "OPENAI_API_KEY": "put the API key of your OpenAI-compatible endpoint there "
+    "(any non-empty value for endpoints without keys, such as Ollama).",
+}
+
+
+class _Env:
+    """Typed reads of raw variables; every error names the variable, never a secret's value."""
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self._values = values
+
+    def str(self, name: str) -> str | None:
+        value = self._values.get(name, "").strip()
+        return value or None
+
+    def token(self, name: str, prefix: str, what: str) -> str | None:
+        value = self.str(name)
+        if value is not None and not value.startswith(prefix):
+            raise SettingsError(f"{name} does not look like {what}: it must start with {prefix!r}.")
+        return value
+
+    def url(self, name: str, default: str | None, *, trailing_slash: bool = False) -> str | None:
+        value = self.str(name)
+        if value is None:
+            return default
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise SettingsError(
+                f"{name} must be an http(s) URL, for example {default or 'https://…'}."
+            )
+        if trailing_slash and not value.endswith("/"):
+            value += "/"
+        return value
+
+    def database_url(self, name: str, default: str) -> str:
+        value = self.str(name) or default
+        if not re.match(r"^(sqlite|postgres|postgresql)(\+\w+)?://", value):
+            raise SettingsError(
+                f"{name} must be a SQLAlchemy URL for SQLite or PostgreSQL, for example "
+                "sqlite:///switchboard.db or postgresql://user:password@host:5432/switchboard."
+            )
+        return value
+
+    def int(self, name: str, default: int, *, low: int = 0, high: int | None = None) -> int:
+        raw = self.str(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingsError(f"{name} must be a whole number, for example {default}.") from None
+        if value < low or (high is not None and value > high):
+            bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise SettingsError(f"{name} must be {bounds}, for example {default}.")
+        return value
+
+    def float(self, name: str, default: float) -> float:
+        raw = self.str(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            value = -1.0
+        if not value > 0:
+            raise SettingsError(
+                f"{name} must be a positive number of seconds, for example {default:g}."
+            )
+        return value
+
+    def bool(self, name: str, default: bool) -> bool:
+        raw = self.str(name)
+        if raw is None:
+            return default
+        lowered = raw.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"{name} must be true or false.")
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = (self.str(name) or default).upper()
+        if value not in choices:
+            raise SettingsError(f"{name} must be one of {', '.join(choices)}.")
+        return value
+
+    def models(self, name: str) -> tuple[tuple[str, str], ...]:
+        entries: dict[str, str] = {}
+        for item in filter(None, (part.strip() for part in (self.str(name) or "").split(","))):
+            alias, _, model = item.partition("=")
+            alias, model = alias.strip(), (model.strip() if _ else alias.strip())
+            if not alias or not model or any(c.isspace() for c in alias + model):
+                raise SettingsError(
+                    f"{name} has a malformed entry {item!r}: use comma-separated model names or "
+                    "alias=model pairs, for example gpt-4o,fast=gpt-4o-mini."
+                )
+            entries[alias] = model
+        return tuple(entries.items())
+
+    def user_ids(self, name: str) -> frozenset[str]:
+        ids = [part.strip() for part in (self.str(name) or "").split(",") if part.strip()]
+        bad = [i for i in ids if not _SLACK_ID.match(i)]
+        if bad:
+            raise SettingsError(
+                f"{name} has {bad[0]!r}, which is not a Slack user id: use comma-separated ids "
+                "such as U012ABCDEF,U034GHIJKL (profile → ⋮ → Copy member ID)."
+            )
+        return frozenset(ids)

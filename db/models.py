@@ -1,0 +1,212 @@
+"""The schema: typed SQLAlchemy models that work the same on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+# Alembic's "The Importance of Naming Constraints": stable names make migrations portable.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+intpk = Annotated[int, mapped_column(primary_key=True)]
+slack_id = Annotated[str, mapped_column(String(32))]
+model_name = Annotated[str, mapped_column(String(255))]
+created = Annotated[datetime, mapped_column(DateTime(timezone=True), default=utcnow)]
+updated = Annotated[
+    datetime, mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+]
+public_uuid = Annotated[uuid.UUID, mapped_column(Uuid, unique=True, default=uuid.uuid4)]
+
+
+class Base(DeclarativeBase):
+    """Declarative base with the naming convention."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class User(Base):
+    """A member of a Slack workspace who talked to the bot or set a model."""
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("team_id", "slack_user_id"),)
+
+    id: Mapped[intpk]
+    team_id: Mapped[slack_id]
+    slack_user_id: Mapped[slack_id]
+    username: Mapped[str] = mapped_column(String(255), default="")
+    full_name: Mapped[str] = mapped_column(String(255), default="")
+    email: Mapped[str | None] = mapped_column(String(320))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # When name and admin flags were last read from Slack (`users.info`).
+    profile_refreshed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[created]
+    updated_at: Mapped[updated]
+
+
+class Conversation(Base):
+    """One Slack thread."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("team_id", "channel_id", "thread_ts"),)
+
+    id: Mapped[intpk]
+    uuid: Mapped[public_uuid]
+    team_id: Mapped[slack_id]
+    channel_id: Mapped[slack_id]
+    thread_ts: Mapped[slack_id]
+    title: Mapped[str] = mapped_column(String(255), default="")
+    default_model: Mapped[model_name]
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[created]
+    updated_at: Mapped[updated]
+
+    messages: Mapped[list[Message]] = relationship(
+        back_populates="conversation",
+        order_by="Message.id",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+
+
+class Message(Base):
+    """One turn of a conversation: a person's message or the bot's reply."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        # One Slack message is one row: this is what makes event handling idempotent.
+        UniqueConstraint("conversation_id", "slack_ts"),
+        CheckConstraint("role IN ('user', 'assistant', 'system')", name="role"),
+    )
+
+    id: Mapped[intpk]
+    uuid: Mapped[public_uuid]
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    role: Mapped[str] = mapped_column(String(16))
+    content: Mapped[str] = mapped_column(Text)
+    # The per-message model override, when the person asked for one.
+    model: Mapped[str | None] = mapped_column(String(255))
+    slack_ts: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[created]
+
+    conversation: Mapped[Conversation] = relationship(back_populates="messages")
+    user: Mapped[User | None] = relationship()
+
+
+class Response(Base):
+    """The accounting of one model call: who, which model, tokens, timings and cost."""
+
+    __tablename__ = "responses"
+    __table_args__ = (
+        CheckConstraint("status IN ('ok', 'error')", name="status"),
+        Index("ix_responses_team_created", "team_id", "created_at"),
+        Index("ix_responses_team_user_created", "team_id", "user_id", "created_at"),
+        Index("ix_responses_team_model_created", "team_id", "model_used", "created_at"),
+    )
+
+    id: Mapped[intpk]
+    message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="SET NULL"), unique=True
+    )
+    team_id: Mapped[slack_id]
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    conversation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("conversations.id", ondelete="SET NULL")
+    )
+    # Kept here as well, so reports by channel need no join and survive deleted conversations.
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    model_used: Mapped[model_name]
+    provider: Mapped[str | None] = mapped_column(String(64))
+    tokens_prompt: Mapped[int] = mapped_column(Integer, default=0)
+    tokens_completion: Mapped[int] = mapped_column(Integer, default=0)
+    tokens_total: Mapped[int] = mapped_column(Integer, default=0)
+    tokens_cached: Mapped[int | None] = mapped_column(Integer)
+    tokens_reasoning: Mapped[int | None] = mapped_column(Integer)
+    # True when the endpoint reported no usage and the counts above are our estimate.
+    tokens_estimated: Mapped[bool] = mapped_column(Boolean, default=False)
+    completion_time_ms: Mapped[int] = mapped_column(Integer, default=0)
+    time_to_first_token_ms: Mapped[int | None] = mapped_column(Integer)
+    cost_usd: Mapped[Decimal | None] = mapped_column(Numeric(14, 8))
+    is_streaming: Mapped[bool] = mapped_column(Boolean, default=True)
+    query_size: Mapped[int] = mapped_column(Integer, default=0)
+    response_size: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(8), default="ok")
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[created]
+
+
+class ModelDefault(Base):
+    """The default model of a workspace, a channel, or a user's DMs with the bot."""
+
+    __tablename__ = "model_defaults"
+    __table_args__ = (
+        UniqueConstraint("team_id", "scope", "scope_id"),
+        CheckConstraint("scope IN ('workspace', 'channel', 'user')", name="scope"),
+    )
+
+    id: Mapped[intpk]
+    team_id: Mapped[slack_id]
+    scope: Mapped[str] = mapped_column(String(16))
+    # The channel id, the user id, or "" for the workspace.
+    scope_id: Mapped[str] = mapped_column(String(32), default="")
+    model: Mapped[model_name]
+    set_by: Mapped[str | None] = mapped_column(String(32))
+    updated_at: Mapped[updated]
+
+
+class PendingOverride(Base):
+    """A model chosen for a person's next message in one channel, used once."""
+
+    __tablename__ = "pending_overrides"
+    __table_args__ = (UniqueConstraint("team_id", "channel_id", "slack_user_id"),)
+
+    id: Mapped[intpk]
+    team_id: Mapped[slack_id]
+    channel_id: Mapped[slack_id]
+    slack_user_id: Mapped[slack_id]
+    model: Mapped[model_name]
+    created_at: Mapped[created]
+
+
+class WorkspaceSettings(Base):
+    """Per-workspace switches that admins control."""
+
+    __tablename__ = "workspace_settings"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    channel_defaults_admins_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_by: Mapped[str | None] = mapped_column(String(32))
+    updated_at: Mapped[updated]

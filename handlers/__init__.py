@@ -1,0 +1,1 @@
+"""Slack adapters: turn payloads into service calls and results into Slack messages."""

@@ -1,0 +1,82 @@
+"""The command line, run as a real process: `python -m bot migrate|check|--help`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+READY = {"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "secret", "OPENAI_API_KEY": "k"}
+
+
+def run_bot(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run `python -m bot ARGS` with only `env` (plus PATH) as its environment."""
+    base = {"PATH": os.environ["PATH"], "PYTHONPATH": str(Path(__file__).parents[2])}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        env=base | env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_help_lists_every_command(tmp_path: Path) -> None:
+    result = run_bot("--help", env={}, cwd=tmp_path)
+    assert result.returncode == 0
+    for command in ("serve", "socket", "migrate", "check", "usage"):
+        assert command in result.stdout
+
+
+def test_migrate_then_check_passes(empty_db_url: str, tmp_path: Path) -> None:
+    env = READY | {"DATABASE_URL": empty_db_url}
+    assert run_bot("migrate", env=env, cwd=tmp_path).returncode == 0
+
+    result = run_bot("check", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout
+    assert "FAIL" not in result.stdout
+    assert "OK   migrations" in result.stdout
+
+
+def test_check_reports_an_unmigrated_database(empty_db_url: str, tmp_path: Path) -> None:
+    result = run_bot("check", env=READY | {"DATABASE_URL": empty_db_url}, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "FAIL migrations" in result.stdout
+    assert "python -m bot migrate" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("postgresql://postgres@127.0.0.1:1/test", "Connection refused"),
+        ("sqlite:////nonexistent-dir/x.db", "unable to open database file"),
+    ],
+)
+def test_check_with_a_bad_database_url_fails(url: str, reason: str, tmp_path: Path) -> None:
+    result = run_bot("check", env=READY | {"DATABASE_URL": url}, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "FAIL database" in result.stdout
+    assert reason in result.stdout
+
+
+def test_check_names_a_missing_bot_token(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "OPENAI_API_KEY": "k"}
+    result = run_bot("check", env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "FAIL SLACK_BOT_TOKEN: SLACK_BOT_TOKEN is not set" in result.stdout
+
+
+def test_malformed_setting_stops_with_one_line(tmp_path: Path) -> None:
+    result = run_bot("migrate", env={"PORT": "http"}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "switchboard: PORT must be a whole number, for example 3000."
+
+
+def test_env_file_in_working_directory_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(f"DATABASE_URL=sqlite:///{tmp_path / 'from-env-file.db'}\n")
+    assert run_bot("migrate", env={}, cwd=tmp_path).returncode == 0
+    assert (tmp_path / "from-env-file.db").exists()
