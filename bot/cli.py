@@ -42,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="switchboard",
-        description="Switchboard: any OpenAI-compatible model in Slack threads, every token counted.",
+        description="Any OpenAI-compatible model in Slack threads, every token counted.",
         epilog="With no command: Socket Mode when SLACK_APP_TOKEN is set, HTTP otherwise.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")

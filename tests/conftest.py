@@ -10,6 +10,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -19,11 +20,12 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import migrations
+from bot.settings import Settings
 from db.engine import make_engine, make_sessionmaker, normalize_url
 from db.models import Base
 
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
-_SETTINGS_VARS = ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_API_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL", "DATABASE_URL", "DEFAULT_MODEL", "ALLOWED_MODELS", "ADMIN_USER_IDS", "PORT", "SYSTEM_PROMPT", "LOG_LEVEL", "MAX_CONTEXT_TOKENS", "MAX_CONCURRENT_TURNS", "HTTP_THREADS", "MODEL_TIMEOUT", "AUTO_MIGRATE"]
+_SETTINGS_VARS = [field.name.upper() for field in fields(Settings)]
 
 
 @pytest.fixture(autouse=True)
