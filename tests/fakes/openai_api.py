@@ -1,0 +1,285 @@
+"""A loopback fake of the OpenAI Chat Completions API for the real `openai.OpenAI` client."""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import itertools
+import json
+import socket
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from ._server import BaseHandler, LoopbackServer
+
+Payload = dict[str, Any]
+
+
+class _Default(enum.Enum):
+    DEFAULT = "DEFAULT"
+
+
+DEFAULT = _Default.DEFAULT
+"""Sentinel for `FakeReply.usage`: compute usage from the request and reply lengths."""
+
+_ERROR_KINDS = {
+    400: ("invalid_request_error", "invalid_request"),
+    401: ("invalid_request_error", "invalid_api_key"),
+    403: ("invalid_request_error", "unsupported_country_region_territory"),
+    404: ("invalid_request_error", "model_not_found"),
+    429: ("requests", "rate_limit_exceeded"),
+}
+
+
+@dataclass
+class FakeReply:
+    """One scripted answer of the fake model (text, streaming shape, timing, usage, errors)."""
+
+    text: str = "Hello from the fake model."
+    chunks: list[str] | None = None
+    chunk_size: int = 8
+    model: str | None = None
+    first_token_delay: float = 0.0
+    chunk_delay: float = 0.0
+    usage: Payload | Literal[_Default.DEFAULT] | None = DEFAULT
+    status: int = 200
+    error_body: Payload | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    cut_after: int | None = None
+    hang: float = 0.0
+    finish_reason: str = "stop"
+
+    def pieces(self) -> list[str]:
+        """The streamed content pieces: `chunks`, or `text` split every `chunk_size` chars."""
+        if self.chunks is not None:
+            return list(self.chunks)
+        size = max(1, self.chunk_size)
+        return [self.text[i : i + size] for i in range(0, len(self.text), size)]
+
+    def full_text(self) -> str:
+        """The complete answer text (joined `chunks` when given)."""
+        return "".join(self.chunks) if self.chunks is not None else self.text
+
+    def usage_for(self, request: Payload) -> Payload | None:
+        """The usage object to report for `request` (None = report none)."""
+        if self.usage is not DEFAULT:
+            return self.usage
+        prompt = max(1, sum(len(_content_text(m.get("content"))) for m in _messages(request)) // 4)
+        completion = max(1, len(self.full_text()) // 4)
+        return {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
+
+    def error_payload(self) -> Payload:
+        """OpenAI-style error JSON for a non-200 `status`."""
+        if self.error_body is not None:
+            return self.error_body
+        kind, code = _ERROR_KINDS.get(self.status, ("server_error", None))
+        message = f"Fake error (HTTP {self.status})"
+        return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+
+def _messages(request: Payload) -> list[Payload]:
+    messages = request.get("messages")
+    return [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return ""
+
+
+class FakeOpenAI(LoopbackServer):
+    """Answers /v1/chat/completions (plain and SSE) and /v1/models from scripted replies."""
+
+    def __init__(self, *, models: list[str] | None = None) -> None:
+        super().__init__()
+        self.handler_class = _OpenAIHandler
+        self.models: list[str] = list(models or ["gpt-4o-mini", "gpt-4o", "o3-mini"])
+        self.default_reply: FakeReply = FakeReply()
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._queue: deque[FakeReply] = deque()
+        self._requests: list[Payload] = []
+        self._ids = itertools.count(1)
+
+    @property
+    def base_url(self) -> str:
+        """Value for `OpenAI(base_url=...)`, e.g. http://127.0.0.1:PORT/v1."""
+        return f"{self.url}/v1"
+
+    def enqueue(self, *replies: FakeReply) -> None:
+        """Queue replies; each chat completion pops one (falls back to `default_reply`)."""
+        with self._lock:
+            self._queue.extend(replies)
+
+    @property
+    def pending(self) -> int:
+        """Number of queued replies not yet used."""
+        with self._lock:
+            return len(self._queue)
+
+    @property
+    def requests(self) -> list[Payload]:
+        """Snapshot of recorded request bodies (each with an added `_path` key)."""
+        with self._lock:
+            return list(self._requests)
+
+    def completions(self) -> list[Payload]:
+        """Recorded chat-completion request bodies only."""
+        return [r for r in self.requests if r["_path"].endswith("/chat/completions")]
+
+    def wait_for_requests(
+        self, count: int = 1, timeout: float = 5.0, path: str | None = None
+    ) -> list[Payload]:
+        """Block until `count` requests (optionally only to `path`) were recorded; return them."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                found = [r for r in self._requests if path is None or r["_path"] == path]
+                if len(found) >= count:
+                    return found
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(
+                        f"timed out after {timeout}s waiting for {count} request(s)"
+                        f"{f' to {path}' if path else ''}; got {len(found)}"
+                    )
+                self._changed.wait(remaining)
+
+    def reset(self) -> None:
+        """Clear queued replies and recorded requests (keeps `default_reply` and `models`)."""
+        with self._lock:
+            self._queue.clear()
+            self._requests.clear()
+
+    def _record(self, body: Payload) -> None:
+        with self._changed:
+            self._requests.append(body)
+            self._changed.notify_all()
+
+    def _next_reply(self) -> FakeReply:
+        with self._lock:
+            return self._queue.popleft() if self._queue else self.default_reply
+
+
+class _OpenAIHandler(BaseHandler):
+    """Routes GET /v1/models and POST /v1/chat/completions."""
+
+    def do_GET(self) -> None:
+        fake: FakeOpenAI = self.owner
+        path = urlsplit(self.path).path
+        self.read_body()
+        fake._record({"_path": path, "_method": "GET"})
+        if path.removeprefix("/v1") != "/models":
+            self.send_json(404, {"error": {"message": f"Unknown path {path}", "type": "not_found"}})
+            return
+        data = [{"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in fake.models]
+        self.send_json(200, {"object": "list", "data": data})
+
+    def do_POST(self) -> None:
+        fake: FakeOpenAI = self.owner
+        path = urlsplit(self.path).path
+        raw = self.read_body()
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            body = {"_raw": raw.decode("utf-8", "replace")}
+        if not isinstance(body, dict):
+            body = {"_raw": body}
+        body["_path"] = path
+        fake._record(body)
+        if path.removeprefix("/v1") != "/chat/completions":
+            self.send_json(404, {"error": {"message": f"Unknown path {path}", "type": "not_found"}})
+            return
+        reply = fake._next_reply()
+        fake.sleep(reply.hang)
+        if reply.status != 200:
+            self.send_json(reply.status, reply.error_payload(), reply.headers)
+            return
+        base = {
+            "id": f"chatcmpl-fake{next(fake._ids):06d}",
+            "created": int(time.time()),
+            "model": reply.model or body.get("model") or "fake-model",
+            "system_fingerprint": "fp_fake",
+        }
+        if body.get("stream"):
+            self._stream(fake, reply, body, base)
+        else:
+            fake.sleep(reply.first_token_delay)
+            self.send_json(200, self._completion(reply, body, base), reply.headers)
+
+    @staticmethod
+    def _completion(reply: FakeReply, body: Payload, base: Payload) -> Payload:
+        message = {"role": "assistant", "content": reply.full_text(), "refusal": None}
+        choice = {
+            "index": 0,
+            "message": message,
+            "logprobs": None,
+            "finish_reason": reply.finish_reason,
+        }
+        result = {**base, "object": "chat.completion", "choices": [choice]}
+        usage = reply.usage_for(body)
+        if usage is not None:
+            result["usage"] = usage
+        return result
+
+    def _stream(self, fake: FakeOpenAI, reply: FakeReply, body: Payload, base: Payload) -> None:
+        options = body.get("stream_options") or {}
+        usage = reply.usage_for(body) if options.get("include_usage") else None
+        extra = {"usage": None} if usage is not None else {}
+
+        def chunk(delta: Payload, finish: str | None = None) -> Payload:
+            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+            return {**base, "object": "chat.completion.chunk", "choices": [choice], **extra}
+
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        try:
+            self._event(chunk({"role": "assistant", "content": "", "refusal": None}))
+            fake.sleep(reply.first_token_delay)
+            pieces = reply.pieces() or [""]
+            for n, piece in enumerate(pieces):
+                if reply.cut_after is not None and n >= reply.cut_after:
+                    self._cut()
+                    return
+                if n:
+                    fake.sleep(reply.chunk_delay)
+                last = n == len(pieces) - 1
+                self._event(chunk({"content": piece}, reply.finish_reason if last else None))
+            if usage is not None:
+                self._event(
+                    {**base, "object": "chat.completion.chunk", "choices": [], "usage": usage}
+                )
+            self._write_chunk(b"data: [DONE]\n\n")
+            self._write_chunk(b"")
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def _event(self, payload: Payload) -> None:
+        self._write_chunk(b"data: " + json.dumps(payload).encode() + b"\n\n")
+
+    def _write_chunk(self, data: bytes) -> None:
+        """Write one HTTP/1.1 chunk (empty data = the terminating chunk) and flush."""
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def _cut(self) -> None:
+        """Abruptly end the connection mid-stream (no [DONE], no terminating chunk)."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)

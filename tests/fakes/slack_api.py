@@ -1,0 +1,442 @@
+"""A loopback fake of the Slack Web API for the real `slack_sdk.WebClient`."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from ._server import BaseHandler, LoopbackServer, parse_multipart
+
+Payload = dict[str, Any]
+Responder = Payload | Callable[[Payload], Payload]
+
+
+def decode_json_value(value: Any) -> Any:
+    """Decode a form value that holds JSON (e.g. `blocks`); other values pass through."""
+    if isinstance(value, str) and value[:1] in ("[", "{"):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+@dataclass(frozen=True)
+class SlackCall:
+    """One recorded request: method, parsed args, headers, arrival time and the JSON answered."""
+
+    method: str
+    args: Payload
+    headers: dict[str, str]
+    at: float
+    path: str = ""
+    response: Payload = field(default_factory=dict)
+
+    def arg(self, key: str, default: Any = None) -> Any:
+        """Return `args[key]`, JSON-decoding string values such as `blocks` or `files`."""
+        return decode_json_value(self.args.get(key, default))
+
+    @property
+    def token(self) -> str | None:
+        """The bearer token sent with the call, if any."""
+        auth = self.headers.get("Authorization", "")
+        return auth[7:] if auth.startswith("Bearer ") else self.args.get("token")
+
+
+@dataclass
+class _Failure:
+    error: str
+    times: int | None
+    status: int
+    retry_after: int | None
+
+
+@dataclass
+class _State:
+    calls: list[SlackCall] = field(default_factory=list)
+    responses: list[tuple[str, Payload]] = field(default_factory=list)
+    uploads: dict[str, bytes] = field(default_factory=dict)
+    upload_names: dict[str, str] = field(default_factory=dict)
+
+
+class FakeSlackAPI(LoopbackServer):
+    """Records Slack Web API calls and answers them with plausible `ok` payloads."""
+
+    def __init__(
+        self,
+        *,
+        team_id: str = "T0001",
+        bot_user_id: str = "UBOT",
+        bot_id: str = "BBOT",
+        team_name: str = "Example",
+        bot_name: str = "switchboard",
+    ) -> None:
+        super().__init__()
+        self.handler_class = _SlackHandler
+        self.team_id, self.bot_user_id, self.bot_id = team_id, bot_user_id, bot_id
+        self.team_name, self.bot_name = team_name, bot_name
+        self.users: dict[str, Payload] = {}
+        self.channels: dict[str, Payload] = {}
+        self.missing_users: set[str] = set()
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._state = _State()
+        self._failures: dict[str, _Failure] = {}
+        self._delays: dict[str, float] = {}
+        self._responders: dict[str, Responder] = {}
+        self._ts = itertools.count(1)
+        self._ids = itertools.count(1)
+
+    # ----- configuration -------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """Value for `WebClient(base_url=...)`, e.g. http://127.0.0.1:PORT/api/."""
+        return f"{self.url}/api/"
+
+    def add_user(
+        self,
+        user_id: str,
+        *,
+        name: str | None = None,
+        real_name: str | None = None,
+        email: str | None = None,
+        is_admin: bool = False,
+        is_owner: bool = False,
+        is_bot: bool = False,
+        team_id: str | None = None,
+    ) -> Payload:
+        """Register a user returned by `users.info`; returns the user object."""
+        user = self._user_object(
+            user_id, name, real_name, email, is_admin, is_owner, is_bot, team_id
+        )
+        with self._lock:
+            self.users[user_id] = user
+            self.missing_users.discard(user_id)
+        return user
+
+    def add_channel(
+        self,
+        channel_id: str,
+        *,
+        name: str = "general",
+        is_im: bool = False,
+        is_private: bool = False,
+    ) -> Payload:
+        """Register a channel returned by `conversations.info`; returns the channel object."""
+        channel = {
+            "id": channel_id,
+            "name": name,
+            "is_channel": not is_im and not is_private,
+            "is_group": is_private,
+            "is_im": is_im,
+            "is_private": is_private or is_im,
+            "is_member": True,
+        }
+        with self._lock:
+            self.channels[channel_id] = channel
+        return channel
+
+    def fail(
+        self,
+        method: str,
+        error: str = "ratelimited",
+        *,
+        times: int | None = None,
+        status: int = 200,
+        retry_after: int | None = None,
+    ) -> None:
+        """Make the next `times` calls (all if None) to `method` answer ok=false with `error`."""
+        with self._lock:
+            self._failures[method] = _Failure(error, times, status, retry_after)
+
+    def delay(self, method: str, seconds: float) -> None:
+        """Make every call to `method` sleep `seconds` before answering (0 removes the delay)."""
+        with self._lock:
+            self._delays[method] = seconds
+
+    def respond(self, method: str, payload: Responder) -> None:
+        """Override the answer for `method` with a dict or a function of the call's args."""
+        with self._lock:
+            self._responders[method] = payload
+
+    def response_url(self, name: str | None = None) -> str:
+        """A slash-command style response_url on this server (`/response/<name>`)."""
+        response_id = name or f"R{next(self._ids):06d}"
+        return f"{self.url}/response/{response_id}"
+
+    def reset(self) -> None:
+        """Forget recorded calls, responses, uploads, failures, delays and overrides."""
+        with self._lock:
+            self._state = _State()
+            self._failures.clear()
+            self._delays.clear()
+            self._responders.clear()
+
+    # ----- inspection ----------------------------------------------------------------------
+
+    @property
+    def calls(self) -> list[SlackCall]:
+        """Snapshot of every recorded call, in arrival order."""
+        with self._lock:
+            return list(self._state.calls)
+
+    @property
+    def responses(self) -> list[tuple[str, Payload]]:
+        """Snapshot of `(response_id, json_body)` for POSTs to response URLs."""
+        with self._lock:
+            return list(self._state.responses)
+
+    @property
+    def uploads(self) -> dict[str, bytes]:
+        """Snapshot of uploaded file bytes by file id."""
+        with self._lock:
+            return dict(self._state.uploads)
+
+    def calls_to(self, method: str) -> list[SlackCall]:
+        """Recorded calls to one API method."""
+        with self._lock:
+            return [c for c in self._state.calls if c.method == method]
+
+    def wait_for(self, method: str, count: int = 1, timeout: float = 5.0) -> list[SlackCall]:
+        """Block until `count` calls to `method` were recorded; return them all."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                matching = [c for c in self._state.calls if c.method == method]
+                if len(matching) >= count:
+                    return matching
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    seen = sorted({c.method for c in self._state.calls})
+                    raise AssertionError(
+                        f"timed out after {timeout}s waiting for {count} call(s) to {method!r}; "
+                        f"got {len(matching)}. Methods seen: {seen}"
+                    )
+                self._changed.wait(remaining)
+
+    def wait_for_response(self, count: int = 1, timeout: float = 5.0) -> list[tuple[str, Payload]]:
+        """Block until `count` response_url POSTs were recorded; return them all."""
+        self.wait_for("response_url", count, timeout)
+        return self.responses
+
+    def streamed_text(self, ts: str) -> str:
+        """Concatenated markdown text of the chat.*Stream calls for message `ts`."""
+        text = []
+        for call in self.calls:
+            if call.method == "chat.startStream":
+                call_ts = call.response.get("ts")
+            elif call.method in ("chat.appendStream", "chat.stopStream"):
+                call_ts = call.args.get("ts")
+            else:
+                continue
+            if call_ts != ts:
+                continue
+            text.append(call.args.get("markdown_text") or "")
+            for chunk in call.arg("chunks") or []:
+                if isinstance(chunk, dict) and chunk.get("type") == "markdown_text":
+                    text.append(chunk.get("text", ""))
+        return "".join(text)
+
+    # ----- request handling (called from handler threads) ---------------------------------
+
+    def _next_ts(self) -> str:
+        micros = 1_700_000_000_000_000 + 100 * next(self._ts)
+        return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
+
+    def _record(self, call: SlackCall) -> None:
+        with self._changed:
+            self._state.calls.append(call)
+            if call.method == "response_url":
+                self._state.responses.append((call.path.rsplit("/", 1)[-1], call.args))
+            self._changed.notify_all()
+
+    def _plan(self, method: str) -> tuple[float, _Failure | None, Responder | None]:
+        with self._lock:
+            failure = self._failures.get(method)
+            if failure is not None and failure.times is not None:
+                failure.times -= 1
+                if failure.times <= 0:
+                    del self._failures[method]
+            return self._delays.get(method, 0.0), failure, self._responders.get(method)
+
+    def _store_upload(self, file_id: str, data: bytes) -> None:
+        with self._lock:
+            self._state.uploads[file_id] = data
+
+    def _user_object(
+        self,
+        user_id: str,
+        name: str | None = None,
+        real_name: str | None = None,
+        email: str | None = None,
+        is_admin: bool = False,
+        is_owner: bool = False,
+        is_bot: bool = False,
+        team_id: str | None = None,
+    ) -> Payload:
+        name = name or user_id.lower()
+        real_name = real_name or name
+        profile = {"real_name": real_name, "display_name": name, "email": email}
+        return {
+            "id": user_id,
+            "team_id": team_id or self.team_id,
+            "name": name,
+            "real_name": real_name,
+            "deleted": False,
+            "tz": "UTC",
+            "is_admin": is_admin,
+            "is_owner": is_owner,
+            "is_primary_owner": False,
+            "is_restricted": False,
+            "is_ultra_restricted": False,
+            "is_bot": is_bot,
+            "profile": {k: v for k, v in profile.items() if v is not None},
+        }
+
+    def _answer(self, method: str, args: Payload) -> Payload:
+        """Default `ok` payload for an API method."""
+        channel = args.get("channel") or args.get("channel_id")
+        if method == "auth.test":
+            return {
+                "url": f"https://{self.team_name.lower()}.slack.com/",
+                "team": self.team_name,
+                "user": self.bot_name,
+                "team_id": self.team_id,
+                "user_id": self.bot_user_id,
+                "bot_id": self.bot_id,
+                "is_enterprise_install": False,
+            }
+        if method == "users.info":
+            user_id = str(args.get("user", ""))
+            with self._lock:
+                if user_id in self.missing_users:
+                    return {"ok": False, "error": "user_not_found"}
+                user = self.users.get(user_id)
+            if user is None:
+                is_bot = user_id == self.bot_user_id
+                user = self._user_object(user_id, self.bot_name if is_bot else None, is_bot=is_bot)
+            return {"user": user}
+        if method in ("chat.postMessage", "chat.update", "chat.stopStream"):
+            ts = args.get("ts") or self._next_ts()
+            message = {"type": "message", "user": self.bot_user_id, "bot_id": self.bot_id, "ts": ts}
+            for key in ("text", "blocks", "thread_ts", "metadata"):
+                if args.get(key) is not None:
+                    message[key] = decode_json_value(args[key])
+            extra = {"text": args.get("text", "")} if method == "chat.update" else {}
+            return {"channel": channel, "ts": ts, "message": message, **extra}
+        if method == "chat.postEphemeral":
+            return {"message_ts": self._next_ts()}
+        if method == "chat.startStream":
+            return {"channel": channel, "ts": self._next_ts()}
+        if method in ("chat.delete", "chat.appendStream"):
+            return {"channel": channel, "ts": args.get("ts")}
+        if method == "conversations.info":
+            with self._lock:
+                known = self.channels.get(str(channel))
+            default = {"id": channel, "name": "general", "is_channel": True, "is_im": False}
+            if str(channel).startswith("D"):
+                default = {"id": channel, "is_im": True, "is_channel": False}
+            return {"channel": known or default}
+        if method == "conversations.open":
+            users = str(args.get("users") or args.get("user") or "")
+            return {"channel": {"id": args.get("channel") or "D" + users.split(",")[0]}}
+        if method in ("conversations.replies", "conversations.history"):
+            return {"messages": [], "has_more": False, "response_metadata": {"next_cursor": ""}}
+        if method == "files.getUploadURLExternal":
+            file_id = f"F{next(self._ids):08d}"
+            with self._lock:
+                self._state.upload_names[file_id] = str(args.get("filename", ""))
+            return {"upload_url": f"{self.url}/upload/{file_id}", "file_id": file_id}
+        if method == "files.completeUploadExternal":
+            files = decode_json_value(args.get("files")) or []
+            with self._lock:
+                names, uploads = self._state.upload_names, self._state.uploads
+                out = [
+                    {
+                        "id": f.get("id"),
+                        "title": f.get("title"),
+                        "name": names.get(f.get("id"), ""),
+                        "size": len(uploads.get(f.get("id"), b"")),
+                    }
+                    for f in files
+                ]
+            return {"files": out}
+        if method in ("views.open", "views.publish", "views.update", "views.push"):
+            view = decode_json_value(args.get("view")) or {}
+            return {"view": {"id": f"V{next(self._ids):08d}", **view}}
+        return {}
+
+
+class _SlackHandler(BaseHandler):
+    """Routes /api/<method>, /upload/<file_id> and /response/<id>."""
+
+    def do_POST(self) -> None:
+        fake: FakeSlackAPI = self.owner
+        url = urlsplit(self.path)
+        body = self.read_body()
+        headers = dict(self.headers.items())
+        if url.path.startswith("/upload/"):
+            self._upload(fake, url.path.removeprefix("/upload/"), body)
+            return
+        if url.path.startswith("/response/"):
+            args = decode_json_value(body.decode("utf-8", "replace")) if body else {}
+            method = "response_url"
+        elif url.path.startswith("/api/"):
+            method = unquote(url.path.removeprefix("/api/"))
+            args = self._parse_args(body)
+            for key, values in parse_qs(url.query, keep_blank_values=True).items():
+                args.setdefault(key, values[0] if len(values) == 1 else values)
+        else:
+            self.send_json(404, {"ok": False, "error": "unknown_path"})
+            return
+        if not isinstance(args, dict):
+            args = {"_raw": args}
+        arrived = time.monotonic()
+        delay, failure, responder = fake._plan(method)
+        status, extra = 200, {}
+        if failure is not None:
+            status, payload = failure.status, {"ok": False, "error": failure.error}
+            if failure.retry_after is not None:
+                extra["Retry-After"] = str(failure.retry_after)
+        elif responder is not None:
+            payload = {"ok": True, **(responder(args) if callable(responder) else responder)}
+        else:
+            payload = {"ok": True, **fake._answer(method, args)}
+        fake._record(SlackCall(method, args, headers, arrived, url.path, payload))
+        fake.sleep(delay)
+        self.send_json(status, payload, extra)
+
+    do_GET = do_POST
+
+    def _parse_args(self, body: bytes) -> Payload:
+        content_type = self.headers.get("Content-Type", "")
+        if not body:
+            return {}
+        if "multipart/form-data" in content_type:
+            return dict(parse_multipart(body, content_type))
+        text = body.decode("utf-8", "replace")
+        if "json" in content_type or text.lstrip().startswith("{"):
+            return dict(json.loads(text))
+        pairs = parse_qs(text, keep_blank_values=True)
+        return {k: v[0] if len(v) == 1 else v for k, v in pairs.items()}
+
+    def _upload(self, fake: FakeSlackAPI, file_id: str, body: bytes) -> None:
+        content_type = self.headers.get("Content-Type", "")
+        data = body
+        if "multipart/form-data" in content_type:
+            parts = parse_multipart(body, content_type)
+            files = [v for v in parts.values() if isinstance(v, bytes)]
+            data = files[0] if files else b""
+        fake._store_upload(file_id, data)
+        call_args = {"file_id": file_id, "size": len(data)}
+        fake._record(
+            SlackCall("file_upload", call_args, dict(self.headers.items()), time.monotonic())
+        )
+        self.send_bytes(200, f"OK - {len(data)}".encode(), "text/plain; charset=utf-8")

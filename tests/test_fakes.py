@@ -1,0 +1,290 @@
+"""The loopback fakes must work with the real slack_sdk and openai clients."""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+
+import openai
+import pytest
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from tests.fakes import FakeOpenAI, FakeReply, FakeSlackAPI
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlackAPI]:
+    with FakeSlackAPI() as fake:
+        yield fake
+
+
+@pytest.fixture
+def client(slack: FakeSlackAPI) -> WebClient:
+    return WebClient(token="xoxb-test", base_url=slack.base_url)
+
+
+@pytest.fixture
+def llm() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture
+def oai(llm: FakeOpenAI) -> openai.OpenAI:
+    return openai.OpenAI(base_url=llm.base_url, api_key="test", max_retries=0, timeout=5)
+
+
+# ----- Slack -------------------------------------------------------------------------------
+
+
+def test_auth_test_and_token_recorded(client: WebClient, slack: FakeSlackAPI) -> None:
+    result = client.auth_test()
+    assert (result["team_id"], result["user_id"], result["bot_id"]) == ("T0001", "UBOT", "BBOT")
+    (call,) = slack.calls_to("auth.test")
+    assert call.token == "xoxb-test"
+
+
+def test_post_message_records_args_and_returns_increasing_ts(
+    client: WebClient, slack: FakeSlackAPI
+) -> None:
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "*hi*"}}]
+    first = client.chat_postMessage(channel="C1", text="hi", blocks=blocks, thread_ts="1.000001")
+    second = client.chat_postMessage(channel="C1", text="again")
+    assert first["channel"] == "C1"
+    assert first["message"]["blocks"] == blocks
+    assert first["message"]["thread_ts"] == "1.000001"
+    assert len(first["ts"].split(".")[1]) == 6
+    assert float(second["ts"]) > float(first["ts"])
+    calls = slack.wait_for("chat.postMessage", count=2)
+    assert calls[0].args["text"] == "hi"
+    assert calls[0].arg("blocks") == blocks
+    assert calls[0].response["ts"] == first["ts"]
+
+
+def test_users_info_registry_generic_and_missing(client: WebClient, slack: FakeSlackAPI) -> None:
+    slack.add_user("UADMIN", name="ada", real_name="Ada L", email="ada@x.io", is_admin=True)
+    slack.missing_users.add("UGONE")
+    admin = client.users_info(user="UADMIN")["user"]
+    assert (admin["name"], admin["is_admin"], admin["profile"]["email"]) == (
+        "ada",
+        True,
+        "ada@x.io",
+    )
+    generic = client.users_info(user="U123")["user"]
+    assert (generic["name"], generic["is_admin"]) == ("u123", False)
+    with pytest.raises(SlackApiError) as err:
+        client.users_info(user="UGONE")
+    assert err.value.response["error"] == "user_not_found"
+
+
+def test_conversations_and_misc_methods(client: WebClient, slack: FakeSlackAPI) -> None:
+    slack.add_channel("C9", name="random")
+    assert client.conversations_info(channel="C9")["channel"]["name"] == "random"
+    assert client.conversations_info(channel="C1")["channel"]["name"] == "general"
+    assert client.conversations_open(users="U42")["channel"]["id"] == "DU42"
+    assert client.chat_postEphemeral(channel="C1", user="U1", text="psst")["message_ts"]
+    assert client.chat_update(channel="C1", ts="1.000100", text="edited")["ts"] == "1.000100"
+    assert client.chat_delete(channel="C1", ts="1.000100")["ok"]
+    assert client.assistant_threads_setStatus(channel_id="D1", thread_ts="1.1", status="typing")
+    assert client.views_publish(user_id="U1", view={"type": "home", "blocks": []})["ok"]
+    assert client.api_call("some.unknownMethod")["ok"]
+    slack.respond("conversations.replies", lambda args: {"messages": [{"ts": args["ts"]}]})
+    replies = client.conversations_replies(channel="C1", ts="5.000001")
+    assert replies["messages"] == [{"ts": "5.000001"}]
+
+
+def test_chat_stream_helper(client: WebClient, slack: FakeSlackAPI) -> None:
+    stream = client.chat_stream(
+        channel="C1",
+        thread_ts="1.000001",
+        recipient_team_id="T0001",
+        recipient_user_id="U1",
+        buffer_size=4,
+    )
+    stream.append(markdown_text="Hello ")
+    stream.append(markdown_text="world")
+    stream.stop(markdown_text="!")
+    (start,) = slack.calls_to("chat.startStream")
+    assert start.args["recipient_user_id"] == "U1"
+    assert start.headers["Content-Type"].startswith("application/json")
+    assert stream.ts == start.response["ts"]
+    assert slack.wait_for("chat.stopStream")[0].args["ts"] == stream.ts
+    assert slack.streamed_text(stream.ts) == "Hello world!"
+
+
+def test_files_upload_v2_stores_bytes(client: WebClient, slack: FakeSlackAPI) -> None:
+    payload = b"line one\n\x00\xffbinary"
+    result = client.files_upload_v2(
+        channel="C1", content=payload, filename="log.txt", title="Log", thread_ts="1.000001"
+    )
+    assert result["file"]["title"] == "Log"
+    file_id = result["file"]["id"]
+    assert slack.uploads[file_id] == payload
+    (complete,) = slack.calls_to("files.completeUploadExternal")
+    assert complete.arg("files")[0]["id"] == file_id
+    assert complete.args["thread_ts"] == "1.000001"
+
+
+def test_upload_endpoint_accepts_multipart(slack: FakeSlackAPI) -> None:
+    boundary = "XyZ"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.bin"\r\n'
+            f"Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + b"\x00\x01data\r\n"
+        + f"--{boundary}--\r\n".encode()
+    )
+    request = urllib.request.Request(
+        f"{slack.url}/upload/F1",
+        data=body,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.read() == b"OK - 6"
+    assert slack.uploads["F1"] == b"\x00\x01data"
+
+
+def test_failure_injection_and_delay(client: WebClient, slack: FakeSlackAPI) -> None:
+    slack.fail("chat.postMessage", "ratelimited", times=1, status=429, retry_after=7)
+    with pytest.raises(SlackApiError) as err:
+        client.chat_postMessage(channel="C1", text="x")
+    assert err.value.response.status_code == 429
+    assert err.value.response.headers["Retry-After"] == "7"
+    assert client.chat_postMessage(channel="C1", text="x")["ok"]
+    slack.fail("chat.update", "not_allowed_token_type")
+    for _ in range(2):
+        with pytest.raises(SlackApiError, match="not_allowed_token_type"):
+            client.chat_update(channel="C1", ts="1.1", text="y")
+    slack.delay("auth.test", 0.2)
+    started = time.monotonic()
+    client.auth_test()
+    assert time.monotonic() - started >= 0.2
+    assert len(slack.calls_to("chat.update")) == 2
+
+
+def test_response_url_and_wait_for_timeout(slack: FakeSlackAPI) -> None:
+    url = slack.response_url("cmd1")
+    request = urllib.request.Request(
+        url, data=b'{"text": "done", "response_type": "ephemeral"}', method="POST"
+    )
+    request.add_header("Content-Type", "application/json")
+    threading.Thread(target=lambda: urllib.request.urlopen(request, timeout=5).read()).start()
+    assert slack.wait_for_response(timeout=5) == [
+        ("cmd1", {"text": "done", "response_type": "ephemeral"})
+    ]
+    with pytest.raises(AssertionError, match=r"chat\.postMessage"):
+        slack.wait_for("chat.postMessage", timeout=0.05)
+    slack.reset()
+    assert slack.calls == [] and slack.responses == []
+
+
+# ----- OpenAI ------------------------------------------------------------------------------
+
+MESSAGES = [{"role": "user", "content": "What is the answer to everything?"}]
+
+
+def test_non_streaming_completion(oai: openai.OpenAI, llm: FakeOpenAI) -> None:
+    llm.enqueue(FakeReply(text="Forty-two.", model="gpt-4o-2024"))
+    result = oai.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    assert result.choices[0].message.content == "Forty-two."
+    assert result.model == "gpt-4o-2024"
+    assert (
+        result.usage is not None and result.usage.prompt_tokens == len(MESSAGES[0]["content"]) // 4
+    )
+    assert oai.chat.completions.create(model="gpt-4o", messages=MESSAGES).model == "gpt-4o"
+    (request, _) = llm.wait_for_requests(2)
+    assert request["messages"] == MESSAGES and request["_path"] == "/v1/chat/completions"
+
+
+def test_streaming_with_usage(oai: openai.OpenAI, llm: FakeOpenAI) -> None:
+    usage = {
+        "prompt_tokens": 20,
+        "completion_tokens": 5,
+        "total_tokens": 25,
+        "prompt_tokens_details": {"cached_tokens": 10},
+        "cost": 0.0123,
+    }
+    llm.enqueue(FakeReply(chunks=["Forty", "-two", "."], usage=usage))
+    stream = oai.chat.completions.create(
+        model="gpt-4o-mini",
+        messages=MESSAGES,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "Forty-two."
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert chunks[-1].choices == [] and chunks[-1].usage is not None
+    assert chunks[-1].usage.prompt_tokens_details.cached_tokens == 10
+    assert chunks[-1].usage.model_extra == {"cost": 0.0123}
+
+
+def test_streaming_without_usage(oai: openai.OpenAI, llm: FakeOpenAI) -> None:
+    llm.enqueue(FakeReply(usage=None))
+    chunks = list(
+        oai.chat.completions.create(
+            model="m", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+        )
+    )
+    assert all(c.usage is None for c in chunks)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == FakeReply().text
+
+
+def test_models_list(oai: openai.OpenAI, llm: FakeOpenAI) -> None:
+    llm.models = ["a", "b"]
+    assert [m.id for m in oai.models.list()] == ["a", "b"]
+    assert llm.requests[-1]["_path"] == "/v1/models"
+
+
+def test_cut_stream_raises_connection_error(oai: openai.OpenAI, llm: FakeOpenAI) -> None:
+    llm.enqueue(FakeReply(text="abcdefghijklmnop", chunk_size=4, cut_after=2))
+    received = []
+    stream = oai.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+    with pytest.raises(openai.APIConnectionError):
+        for chunk in stream:
+            received.append(chunk.choices[0].delta.content)
+    assert "".join(filter(None, received)) == "abcdefgh"
+
+
+def test_error_status(oai: openai.OpenAI, llm: FakeOpenAI) -> None:
+    llm.enqueue(FakeReply(status=429), FakeReply(status=503, headers={"x-fake": "1"}))
+    with pytest.raises(openai.RateLimitError) as rate:
+        oai.chat.completions.create(model="m", messages=MESSAGES)
+    assert rate.value.code == "rate_limit_exceeded"
+    with pytest.raises(openai.APIStatusError) as err:
+        oai.chat.completions.create(model="m", messages=MESSAGES)
+    assert err.value.status_code == 503 and err.value.response.headers["x-fake"] == "1"
+    assert llm.pending == 0
+
+
+def test_hang_triggers_client_timeout(llm: FakeOpenAI) -> None:
+    llm.enqueue(FakeReply(hang=2.0))
+    impatient = openai.OpenAI(base_url=llm.base_url, api_key="t", max_retries=0, timeout=0.2)
+    with pytest.raises(openai.APITimeoutError):
+        impatient.chat.completions.create(model="m", messages=MESSAGES)
+
+
+def test_many_concurrent_streams(oai: openai.OpenAI, llm: FakeOpenAI) -> None:
+    llm.default_reply = FakeReply(first_token_delay=0.5, chunk_size=4)
+    results: list[str] = []
+    lock = threading.Lock()
+
+    def converse() -> None:
+        stream = oai.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+        text = "".join(c.choices[0].delta.content or "" for c in stream)
+        with lock:
+            results.append(text)
+
+    threads = [threading.Thread(target=converse) for _ in range(40)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert results == [FakeReply().text] * 40
+    assert time.monotonic() - started < 3.0
