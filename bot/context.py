@@ -1,0 +1,67 @@
+"""What the model is shown: the system prompt, then as much of the thread as the budget allows."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.llm import ChatMessage
+
+# About four characters a token for English text; good enough to budget, never used to bill
+# except when the endpoint reports no usage at all (and then the row says it is an estimate).
+CHARS_PER_TOKEN = 4
+_MESSAGE_OVERHEAD = 4
+_MENTION = re.compile(r"<@[UW][A-Z0-9]+(?:\|[^>]*)?>")
+
+
+def estimate_tokens(text: str) -> int:
+    """A rough token count for `text`."""
+    return max(1, (len(text) + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN)
+
+
+def strip_mentions(text: str, bot_user_id: str | None) -> str:
+    """The text without mentions of the bot (other people's mentions are kept)."""
+    if bot_user_id:
+        text = re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^>]*)?>", "", text)
+    return re.sub(r"[ \t]{2,}", " ", text).strip()
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One message of a thread, as the context builder needs it."""
+
+    role: str
+    content: str
+    author: str | None = None
+
+
+def build_context(
+    system_prompt: str, turns: Sequence[Turn], *, max_tokens: int
+) -> list[ChatMessage]:
+    """The system prompt, then the newest turns that fit in `max_tokens`, in order.
+
+    When several people talk in one thread, each of their messages is prefixed with a name so
+    the model can tell them apart. The newest turn is always kept, even over budget.
+    """
+    authors = {t.author for t in turns if t.role == "user" and t.author}
+    named = len(authors) > 1
+    budget = max_tokens - estimate_tokens(system_prompt) - _MESSAGE_OVERHEAD
+    kept: list[ChatMessage] = []
+    for turn in reversed(turns):
+        content = f"{turn.author}: {turn.content}" if named and turn.author else turn.content
+        cost = estimate_tokens(content) + _MESSAGE_OVERHEAD
+        if kept and cost > budget:
+            break
+        budget -= cost
+        kept.append({"role": turn.role, "content": content})
+    kept.reverse()
+    # A thread cut to fit should not open with an orphan reply.
+    while len(kept) > 1 and kept[0]["role"] == "assistant":
+        kept.pop(0)
+    return [{"role": "system", "content": system_prompt}, *kept]
+
+
+def mentions_someone(text: str) -> bool:
+    """Whether the text mentions any user."""
+    return bool(_MENTION.search(text))

@@ -1,0 +1,192 @@
+"""The model port: stream a chat completion from any OpenAI-compatible endpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import openai
+
+from bot.settings import Settings
+
+ChatMessage = dict[str, str]
+
+
+@dataclass(frozen=True)
+class TokenUsage:
+    """Token counts (and the endpoint's own cost, when it reports one) for one completion."""
+
+    prompt: int
+    completion: int
+    total: int
+    cached: int | None = None
+    reasoning: int | None = None
+    cost_usd: Decimal | None = None
+
+
+@dataclass
+class Completion:
+    """What is known about a completion once its stream ends."""
+
+    model: str
+    usage: TokenUsage | None = None
+    finish_reason: str | None = None
+
+
+class ModelError(Exception):
+    """A model call failed; `message` is fit to show to the person who asked."""
+
+    def __init__(self, message: str, *, retryable: bool, detail: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+        self.detail = detail or message
+
+
+@dataclass
+class ChatStream:
+    """Text deltas as the model writes them; `completion` is filled in when they end."""
+
+    deltas: Iterator[str]
+    completion: Completion = field(default_factory=lambda: Completion(model=""))
+
+    def __iter__(self) -> Iterator[str]:
+        return self.deltas
+
+
+class ChatModel(Protocol):
+    """Anything that can stream a chat completion."""
+
+    provider: str | None
+
+    def stream(self, model: str, messages: Sequence[ChatMessage]) -> ChatStream:
+        """Start a completion; iterating the result yields text, and may raise `ModelError`."""
+        ...
+
+    def list_models(self) -> list[str]:
+        """The model ids the endpoint offers."""
+        ...
+
+
+def build_client(settings: Settings, **kwargs: Any) -> openai.OpenAI:
+    """The `openai` client for the configured endpoint."""
+    return openai.OpenAI(
+        api_key=settings.openai_api_key or "unused",
+        base_url=settings.openai_base_url,
+        timeout=settings.model_timeout,
+        max_retries=kwargs.pop("max_retries", 1),
+        **kwargs,
+    )
+
+
+def provider_name(base_url: str | None) -> str | None:
+    """A short provider name guessed from the endpoint's host (used for pricing and reports)."""
+    host = urlsplit(base_url).hostname if base_url else "api.openai.com"
+    if host is None:
+        return None
+    for needle, name in (
+        ("openai.azure.com", "azure"),
+        ("openai.com", "openai"),
+        ("openrouter.ai", "openrouter"),
+        ("anthropic.com", "anthropic"),
+        ("groq.com", "groq"),
+        ("mistral.ai", "mistral"),
+        ("deepseek.com", "deepseek"),
+        ("together", "together"),
+        ("fireworks.ai", "fireworks"),
+    ):
+        if needle in host:
+            return name
+    if urlsplit(base_url).port == 11434:
+        return "ollama"
+    return host
+
+
+class OpenAIChatModel:
+    """`ChatModel` on the official `openai` client."""
+
+    def __init__(self, client: openai.OpenAI, *, provider: str | None = None) -> None:
+        self._client = client
+        self.provider = provider
+
+    def stream(self, model: str, messages: Sequence[ChatMessage]) -> ChatStream:
+        """Stream a chat completion, asking for usage in the final chunk."""
+        result = ChatStream(deltas=iter(()), completion=Completion(model=model))
+        result.deltas = self._deltas(model, list(messages), result.completion)
+        return result
+
+    def list_models(self) -> list[str]:
+        """`GET /models`."""
+        try:
+            return sorted(m.id for m in self._client.models.list())
+        except openai.OpenAIError as exc:
+            raise _model_error(exc) from exc
+
+    def _deltas(
+        self, model: str, messages: list[ChatMessage], completion: Completion
+    ) -> Iterator[str]:
+        try:
+            stream = self._client.chat.completions.create(
+                model=model,
+                messages=messages,  # type: ignore[arg-type]
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+            with stream:
+                for chunk in stream:
+                    if chunk.model:
+                        completion.model = chunk.model
+                    if chunk.usage is not None:
+                        completion.usage = _usage(chunk.usage)
+                    for choice in chunk.choices:
+                        if choice.finish_reason:
+                            completion.finish_reason = choice.finish_reason
+                        if choice.delta and choice.delta.content:
+                            yield choice.delta.content
+        except openai.OpenAIError as exc:
+            raise _model_error(exc) from exc
+
+
+def _usage(usage: Any) -> TokenUsage:
+    prompt_details = getattr(usage, "prompt_tokens_details", None)
+    completion_details = getattr(usage, "completion_tokens_details", None)
+    # OpenRouter reports what the call cost; other endpoints leave it out.
+    cost = (usage.model_extra or {}).get("cost")
+    return TokenUsage(
+        prompt=usage.prompt_tokens or 0,
+        completion=usage.completion_tokens or 0,
+        total=usage.total_tokens or (usage.prompt_tokens or 0) + (usage.completion_tokens or 0),
+        cached=getattr(prompt_details, "cached_tokens", None),
+        reasoning=getattr(completion_details, "reasoning_tokens", None),
+        cost_usd=Decimal(str(cost)) if isinstance(cost, int | float) else None,
+    )
+
+
+def _model_error(exc: openai.OpenAIError) -> ModelError:
+    detail = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, openai.RateLimitError):
+        text = "The model's endpoint is rate-limiting us right now. Try again in a minute."
+        return ModelError(text, retryable=True, detail=detail)
+    if isinstance(exc, openai.APITimeoutError):
+        text = "The model took too long to answer. Try again, or pick a faster model."
+        return ModelError(text, retryable=True, detail=detail)
+    if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+        text = "The model's endpoint refused our credentials. An admin needs to check the API key."
+        return ModelError(text, retryable=False, detail=detail)
+    if isinstance(exc, openai.NotFoundError):
+        text = "The model's endpoint does not know this model. Pick another one with /model."
+        return ModelError(text, retryable=False, detail=detail)
+    if isinstance(exc, openai.BadRequestError):
+        text = "The model's endpoint rejected the request (the thread may be too long for it)."
+        return ModelError(text, retryable=False, detail=detail)
+    if isinstance(exc, openai.APIStatusError) and exc.status_code >= 500:
+        text = "The model's endpoint had an internal error. Try again in a moment."
+        return ModelError(text, retryable=True, detail=detail)
+    if isinstance(exc, openai.APIConnectionError):
+        text = "The connection to the model broke off. Try again in a moment."
+        return ModelError(text, retryable=True, detail=detail)
+    text = "The model call failed unexpectedly. Try again in a moment."
+    return ModelError(text, retryable=True, detail=detail)

@@ -1,0 +1,260 @@
+"""Which model answers: the catalogue people choose from, and the chain of defaults."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from db import queries
+from db.models import Conversation, ModelDefault, PendingOverride, WorkspaceSettings
+
+MAX_MODEL_NAME = 255
+_INLINE = re.compile(r"^\s*\[([^\[\]\s]{1,255})\]\s*(.*)$", re.DOTALL)
+_THREAD_COMMAND = re.compile(r"^\s*model\s+(\S+)\s*$", re.IGNORECASE)
+
+# Where a model choice came from, most specific first (the /model issue's chain).
+LEVEL_LABELS = {
+    "message": "an override on this message",
+    "conversation": "this conversation's default",
+    "channel": "this channel's default",
+    "dm": "your default for DMs with me",
+    "workspace": "the workspace default",
+    "setting": "the DEFAULT_MODEL setting",
+}
+
+
+class UnknownModel(ValueError):
+    """A name that is not in the catalogue."""
+
+    def __init__(self, name: str, suggestions: list[str], choices: list[str]) -> None:
+        self.name = name
+        self.suggestions = suggestions
+        self.choices = choices
+        hint = f" Did you mean {' or '.join(f'`{s}`' for s in suggestions)}?" if suggestions else ""
+        listed = ", ".join(f"`{c}`" for c in choices[:30]) or "(none)"
+        more = f" and {len(choices) - 30} more" if len(choices) > 30 else ""
+        super().__init__(
+            f"`{name}` is not a model you can choose here.{hint} Choices: {listed}{more}."
+        )
+
+
+class CatalogueUnavailable(RuntimeError):
+    """The endpoint's model list could not be fetched and none is cached."""
+
+
+class Catalogue:
+    """The models people may choose: ALLOWED_MODELS, or the endpoint's own list, cached."""
+
+    def __init__(
+        self,
+        allowed: tuple[tuple[str, str], ...],
+        list_models: Callable[[], list[str]],
+        *,
+        max_age: float = 600.0,
+    ) -> None:
+        self._allowed = dict(allowed)
+        self._list_models = list_models
+        self._max_age = max_age
+        self._lock = threading.Lock()
+        self._cached: list[str] | None = None
+        self._fetched_at = 0.0
+
+    def entries(self) -> dict[str, str]:
+        """Name or alias -> model id."""
+        if self._allowed:
+            return dict(self._allowed)
+        return {model: model for model in self._endpoint_models()}
+
+    def resolve(self, name: str) -> str:
+        """The model id a name or alias stands for; `UnknownModel` when there is none."""
+        entries = self.entries()
+        if name in entries:
+            return entries[name]
+        folded = {key.lower(): model for key, model in entries.items()}
+        if name.lower() in folded:
+            return folded[name.lower()]
+        if name in entries.values():
+            return name
+        choices = list(entries)
+        suggestions = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
+        raise UnknownModel(name, suggestions, choices)
+
+    def _endpoint_models(self) -> list[str]:
+        with self._lock:
+            fresh = time.monotonic() - self._fetched_at < self._max_age
+            if self._cached is not None and fresh:
+                return self._cached
+            try:
+                self._cached = self._list_models()
+                self._fetched_at = time.monotonic()
+            except Exception as exc:
+                if self._cached is None:
+                    raise CatalogueUnavailable(
+                        "I could not fetch the list of models from the model endpoint. "
+                        "Try again in a minute, or ask an admin to set ALLOWED_MODELS."
+                    ) from exc
+            return self._cached
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A model and the level of the chain that chose it."""
+
+    model: str
+    level: str
+
+    @property
+    def reason(self) -> str:
+        """Why this model, in words."""
+        return LEVEL_LABELS[self.level]
+
+
+def parse_inline_override(text: str) -> tuple[str | None, str]:
+    """Split a leading `[NAME]` off a message: (NAME or None, the rest)."""
+    match = _INLINE.match(text)
+    if match is None:
+        return None, text
+    return match.group(1), match.group(2).strip()
+
+
+def parse_thread_command(text: str) -> str | None:
+    """NAME when the message is just `model NAME`."""
+    match = _THREAD_COMMAND.match(text)
+    return match.group(1) if match else None
+
+
+class ModelChooser:
+    """Reads and writes the chain of defaults; every method works inside the caller's session."""
+
+    def __init__(self, catalogue: Catalogue, default_model: str) -> None:
+        self.catalogue = catalogue
+        self.default_model = default_model
+
+    def default_for(
+        self, session: Session, *, team_id: str, channel_id: str, slack_user_id: str, is_dm: bool
+    ) -> Choice:
+        """The model a new conversation here starts with (channel or DM, workspace, setting)."""
+        scope, scope_id = self.scope_for(channel_id, slack_user_id, is_dm=is_dm)
+        rows = session.execute(
+            select(ModelDefault.scope, ModelDefault.model).where(
+                ModelDefault.team_id == team_id,
+                (
+                    (ModelDefault.scope == scope) & (ModelDefault.scope_id == scope_id)
+                    | (ModelDefault.scope == "workspace")
+                ),
+            )
+        ).all()
+        found = {row_scope: model for row_scope, model in rows}
+        if scope in found:
+            return Choice(found[scope], "dm" if is_dm else "channel")
+        if "workspace" in found:
+            return Choice(found["workspace"], "workspace")
+        return Choice(self.default_model, "setting")
+
+    def for_turn(self, conversation: Conversation, override: str | None) -> Choice:
+        """The model for one message of a conversation."""
+        if override:
+            return Choice(override, "message")
+        return Choice(conversation.default_model, "conversation")
+
+    @staticmethod
+    def scope_for(channel_id: str, slack_user_id: str, *, is_dm: bool) -> tuple[str, str]:
+        """The (scope, scope_id) a channel-level default is stored under."""
+        return ("user", slack_user_id) if is_dm else ("channel", channel_id)
+
+    def set_default(
+        self, session: Session, *, team_id: str, scope: str, scope_id: str, model: str, set_by: str
+    ) -> None:
+        """Set (or replace) the default of a workspace, channel or user's DMs."""
+        existing = session.scalars(
+            select(ModelDefault).where(
+                ModelDefault.team_id == team_id,
+                ModelDefault.scope == scope,
+                ModelDefault.scope_id == scope_id,
+            )
+        ).one_or_none()
+        if existing is None:
+            inserted = queries.insert_unless_exists(
+                session,
+                ModelDefault,
+                {"team_id": team_id, "scope": scope, "scope_id": scope_id, "model": model,
+                 "set_by": set_by},
+                unique=("team_id", "scope", "scope_id"),
+            )  # fmt: skip
+            if inserted is not None:
+                return
+            existing = session.scalars(
+                select(ModelDefault).where(
+                    ModelDefault.team_id == team_id,
+                    ModelDefault.scope == scope,
+                    ModelDefault.scope_id == scope_id,
+                )
+            ).one()
+        existing.model = model
+        existing.set_by = set_by
+
+    def reset_default(self, session: Session, *, team_id: str, scope: str, scope_id: str) -> bool:
+        """Clear a default; whether there was one."""
+        result = session.execute(
+            delete(ModelDefault).where(
+                ModelDefault.team_id == team_id,
+                ModelDefault.scope == scope,
+                ModelDefault.scope_id == scope_id,
+            )
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def set_pending(
+        self, session: Session, *, team_id: str, channel_id: str, slack_user_id: str, model: str
+    ) -> None:
+        """Choose the model of a person's next message in a channel."""
+        self.take_pending(
+            session, team_id=team_id, channel_id=channel_id, slack_user_id=slack_user_id
+        )
+        session.add(
+            PendingOverride(
+                team_id=team_id, channel_id=channel_id, slack_user_id=slack_user_id, model=model
+            )
+        )
+
+    def take_pending(
+        self, session: Session, *, team_id: str, channel_id: str, slack_user_id: str
+    ) -> str | None:
+        """The model chosen for this person's next message here, used up by reading it."""
+        row = session.scalars(
+            delete(PendingOverride)
+            .where(
+                PendingOverride.team_id == team_id,
+                PendingOverride.channel_id == channel_id,
+                PendingOverride.slack_user_id == slack_user_id,
+            )
+            .returning(PendingOverride.model)
+        ).first()
+        return row
+
+    def channel_defaults_admins_only(self, session: Session, team_id: str) -> bool:
+        """Whether only admins may change channel defaults in this workspace."""
+        row = session.get(WorkspaceSettings, team_id)
+        return bool(row and row.channel_defaults_admins_only)
+
+    def set_channel_defaults_admins_only(
+        self, session: Session, team_id: str, value: bool, *, set_by: str
+    ) -> None:
+        """Restrict (or open up) channel-default changes."""
+        row = session.get(WorkspaceSettings, team_id)
+        if row is None:
+            session.add(
+                WorkspaceSettings(
+                    team_id=team_id, channel_defaults_admins_only=value, updated_by=set_by
+                )
+            )
+        else:
+            row.channel_defaults_admins_only = value
+            row.updated_by = set_by

@@ -1,0 +1,123 @@
+"""Workspace members: a `users` row per person, with names and admin flags cached from Slack."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
+
+from db import queries
+from db.models import User, utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What the workspace says about a member."""
+
+    username: str
+    full_name: str
+    email: str | None = None
+    is_admin: bool = False
+    is_active: bool = True
+
+
+class ProfileSource(Protocol):
+    """Where profiles come from (Slack's `users.info`, in production)."""
+
+    def fetch(self, team_id: str, slack_user_id: str) -> Profile | None:
+        """The member's profile, or None when it cannot be had right now."""
+        ...
+
+
+@dataclass(frozen=True)
+class Member:
+    """A member as the services see them."""
+
+    id: int
+    team_id: str
+    slack_user_id: str
+    name: str
+    is_admin: bool
+
+
+class UserDirectory:
+    """Finds or creates the `users` row of a Slack member, refreshing the profile now and then."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        profiles: ProfileSource,
+        *,
+        admin_user_ids: frozenset[str] = frozenset(),
+        max_age: timedelta = timedelta(minutes=15),
+    ) -> None:
+        self._sessions = sessions
+        self._profiles = profiles
+        self._admin_user_ids = admin_user_ids
+        self._max_age = max_age
+
+    def member(self, team_id: str, slack_user_id: str) -> Member:
+        """The member, with a profile no older than `max_age` when Slack can be reached."""
+        with self._sessions() as session:
+            user = queries.get_user(session, team_id, slack_user_id)
+            if user is not None and not self._stale(user):
+                return self._member(user)
+        # Slack is asked outside any transaction: a slow API must not hold database locks.
+        profile = self._profiles.fetch(team_id, slack_user_id)
+        with self._sessions.begin() as session:
+            user = self._store(session, team_id, slack_user_id, profile)
+            return self._member(user)
+
+    def is_admin(self, team_id: str, slack_user_id: str) -> bool:
+        """Whether the member is a workspace admin or owner, or named in ADMIN_USER_IDS."""
+        return self.member(team_id, slack_user_id).is_admin
+
+    def _stale(self, user: User) -> bool:
+        refreshed = user.profile_refreshed_at
+        if refreshed is None:
+            return True
+        if refreshed.tzinfo is None:  # SQLite hands back naive datetimes
+            refreshed = refreshed.replace(tzinfo=UTC)
+        return datetime.now(UTC) - refreshed > self._max_age
+
+    def _store(
+        self, session: Session, team_id: str, slack_user_id: str, profile: Profile | None
+    ) -> User:
+        queries.insert_unless_exists(
+            session,
+            User,
+            {"team_id": team_id, "slack_user_id": slack_user_id, "username": slack_user_id},
+            unique=("team_id", "slack_user_id"),
+        )
+        if profile is not None:
+            session.execute(
+                update(User)
+                .where(User.team_id == team_id, User.slack_user_id == slack_user_id)
+                .values(
+                    username=profile.username[:255],
+                    full_name=profile.full_name[:255],
+                    email=profile.email,
+                    is_admin=profile.is_admin,
+                    is_active=profile.is_active,
+                    profile_refreshed_at=utcnow(),
+                    updated_at=utcnow(),
+                )
+            )
+        user = queries.get_user(session, team_id, slack_user_id)
+        assert user is not None
+        return user
+
+    def _member(self, user: User) -> Member:
+        return Member(
+            id=user.id,
+            team_id=user.team_id,
+            slack_user_id=user.slack_user_id,
+            name=user.full_name or user.username or user.slack_user_id,
+            is_admin=user.is_admin or user.slack_user_id in self._admin_user_ids,
+        )

@@ -1,0 +1,118 @@
+"""Queries on users, conversations and messages. They take a Session and never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from db.models import Base, Conversation, Message, User
+
+
+def insert_unless_exists(
+    session: Session, model: type[Base], values: dict[str, Any], *, unique: Sequence[str]
+) -> int | None:
+    """INSERT … ON CONFLICT DO NOTHING; the new row's id, or None when `unique` already exists.
+
+    The database decides, so two processes racing for the same row cannot both win, and no
+    exception (which would spoil the transaction on PostgreSQL) is involved.
+    """
+    # Core inserts fill in the models' Python-side defaults (uuid, created_at) themselves.
+    table = model.__table__
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement: Insert = (
+        dialect.insert(table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=list(unique))
+        .returning(table.c.id)  # type: ignore[attr-defined]
+    )
+    return session.execute(statement).scalar_one_or_none()
+
+
+def get_user(session: Session, team_id: str, slack_user_id: str) -> User | None:
+    """The user row for a Slack member, if there is one."""
+    return session.scalars(
+        select(User).where(User.team_id == team_id, User.slack_user_id == slack_user_id)
+    ).one_or_none()
+
+
+def get_conversation(
+    session: Session, team_id: str, channel_id: str, thread_ts: str
+) -> Conversation | None:
+    """The conversation of one Slack thread, if there is one."""
+    return session.scalars(
+        select(Conversation).where(
+            Conversation.team_id == team_id,
+            Conversation.channel_id == channel_id,
+            Conversation.thread_ts == thread_ts,
+        )
+    ).one_or_none()
+
+
+def get_or_create_conversation(
+    session: Session,
+    *,
+    team_id: str,
+    channel_id: str,
+    thread_ts: str,
+    default_model: str,
+    user_id: int | None,
+    title: str,
+) -> Conversation:
+    """The thread's conversation, created with `default_model` when it is new."""
+    insert_unless_exists(
+        session,
+        Conversation,
+        {
+            "team_id": team_id,
+            "channel_id": channel_id,
+            "thread_ts": thread_ts,
+            "default_model": default_model,
+            "user_id": user_id,
+            "title": title[:255],
+        },
+        unique=("team_id", "channel_id", "thread_ts"),
+    )
+    conversation = get_conversation(session, team_id, channel_id, thread_ts)
+    assert conversation is not None
+    return conversation
+
+
+def add_message_once(
+    session: Session,
+    *,
+    conversation_id: int,
+    user_id: int | None,
+    role: str,
+    content: str,
+    slack_ts: str | None,
+    model: str | None = None,
+) -> int | None:
+    """Record a message; None when this Slack message was recorded before (a retried event)."""
+    return insert_unless_exists(
+        session,
+        Message,
+        {
+            "conversation_id": conversation_id,
+            "user_id": user_id,
+            "role": role,
+            "content": content,
+            "slack_ts": slack_ts,
+            "model": model,
+        },
+        unique=("conversation_id", "slack_ts"),
+    )
+
+
+def thread_history(session: Session, conversation_id: int) -> list[tuple[Message, User | None]]:
+    """The conversation's messages, oldest first, with who wrote each."""
+    rows = session.execute(
+        select(Message, User)
+        .outerjoin(User, Message.user_id == User.id)
+        .where(Message.conversation_id == conversation_id)
+        .order_by(Message.id)
+    )
+    return [(message, user) for message, user in rows.tuples()]
