@@ -77,7 +77,6 @@ def build_client(settings: Settings, **kwargs: Any) -> openai.OpenAI:
         api_key=settings.openai_api_key or "unused",
         base_url=settings.openai_base_url,
         timeout=settings.model_timeout,
-        max_retries=kwargs.pop("max_retries", 1),
         **kwargs,
     )
 

@@ -47,6 +47,7 @@ class Settings:
     max_concurrent_turns: int = 64
     http_threads: int = 16
     model_timeout: float = 120.0
+    model_max_retries: int = 1
     auto_migrate: bool = True
 
     @classmethod
@@ -77,6 +78,7 @@ class Settings:
             max_concurrent_turns=env.int("MAX_CONCURRENT_TURNS", cls.max_concurrent_turns, low=1),
             http_threads=env.int("HTTP_THREADS", cls.http_threads, low=1, high=512),
             model_timeout=env.float("MODEL_TIMEOUT", cls.model_timeout),
+            model_max_retries=env.int("MODEL_MAX_RETRIES", cls.model_max_retries, high=10),
             auto_migrate=env.bool("AUTO_MIGRATE", cls.auto_migrate),
         )
 

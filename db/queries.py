@@ -115,4 +115,4 @@ def thread_history(session: Session, conversation_id: int) -> list[tuple[Message
         .where(Message.conversation_id == conversation_id)
         .order_by(Message.id)
     )
-    return [(message, user) for message, user in rows.tuples()]
+    return [(message, user) for message, user in rows]

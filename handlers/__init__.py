@@ -1,1 +1,16 @@
 """Slack adapters: turn payloads into service calls and results into Slack messages."""
+
+from __future__ import annotations
+
+from slack_bolt import App
+
+from bot.services import Services
+from handlers import errors, messages, model_command, usage_command
+
+
+def register(app: App, services: Services) -> None:
+    """Attach every listener to the app."""
+    errors.register(app, services)
+    messages.register(app, services)
+    model_command.register(app, services)
+    usage_command.register(app, services)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -23,6 +24,8 @@ from bot import migrations
 from bot.settings import Settings
 from db.engine import make_engine, make_sessionmaker, normalize_url
 from db.models import Base
+from tests.fakes import FakeOpenAI, FakeSlackAPI
+from tests.harness import SlackAppHarness, harness_settings
 
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 _SETTINGS_VARS = [field.name.upper() for field in fields(Settings)]
@@ -159,3 +162,40 @@ def engine(db_url: str) -> Iterator[Engine]:
 def sessions(engine: Engine) -> sessionmaker[Session]:
     """The session factory services take."""
     return make_sessionmaker(engine)
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlackAPI]:
+    """A loopback Slack Web API."""
+    with FakeSlackAPI() as fake:
+        yield fake
+
+
+@pytest.fixture
+def model() -> Iterator[FakeOpenAI]:
+    """A loopback OpenAI-compatible endpoint."""
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture
+def make_app(
+    slack: FakeSlackAPI, model: FakeOpenAI, db_url: str
+) -> Iterator[Callable[..., SlackAppHarness]]:
+    """Start the real app with settings overridden as given; stopped after the test."""
+    started: list[SlackAppHarness] = []
+
+    def start(**overrides: Any) -> SlackAppHarness:
+        harness = SlackAppHarness(harness_settings(slack, model, db_url, **overrides), slack, model)
+        started.append(harness)
+        return harness
+
+    yield start
+    for harness in started:
+        harness.close()
+
+
+@pytest.fixture
+def app(make_app: Callable[..., SlackAppHarness]) -> SlackAppHarness:
+    """The real app with the default test settings."""
+    return make_app()

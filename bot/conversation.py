@@ -1,0 +1,355 @@
+"""A conversation turn: record the message, ask the model, stream the answer, account for it."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.context import Turn, build_context, estimate_tokens, strip_mentions
+from bot.llm import ChatMessage, ChatModel, ChatStream, ModelError, TokenUsage
+from bot.model_choice import (
+    CatalogueUnavailable,
+    Choice,
+    ModelChooser,
+    UnknownModel,
+    parse_inline_override,
+    parse_thread_command,
+)
+from bot.pricing import cost_usd
+from bot.users import UserDirectory
+from db import queries
+from db.models import Conversation, Message, Response
+
+log = logging.getLogger(__name__)
+
+MAX_PROMPT_CHARS = 40_000
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    """A message someone wrote where the bot may answer."""
+
+    team_id: str
+    channel_id: str
+    user_id: str
+    text: str
+    ts: str
+    thread_ts: str | None = None
+    is_dm: bool = False
+    mentions_bot: bool = False
+    bot_user_id: str | None = None
+
+    @property
+    def conversation_ts(self) -> str:
+        """The thread this message belongs to (a top-level message starts its own)."""
+        return self.thread_ts or self.ts
+
+
+class ReplySink(Protocol):
+    """Where a reply goes while it is written (a Slack thread, in production)."""
+
+    def waiting(self) -> None:
+        """Show that an answer is on its way."""
+
+    def write(self, text: str) -> None:
+        """Add text to the reply."""
+
+    def finish(self) -> str | None:
+        """Complete the reply; the id (Slack ts) of its first message, if one was posted."""
+
+    def fail(self, message: str) -> None:
+        """End the reply with a plain-words error, keeping what was already written."""
+
+    def notice(self, text: str) -> None:
+        """Post a short message that is not a model answer (confirmations, refusals)."""
+
+
+@dataclass(frozen=True)
+class TurnOutcome:
+    """What became of one incoming message."""
+
+    status: str  # "answered", "failed", "duplicate", "ignored", "refused", "model_set"
+    model: str | None = None
+    response_id: int | None = None
+
+
+@dataclass
+class _Prepared:
+    conversation_id: int
+    user_row_id: int
+    message_id: int
+    query_size: int
+    choice: Choice
+    context: list[ChatMessage]
+
+
+class ConversationService:
+    """Answers messages in threads, one persisted conversation per thread."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        users: UserDirectory,
+        models: ModelChooser,
+        chat_model: ChatModel,
+        system_prompt: str,
+        max_context_tokens: int,
+    ) -> None:
+        self._sessions = sessions
+        self._users = users
+        self._models = models
+        self._chat_model = chat_model
+        self._system_prompt = system_prompt
+        self._max_context_tokens = max_context_tokens
+
+    def wants(self, message: IncomingMessage) -> bool:
+        """Whether the bot answers this message: DMs, mentions, and replies in its threads."""
+        if message.is_dm or message.mentions_bot:
+            return True
+        if message.thread_ts is None:
+            return False
+        with self._sessions() as session:
+            found = queries.get_conversation(
+                session, message.team_id, message.channel_id, message.thread_ts
+            )
+            return found is not None
+
+    def handle(
+        self, message: IncomingMessage, sink: ReplySink, *, override: str | None = None
+    ) -> TurnOutcome:
+        """Answer `message` once, however often it is delivered."""
+        if not self.wants(message):
+            return TurnOutcome("ignored")
+        text = strip_mentions(message.text, message.bot_user_id)
+        new_default = parse_thread_command(text)
+        inline, text = parse_inline_override(text)
+        if not text and new_default is None:
+            sink.notice("Ask me something after the mention, for example `@Switchboard hello`.")
+            return TurnOutcome("refused")
+        if len(text) > MAX_PROMPT_CHARS:
+            sink.notice(
+                f"That message is {len(text):,} characters long; I take at most "
+                f"{MAX_PROMPT_CHARS:,}. Attach less text, or split it over several messages."
+            )
+            return TurnOutcome("refused")
+        try:
+            requested = new_default or inline or override
+            model = self._models.catalogue.resolve(requested) if requested else None
+        except (UnknownModel, CatalogueUnavailable) as exc:
+            sink.notice(str(exc))
+            return TurnOutcome("refused")
+        if new_default is not None:
+            return self._set_conversation_model(message, model or new_default, sink)
+        member = self._users.member(message.team_id, message.user_id)
+        prepared = self._prepare(message, text, member.id, override=model)
+        if prepared is None:
+            return TurnOutcome("duplicate")
+        return self._answer(message, prepared, sink)
+
+    def _prepare(
+        self, message: IncomingMessage, text: str, user_row_id: int, *, override: str | None
+    ) -> _Prepared | None:
+        """Record the message and read the context, in one short transaction."""
+        with self._sessions.begin() as session:
+            conversation = self._conversation(session, message, user_row_id, title=text)
+            message_id = queries.add_message_once(
+                session,
+                conversation_id=conversation.id,
+                user_id=user_row_id,
+                role="user",
+                content=text,
+                slack_ts=message.ts,
+                model=override,
+            )
+            if message_id is None:
+                # Retried or doubly delivered: whoever stored it first answers it.
+                return None
+            if override is None:
+                override = self._models.take_pending(
+                    session,
+                    team_id=message.team_id,
+                    channel_id=message.channel_id,
+                    slack_user_id=message.user_id,
+                )
+                if override is not None:
+                    session.get_one(Message, message_id).model = override
+            turns = [
+                Turn(row.role, row.content, author.full_name or author.username if author else None)
+                for row, author in queries.thread_history(session, conversation.id)
+            ]
+            choice = self._models.for_turn(conversation, override)
+            return _Prepared(
+                conversation_id=conversation.id,
+                user_row_id=user_row_id,
+                message_id=message_id,
+                query_size=len(text),
+                choice=choice,
+                context=build_context(
+                    self._system_prompt, turns, max_tokens=self._max_context_tokens
+                ),
+            )
+
+    def _conversation(
+        self, session: Session, message: IncomingMessage, user_row_id: int, *, title: str
+    ) -> Conversation:
+        existing = queries.get_conversation(
+            session, message.team_id, message.channel_id, message.conversation_ts
+        )
+        if existing is not None:
+            return existing
+        default = self._models.default_for(
+            session,
+            team_id=message.team_id,
+            channel_id=message.channel_id,
+            slack_user_id=message.user_id,
+            is_dm=message.is_dm,
+        )
+        return queries.get_or_create_conversation(
+            session,
+            team_id=message.team_id,
+            channel_id=message.channel_id,
+            thread_ts=message.conversation_ts,
+            default_model=default.model,
+            user_id=user_row_id,
+            title=title,
+        )
+
+    def _answer(
+        self, message: IncomingMessage, prepared: _Prepared, sink: ReplySink
+    ) -> TurnOutcome:
+        """Call the model with no transaction open, then record the reply and its accounting."""
+        sink.waiting()
+        started = time.monotonic()
+        first_token: float | None = None
+        parts: list[str] = []
+        error: ModelError | None = None
+        stream: ChatStream | None = None
+        try:
+            stream = self._chat_model.stream(prepared.choice.model, prepared.context)
+            for delta in stream:
+                if first_token is None:
+                    first_token = time.monotonic()
+                parts.append(delta)
+                sink.write(delta)
+        except ModelError as exc:
+            error = exc
+            log.warning("model call failed for %s: %s", prepared.choice.model, exc.detail)
+        elapsed = time.monotonic() - started
+        reply = "".join(parts)
+        if error is None and not reply:
+            error = ModelError(
+                "The model sent back an empty answer. Try again, or pick another model.",
+                retryable=True,
+            )
+        if error is not None:
+            retry = " You can try again." if error.retryable else ""
+            sink.fail(f"{error.message}{retry}")
+            reply_ts = None
+        else:
+            reply_ts = sink.finish()
+        completion = stream.completion if stream is not None else None
+        model_used = (completion.model if completion else "") or prepared.choice.model
+        usage = completion.usage if completion else None
+        response_id = self._record(
+            message,
+            prepared,
+            reply=reply,
+            reply_ts=reply_ts,
+            model_used=model_used,
+            usage=usage,
+            elapsed=elapsed,
+            ttft=None if first_token is None else first_token - started,
+            error=error,
+        )
+        status = "failed" if error else "answered"
+        return TurnOutcome(status, model=model_used, response_id=response_id)
+
+    def _record(
+        self,
+        message: IncomingMessage,
+        prepared: _Prepared,
+        *,
+        reply: str,
+        reply_ts: str | None,
+        model_used: str,
+        usage: TokenUsage | None,
+        elapsed: float,
+        ttft: float | None,
+        error: ModelError | None,
+    ) -> int:
+        estimated = usage is None
+        if usage is None:
+            prompt = sum(estimate_tokens(m["content"]) for m in prepared.context)
+            completion = estimate_tokens(reply) if reply else 0
+            usage = TokenUsage(prompt=prompt, completion=completion, total=prompt + completion)
+        provider = self._chat_model.provider
+        cost: Decimal | None = None
+        if not estimated or error is None:
+            cost = cost_usd(model_used, provider, usage)
+        with self._sessions.begin() as session:
+            reply_id = None
+            if reply:
+                reply_row = Message(
+                    conversation_id=prepared.conversation_id,
+                    role="assistant",
+                    content=reply,
+                    slack_ts=reply_ts,
+                    model=model_used,
+                )
+                session.add(reply_row)
+                session.flush()
+                reply_id = reply_row.id
+            response = Response(
+                message_id=reply_id,
+                team_id=message.team_id,
+                user_id=prepared.user_row_id,
+                conversation_id=prepared.conversation_id,
+                channel_id=message.channel_id,
+                model_used=model_used,
+                provider=provider,
+                tokens_prompt=usage.prompt,
+                tokens_completion=usage.completion,
+                tokens_total=usage.total,
+                tokens_cached=usage.cached,
+                tokens_reasoning=usage.reasoning,
+                tokens_estimated=estimated,
+                completion_time_ms=round(elapsed * 1000),
+                time_to_first_token_ms=None if ttft is None else round(ttft * 1000),
+                cost_usd=cost,
+                is_streaming=True,
+                query_size=prepared.query_size,
+                response_size=len(reply),
+                status="error" if error else "ok",
+                error=error.detail[:2000] if error else None,
+            )
+            session.add(response)
+            session.flush()
+            return response.id
+
+    def _set_conversation_model(
+        self, message: IncomingMessage, model: str, sink: ReplySink
+    ) -> TurnOutcome:
+        """`model NAME` in a thread: change that conversation's default, not sent to the model."""
+        member = self._users.member(message.team_id, message.user_id)
+        with self._sessions.begin() as session:
+            conversation = self._conversation(session, message, member.id, title=f"model {model}")
+            # Record the command too, so a retried delivery does not confirm twice.
+            stored = queries.add_message_once(
+                session,
+                conversation_id=conversation.id,
+                user_id=member.id,
+                role="system",
+                content=f"{member.name} set this conversation's model to {model}.",
+                slack_ts=message.ts,
+            )
+            if stored is None:
+                return TurnOutcome("duplicate")
+            conversation.default_model = model
+        sink.notice(f"From now on, `{model}` answers in this thread (set by <@{message.user_id}>).")
+        return TurnOutcome("model_set", model=model)

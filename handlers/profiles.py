@@ -1,0 +1,35 @@
+"""Member profiles from Slack's `users.info`, for the user directory."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.users import Profile
+
+log = logging.getLogger(__name__)
+
+
+class SlackProfiles:
+    """`ProfileSource` on `users.info`."""
+
+    def __init__(self, client: WebClient) -> None:
+        self._client = client
+
+    def fetch(self, team_id: str, slack_user_id: str) -> Profile | None:
+        """The member's name and admin flags, or None when Slack cannot tell us now."""
+        try:
+            user = self._client.users_info(user=slack_user_id)["user"]
+        except SlackApiError as exc:
+            log.warning("users.info failed for %s: %s", slack_user_id, exc.response.get("error"))
+            return None
+        profile = user.get("profile") or {}
+        return Profile(
+            username=user.get("name") or slack_user_id,
+            full_name=profile.get("real_name") or user.get("real_name") or "",
+            email=profile.get("email"),
+            is_admin=bool(user.get("is_admin") or user.get("is_owner")),
+            is_active=not user.get("deleted", False),
+        )

@@ -1,0 +1,155 @@
+"""A reply that grows in a Slack thread while the model writes it."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+log = logging.getLogger(__name__)
+
+# Slack takes at most 12,000 characters of markdown_text per call; a longer reply goes on
+# in a further message rather than being cut.
+MESSAGE_LIMIT = 12_000
+# appendStream is rate tier 4 (about 100 calls a minute per workspace): after the first text,
+# which is sent at once, send at most one batch a second.
+FLUSH_INTERVAL = 1.0
+FLUSH_SIZE = 4_000
+
+
+class SlackReplyWriter:
+    """`ReplySink` on Slack's chat streaming API, falling back to one message updated in place."""
+
+    def __init__(
+        self, client: WebClient, *, channel: str, thread_ts: str, team_id: str, user_id: str
+    ) -> None:
+        self._client = client
+        self._channel = channel
+        self._thread_ts = thread_ts
+        self._team_id = team_id
+        self._user_id = user_id
+        self._streaming = True
+        self._pending = ""  # written by the model, not yet sent
+        self._sent = ""  # sent in the current message
+        self._ts: str | None = None  # the current message
+        self._first_ts: str | None = None
+        self._last_flush = 0.0
+
+    def waiting(self) -> None:
+        """Show a status in the thread until the first text arrives."""
+        try:
+            self._client.assistant_threads_setStatus(
+                channel_id=self._channel, thread_ts=self._thread_ts, status="is thinking…"
+            )
+        except SlackApiError as exc:
+            # Apps without the assistant feature cannot set a status; the reply still comes.
+            log.debug("no thread status: %s", exc.response.get("error"))
+
+    def write(self, text: str) -> None:
+        """Buffer text; send it when the reply starts, or when enough time or text piled up."""
+        self._pending += text
+        due = time.monotonic() - self._last_flush >= FLUSH_INTERVAL
+        if self._ts is None or due or len(self._pending) >= FLUSH_SIZE:
+            self._flush()
+
+    def finish(self) -> str | None:
+        """Send what is left and close the message."""
+        self._flush()
+        self._close()
+        return self._first_ts
+
+    def fail(self, message: str) -> None:
+        """Keep what was written, and say in plain words what went wrong."""
+        self._pending += f"\n\n:warning: {message}" if self._sent or self._pending else message
+        self.finish()
+
+    def notice(self, text: str) -> None:
+        """A short message in the thread."""
+        self._client.chat_postMessage(
+            channel=self._channel, thread_ts=self._thread_ts, markdown_text=text
+        )
+
+    def _flush(self) -> None:
+        while len(self._sent) + len(self._pending) > MESSAGE_LIMIT:
+            room = MESSAGE_LIMIT - len(self._sent)
+            cut = _break_before(self._pending, room)
+            self._send(self._pending[:cut])
+            self._pending = self._pending[cut:]
+            self._close()
+        if self._pending:
+            self._send(self._pending)
+            self._pending = ""
+        self._last_flush = time.monotonic()
+
+    def _send(self, text: str) -> None:
+        if self._ts is None:
+            self._ts = self._start(text)
+            self._first_ts = self._first_ts or self._ts
+        elif self._streaming:
+            try:
+                self._client.chat_appendStream(
+                    channel=self._channel, ts=self._ts, markdown_text=text
+                )
+            except SlackApiError as exc:
+                log.info("appendStream refused (%s); updating the message instead", _error(exc))
+                self._streaming = False
+                self._sent += text
+                self._update()
+                return
+        else:
+            self._sent += text
+            self._update()
+            return
+        self._sent += text
+
+    def _start(self, text: str) -> str:
+        if self._streaming:
+            try:
+                response = self._client.chat_startStream(
+                    channel=self._channel,
+                    thread_ts=self._thread_ts,
+                    recipient_team_id=self._team_id,
+                    recipient_user_id=self._user_id,
+                    markdown_text=text,
+                )
+                return str(response["ts"])
+            except SlackApiError as exc:
+                log.info("startStream refused (%s); posting and updating instead", _error(exc))
+                self._streaming = False
+        response = self._client.chat_postMessage(
+            channel=self._channel, thread_ts=self._thread_ts, markdown_text=text
+        )
+        return str(response["ts"])
+
+    def _update(self) -> None:
+        assert self._ts is not None
+        try:
+            self._client.chat_update(channel=self._channel, ts=self._ts, markdown_text=self._sent)
+        except SlackApiError as exc:
+            log.warning("chat.update failed: %s", _error(exc))
+
+    def _close(self) -> None:
+        if self._ts is not None and self._streaming:
+            try:
+                self._client.chat_stopStream(channel=self._channel, ts=self._ts)
+            except SlackApiError as exc:
+                log.warning("stopStream failed: %s", _error(exc))
+        self._ts = None
+        self._sent = ""
+
+
+def _break_before(text: str, limit: int) -> int:
+    """Where to cut `text` at or before `limit`: a paragraph, a line, a word, or hard."""
+    if len(text) <= limit:
+        return len(text)
+    for separator in ("\n\n", "\n", " "):
+        at = text.rfind(separator, limit // 2, limit)
+        if at > 0:
+            return at + len(separator)
+    return limit
+
+
+def _error(exc: SlackApiError) -> str:
+    return str(exc.response.get("error", exc))

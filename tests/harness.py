@@ -1,0 +1,255 @@
+"""The real app, served over HTTP on loopback, talking to the fake Slack and model endpoints.
+
+Requests reach it signed exactly as Slack signs them; nothing of ours is replaced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import urlencode
+
+from bot.app import Runtime, create_runtime
+from bot.server import make_http_server
+from bot.settings import Settings
+from tests.fakes import FakeOpenAI, FakeSlackAPI
+
+SIGNING_SECRET = "test-signing-secret"
+TEAM = "T0001"
+BOT_USER = "UBOT"
+
+
+class TrackingExecutor(ThreadPoolExecutor):
+    """A thread pool that can tell when every task given to it has finished."""
+
+    def __init__(self, max_workers: int) -> None:
+        super().__init__(max_workers=max_workers, thread_name_prefix="test-turn")
+        self._outstanding = 0
+        self._idle = threading.Condition()
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+        with self._idle:
+            self._outstanding += 1
+        future = super().submit(fn, *args, **kwargs)
+        future.add_done_callback(self._done)
+        return future
+
+    def _done(self, _future: Future[Any]) -> None:
+        with self._idle:
+            self._outstanding -= 1
+            self._idle.notify_all()
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Block until no task is queued or running."""
+        with self._idle:
+            if not self._idle.wait_for(lambda: self._outstanding == 0, timeout=timeout):
+                raise AssertionError(f"{self._outstanding} listener tasks still running")
+
+
+def sign(body: bytes, *, timestamp: int, secret: str = SIGNING_SECRET) -> str:
+    """Slack's v0 request signature."""
+    base = b"v0:" + str(timestamp).encode() + b":" + body
+    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+@dataclass
+class HttpResult:
+    """An answer from the app."""
+
+    status: int
+    body: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def json(self) -> Any:
+        """The body as JSON."""
+        return json.loads(self.body)
+
+
+class SlackAppHarness:
+    """Starts the app on a free port; sends it signed events, commands and actions."""
+
+    def __init__(self, settings: Settings, slack: FakeSlackAPI, model: FakeOpenAI) -> None:
+        self.settings = settings
+        self.slack = slack
+        self.model = model
+        self.executor = TrackingExecutor(settings.max_concurrent_turns)
+        self.runtime: Runtime = create_runtime(settings, executor=self.executor)
+        self.server = make_http_server(self.runtime, host="127.0.0.1", port=0, threads=8)
+        self.url = f"http://127.0.0.1:{self.server.effective_port}"
+        self._thread = threading.Thread(target=self.server.run, daemon=True)
+        self._thread.start()
+        self._ids = itertools.count(1)
+        self._ts = itertools.count(1)
+
+    def close(self) -> None:
+        """Stop serving and let running turns finish."""
+        self.server.close()
+        self.runtime.close()
+
+    @property
+    def services(self) -> Any:
+        """The app's services, for reading what it stored."""
+        return self.runtime.services
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Wait for every listener the app started to finish."""
+        self.executor.wait_idle(timeout)
+
+    # --- raw requests -------------------------------------------------------------------
+    def post(
+        self,
+        body: bytes,
+        *,
+        content_type: str,
+        path: str = "/slack/events",
+        headers: dict[str, str] | None = None,
+        timestamp: int | None = None,
+        secret: str = SIGNING_SECRET,
+    ) -> HttpResult:
+        """POST a body to the app, signed (with `secret`, at `timestamp`)."""
+        timestamp = int(time.time()) if timestamp is None else timestamp
+        request = urllib.request.Request(
+            self.url + path,
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": content_type,
+                "X-Slack-Request-Timestamp": str(timestamp),
+                "X-Slack-Signature": sign(body, timestamp=timestamp, secret=secret),
+                **(headers or {}),
+            },
+        )
+        return _send(request)
+
+    def get(self, path: str) -> HttpResult:
+        """GET a path of the app."""
+        return _send(urllib.request.Request(self.url + path))
+
+    # --- Slack payloads -----------------------------------------------------------------
+    def next_ts(self) -> str:
+        """A fresh Slack message ts."""
+        return f"1800000000.{next(self._ts):06d}"
+
+    def event(
+        self, event: dict[str, Any], *, team_id: str = TEAM, retry_num: int | None = None,
+        event_id: str | None = None, **post: Any,
+    ) -> HttpResult:  # fmt: skip
+        """Deliver an Events API callback."""
+        envelope = {
+            "token": "unused",
+            "team_id": team_id,
+            "api_app_id": "A0001",
+            "type": "event_callback",
+            "event_id": event_id or f"Ev{next(self._ids):08d}",
+            "event_time": int(time.time()),
+            "event": event,
+            "authorizations": [{"team_id": team_id, "user_id": BOT_USER, "is_bot": True}],
+        }
+        headers = dict(post.pop("headers", {}) or {})
+        if retry_num is not None:
+            headers |= {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "timeout"}
+        return self.post(
+            json.dumps(envelope).encode(),
+            content_type="application/json",
+            headers=headers,
+            **post,
+        )
+
+    def message_event(
+        self, text: str, *, user: str = "U0001", channel: str = "C0001", ts: str | None = None,
+        thread_ts: str | None = None, channel_type: str = "channel", team_id: str = TEAM,
+        **extra: Any,
+    ) -> dict[str, Any]:  # fmt: skip
+        """A `message` event as Slack sends it."""
+        event = {
+            "type": "message",
+            "user": user,
+            "text": text,
+            "ts": ts or self.next_ts(),
+            "channel": channel,
+            "channel_type": channel_type,
+            "team": team_id,
+            "event_ts": ts,
+            **extra,
+        }
+        if thread_ts:
+            event["thread_ts"] = thread_ts
+        return event
+
+    def mention(self, text: str, **kwargs: Any) -> str:
+        """Mention the bot in a channel, delivering both events Slack sends; the message ts."""
+        event = self.message_event(f"<@{BOT_USER}> {text}", **kwargs)
+        assert self.event(event | {"type": "app_mention"}).status == 200
+        assert self.event(event).status == 200
+        return event["ts"]
+
+    def say(self, text: str, **kwargs: Any) -> str:
+        """A plain message (a DM with channel_type="im", or a thread reply); its ts."""
+        event = self.message_event(text, **kwargs)
+        assert self.event(event).status == 200
+        return event["ts"]
+
+    def command(
+        self, command: str, text: str = "", *, user: str = "U0001", channel: str = "C0001",
+        channel_name: str = "general", team_id: str = TEAM, **post: Any,
+    ) -> HttpResult:  # fmt: skip
+        """Send a slash command; the app's immediate answer (the ack)."""
+        form = {
+            "token": "unused",
+            "team_id": team_id,
+            "team_domain": "example",
+            "channel_id": channel,
+            "channel_name": channel_name,
+            "user_id": user,
+            "user_name": user.lower(),
+            "command": command,
+            "text": text,
+            "api_app_id": "A0001",
+            "response_url": self.slack.response_url(),
+            "trigger_id": f"trigger-{next(self._ids)}",
+        }
+        return self.post(
+            urlencode(form).encode(), content_type="application/x-www-form-urlencoded", **post
+        )
+
+    def action(self, payload: dict[str, Any], **post: Any) -> HttpResult:
+        """Send an interactivity payload (block_actions and the like)."""
+        payload = {"response_url": self.slack.response_url(), "trigger_id": "t"} | payload
+        body = urlencode({"payload": json.dumps(payload)}).encode()
+        return self.post(body, content_type="application/x-www-form-urlencoded", **post)
+
+
+def harness_settings(
+    slack: FakeSlackAPI, model: FakeOpenAI, db_url: str, **overrides: Any
+) -> Settings:
+    """Settings pointing the app at the fakes and the test's database."""
+    base = Settings(
+        slack_bot_token="xoxb-test",
+        slack_signing_secret=SIGNING_SECRET,
+        slack_api_url=slack.base_url,
+        openai_api_key="test-key",
+        openai_base_url=model.base_url,
+        database_url=db_url,
+        default_model="gpt-4o-mini",
+        auto_migrate=False,
+        model_max_retries=0,
+        model_timeout=10.0,
+    )
+    return replace(base, **overrides)
+
+
+def _send(request: urllib.request.Request) -> HttpResult:
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return HttpResult(response.status, response.read().decode(), dict(response.headers))
+    except urllib.error.HTTPError as error:
+        return HttpResult(error.code, error.read().decode(), dict(error.headers))
