@@ -64,7 +64,7 @@ def make_http_server(runtime: Runtime, *, host: str, port: int, threads: int) ->
 
 def serve_http(settings: Settings, *, port: int | None = None) -> int:
     """`python -m bot serve`."""
-    settings.require("SLACK_SIGNING_SECRET")
+    settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "OPENAI_API_KEY")
     runtime = create_runtime(settings)
     server = make_http_server(
         runtime, host="0.0.0.0", port=port or settings.port, threads=settings.http_threads
@@ -84,7 +84,7 @@ def serve_http(settings: Settings, *, port: int | None = None) -> int:
 
 def serve_socket(settings: Settings) -> int:
     """`python -m bot socket`."""
-    settings.require("SLACK_APP_TOKEN")
+    settings.require("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "OPENAI_API_KEY")
     runtime = create_runtime(settings)
     log.info("Switchboard connecting to Slack in Socket Mode")
     try:

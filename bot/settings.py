@@ -96,7 +96,8 @@ class Settings:
 
 _REQUIRED_HINTS = {
     "SLACK_BOT_TOKEN": "put the app's Bot User OAuth Token (xoxb-…) there.",
-    "SLACK_SIGNING_SECRET": "put the app's Signing Secret (Basic Information page) there.",
+    "SLACK_SIGNING_SECRET": "put the app's Signing Secret (Basic Information page) there, "
+    "or set SLACK_APP_TOKEN to run in Socket Mode.",
     "SLACK_APP_TOKEN": "put an app-level token (xapp-…) with connections:write there, "
     "or run `python -m bot serve` for HTTP mode.",
     "OPENAI_API_KEY": "put the API key of your OpenAI-compatible endpoint there "

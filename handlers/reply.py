@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 from slack_sdk import WebClient
@@ -17,6 +18,9 @@ MESSAGE_LIMIT = 12_000
 # which is sent at once, send at most one batch a second.
 FLUSH_INTERVAL = 1.0
 FLUSH_SIZE = 4_000
+# A model that starts answering at once needs no "thinking" status: it would cost one more
+# Web API call per reply for nothing.
+STATUS_DELAY = 0.3
 
 
 class SlackReplyWriter:
@@ -36,28 +40,44 @@ class SlackReplyWriter:
         self._ts: str | None = None  # the current message
         self._first_ts: str | None = None
         self._last_flush = 0.0
+        self._lock = threading.Lock()  # the status timer and the writer race for the thread
+        self._status_timer: threading.Timer | None = None
 
     def waiting(self) -> None:
-        """Show a status in the thread until the first text arrives."""
-        try:
-            self._client.assistant_threads_setStatus(
-                channel_id=self._channel, thread_ts=self._thread_ts, status="is thinking…"
-            )
-        except SlackApiError as exc:
-            # Apps without the assistant feature cannot set a status; the reply still comes.
-            log.debug("no thread status: %s", exc.response.get("error"))
+        """Show a status in the thread unless the first text arrives very soon."""
+        self._status_timer = threading.Timer(STATUS_DELAY, self._set_status)
+        self._status_timer.daemon = True
+        self._status_timer.start()
+
+    def _set_status(self) -> None:
+        with self._lock:
+            if self._ts is not None or self._first_ts is not None:
+                return
+            try:
+                self._client.assistant_threads_setStatus(
+                    channel_id=self._channel, thread_ts=self._thread_ts, status="is thinking…"
+                )
+            except SlackApiError as exc:
+                # Apps without the assistant feature cannot set a status; the reply still comes.
+                log.debug("no thread status: %s", _error(exc))
 
     def write(self, text: str) -> None:
         """Buffer text; send it when the reply starts, or when enough time or text piled up."""
         self._pending += text
         due = time.monotonic() - self._last_flush >= FLUSH_INTERVAL
         if self._ts is None or due or len(self._pending) >= FLUSH_SIZE:
-            self._flush()
+            with self._lock:
+                self._flush()
 
     def finish(self) -> str | None:
         """Send what is left and close the message."""
-        self._flush()
-        self._close()
+        if self._status_timer is not None:
+            self._status_timer.cancel()
+        with self._lock:
+            # The last words ride along with chat.stopStream: one call fewer.
+            self._flush(keep_last=True)
+            last, self._pending = self._pending, ""
+            self._close(last)
         return self._first_ts
 
     def fail(self, message: str) -> None:
@@ -71,14 +91,18 @@ class SlackReplyWriter:
             channel=self._channel, thread_ts=self._thread_ts, markdown_text=text
         )
 
-    def _flush(self) -> None:
+    def _flush(self, *, keep_last: bool = False) -> None:
+        """Send the pending text, closing messages that reach the limit.
+
+        With `keep_last`, text that fits in the open message stays pending for `_close`.
+        """
         while len(self._sent) + len(self._pending) > MESSAGE_LIMIT:
             room = MESSAGE_LIMIT - len(self._sent)
             cut = _break_before(self._pending, room)
             self._send(self._pending[:cut])
             self._pending = self._pending[cut:]
             self._close()
-        if self._pending:
+        if self._pending and not (keep_last and self._ts is not None and self._streaming):
             self._send(self._pending)
             self._pending = ""
         self._last_flush = time.monotonic()
@@ -130,12 +154,18 @@ class SlackReplyWriter:
         except SlackApiError as exc:
             log.warning("chat.update failed: %s", _error(exc))
 
-    def _close(self) -> None:
+    def _close(self, last: str = "") -> None:
+        """Close the open message; `last` is text that rides along with chat.stopStream."""
         if self._ts is not None and self._streaming:
             try:
-                self._client.chat_stopStream(channel=self._channel, ts=self._ts)
+                self._client.chat_stopStream(
+                    channel=self._channel, ts=self._ts, markdown_text=last or None
+                )
             except SlackApiError as exc:
                 log.warning("stopStream failed: %s", _error(exc))
+                if last:
+                    self._sent += last
+                    self._update()
         self._ts = None
         self._sent = ""
 

@@ -74,35 +74,15 @@ class HttpResult:
         return json.loads(self.body)
 
 
-class SlackAppHarness:
-    """Starts the app on a free port; sends it signed events, commands and actions."""
+class SlackRequests:
+    """Sends an app at `url` what Slack would: signed events, commands and actions."""
 
-    def __init__(self, settings: Settings, slack: FakeSlackAPI, model: FakeOpenAI) -> None:
-        self.settings = settings
+    def __init__(self, url: str, slack: FakeSlackAPI, *, secret: str = SIGNING_SECRET) -> None:
+        self.url = url
         self.slack = slack
-        self.model = model
-        self.executor = TrackingExecutor(settings.max_concurrent_turns)
-        self.runtime: Runtime = create_runtime(settings, executor=self.executor)
-        self.server = make_http_server(self.runtime, host="127.0.0.1", port=0, threads=8)
-        self.url = f"http://127.0.0.1:{self.server.effective_port}"
-        self._thread = threading.Thread(target=self.server.run, daemon=True)
-        self._thread.start()
+        self.secret = secret
         self._ids = itertools.count(1)
         self._ts = itertools.count(1)
-
-    def close(self) -> None:
-        """Stop serving and let running turns finish."""
-        self.server.close()
-        self.runtime.close()
-
-    @property
-    def services(self) -> Any:
-        """The app's services, for reading what it stored."""
-        return self.runtime.services
-
-    def wait_idle(self, timeout: float = 10.0) -> None:
-        """Wait for every listener the app started to finish."""
-        self.executor.wait_idle(timeout)
 
     # --- raw requests -------------------------------------------------------------------
     def post(
@@ -113,9 +93,10 @@ class SlackAppHarness:
         path: str = "/slack/events",
         headers: dict[str, str] | None = None,
         timestamp: int | None = None,
-        secret: str = SIGNING_SECRET,
+        secret: str | None = None,
     ) -> HttpResult:
         """POST a body to the app, signed (with `secret`, at `timestamp`)."""
+        secret = self.secret if secret is None else secret
         timestamp = int(time.time()) if timestamp is None else timestamp
         request = urllib.request.Request(
             self.url + path,
@@ -226,6 +207,34 @@ class SlackAppHarness:
         payload = {"response_url": self.slack.response_url(), "trigger_id": "t"} | payload
         body = urlencode({"payload": json.dumps(payload)}).encode()
         return self.post(body, content_type="application/x-www-form-urlencoded", **post)
+
+
+class SlackAppHarness(SlackRequests):
+    """The real app served in this process on a free port."""
+
+    def __init__(self, settings: Settings, slack: FakeSlackAPI, model: FakeOpenAI) -> None:
+        self.settings = settings
+        self.model = model
+        self.executor = TrackingExecutor(settings.max_concurrent_turns)
+        self.runtime: Runtime = create_runtime(settings, executor=self.executor)
+        self.server = make_http_server(self.runtime, host="127.0.0.1", port=0, threads=8)
+        super().__init__(f"http://127.0.0.1:{self.server.effective_port}", slack)
+        self._thread = threading.Thread(target=self.server.run, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop serving and let running turns finish."""
+        self.server.close()
+        self.runtime.close()
+
+    @property
+    def services(self) -> Any:
+        """The app's services, for reading what it stored."""
+        return self.runtime.services
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Wait for every listener the app started to finish."""
+        self.executor.wait_idle(timeout)
 
 
 def harness_settings(

@@ -57,7 +57,7 @@ def test_mention_is_answered_in_its_thread_and_recorded(
     assert start.args["recipient_user_id"] == "U0001"
     assert start.args["recipient_team_id"] == TEAM
     assert reply_text(slack) == "Hello **Ada**!"
-    assert slack.calls_to("assistant.threads.setStatus")
+    assert slack.calls_to("assistant.threads.setStatus") == []  # the answer came at once
 
     sent = model.completions()[0]
     assert sent["stream"] is True and sent["stream_options"] == {"include_usage": True}
@@ -89,6 +89,17 @@ def test_mention_is_answered_in_its_thread_and_recorded(
     assert response.query_size == len("say hello")
     assert response.response_size == len("Hello **Ada**!")
     assert response.channel_id == "C0001"
+
+
+def test_a_slow_model_shows_a_status_until_the_first_text(
+    app: SlackAppHarness, slack: FakeSlackAPI, model: FakeOpenAI
+) -> None:
+    model.enqueue(FakeReply(text="Thought about it.", first_token_delay=0.8))
+    ts = app.mention("think hard")
+    app.wait_idle()
+    [status] = slack.calls_to("assistant.threads.setStatus")
+    assert (status.args["channel_id"], status.args["thread_ts"]) == ("C0001", ts)
+    assert status.at < slack.calls_to("chat.startStream")[0].at
 
 
 def test_follow_ups_in_the_thread_need_no_mention_and_carry_history(
