@@ -60,6 +60,8 @@ class SlackReplyWriter:
             except SlackApiError as exc:
                 # Apps without the assistant feature cannot set a status; the reply still comes.
                 log.debug("no thread status: %s", _error(exc))
+            except Exception:  # a cosmetic call on a timer thread must never take anything down
+                log.warning("setting the thread status failed", exc_info=True)
 
     def write(self, text: str) -> None:
         """Buffer text; send it when the reply starts, or when enough time or text piled up."""
