@@ -92,6 +92,5 @@ def test_http_mode_without_a_bot_token_names_the_variable(tmp_path: Path) -> Non
     process = _start_bot({"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}, "serve")
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 2
-    assert stderr.strip() == (
-        "switchboard: SLACK_BOT_TOKEN is not set: put the app's Bot User OAuth Token (xoxb-…) there."
-    )
+    assert stderr.startswith("switchboard: SLACK_BOT_TOKEN is not set: put the app's Bot User")
+    assert len(stderr.strip().splitlines()) == 1

@@ -197,6 +197,7 @@ class _OpenAIHandler(BaseHandler):
         if not isinstance(body, dict):
             body = {"_raw": body}
         body["_path"] = path
+        body["_at"] = time.monotonic()
         fake._record(body)
         if path.removeprefix("/v1") != "/chat/completions":
             self.send_json(404, {"error": {"message": f"Unknown path {path}", "type": "not_found"}})
