@@ -239,6 +239,26 @@ class ModelChooser:
         ).first()
         return row
 
+    def peek_pending(
+        self, session: Session, *, team_id: str, channel_id: str, slack_user_id: str
+    ) -> str | None:
+        """The model chosen for this person's next message here, left in place."""
+        return session.scalars(
+            select(PendingOverride.model).where(
+                PendingOverride.team_id == team_id,
+                PendingOverride.channel_id == channel_id,
+                PendingOverride.slack_user_id == slack_user_id,
+            )
+        ).first()
+
+    def workspace_default(self, session: Session, team_id: str) -> str | None:
+        """The workspace default an admin set, if any."""
+        return session.scalars(
+            select(ModelDefault.model).where(
+                ModelDefault.team_id == team_id, ModelDefault.scope == "workspace"
+            )
+        ).first()
+
     def channel_defaults_admins_only(self, session: Session, team_id: str) -> bool:
         """Whether only admins may change channel defaults in this workspace."""
         row = session.get(WorkspaceSettings, team_id)
