@@ -105,11 +105,13 @@ def overhead(app: SlackRequests, slack: FakeSlackAPI, model: FakeOpenAI, n: int)
     for _ in range(20):  # warm up: connections, caches, the user's profile
         _one_turn(app, slack)
     slack.reset()
+    model.reset()
     times = [_one_turn(app, slack) for _ in range(n)]
     calls = [c for c in slack.calls if c.method not in ("response_url", "file_upload")]
     print(f"overhead per reply, instant model (event in → reply complete), {n} replies:")
     print(f"  median {statistics.median(times) * 1000:.1f} ms, "
           f"p95 {statistics.quantiles(times, n=20)[18] * 1000:.1f} ms")  # fmt: skip
+    _breakdown(slack, model)
     print(f"Slack Web API calls per reply: {len(calls) / n:.2f} "
           f"({', '.join(sorted({c.method for c in calls}))})")  # fmt: skip
 
@@ -118,7 +120,24 @@ def _one_turn(app: SlackRequests, slack: FakeSlackAPI) -> float:
     event = app.message_event(f"<@{BOT_USER}> ping") | {"type": "app_mention"}
     started = time.monotonic()
     app.event(event)
+    _SENT[event["ts"]] = started
     return reply_done(slack, event["ts"]) - started
+
+
+_SENT: dict[str, float] = {}
+
+
+def _breakdown(slack: FakeSlackAPI, model: FakeOpenAI) -> None:
+    """Where the time goes: event sent → model asked → first text in Slack → reply closed."""
+    asked = [r["_at"] for r in model.completions()]
+    starts = slack.calls_to("chat.startStream")
+    stops = {c.args["ts"]: c.at for c in slack.calls_to("chat.stopStream")}
+    phases: list[tuple[float, float, float]] = []
+    for ask, start in zip(asked, starts, strict=False):
+        sent = _SENT[start.args["thread_ts"]]
+        phases.append((ask - sent, start.at - ask, stops[start.response["ts"]] - start.at))
+    for name, index in (("event → model asked", 0), ("→ first text", 1), ("→ closed", 2)):
+        print(f"    {name}: median {statistics.median(p[index] for p in phases) * 1000:.1f} ms")
 
 
 def first_visible_text(app: SlackRequests, slack: FakeSlackAPI, model: FakeOpenAI) -> None:

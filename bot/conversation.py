@@ -21,7 +21,7 @@ from bot.model_choice import (
     parse_thread_command,
 )
 from bot.pricing import cost_usd
-from bot.users import UserDirectory
+from bot.users import Member, UserDirectory
 from db import queries
 from db.models import Conversation, Message, Response
 
@@ -147,21 +147,23 @@ class ConversationService:
         if new_default is not None:
             return self._set_conversation_model(message, model or new_default, sink)
         member = self._users.member(message.team_id, message.user_id)
-        prepared = self._prepare(message, text, member.id, override=model)
+        prepared = self._prepare(message, text, member, override=model)
         if prepared is None:
             return TurnOutcome("duplicate")
         return self._answer(message, prepared, sink)
 
     def _prepare(
-        self, message: IncomingMessage, text: str, user_row_id: int, *, override: str | None
+        self, message: IncomingMessage, text: str, member: Member, *, override: str | None
     ) -> _Prepared | None:
         """Record the message and read the context, in one short transaction."""
         with self._sessions.begin() as session:
-            conversation = self._conversation(session, message, user_row_id, title=text)
+            conversation_id, default_model, is_new = self._conversation(
+                session, message, member.id, title=text
+            )
             message_id = queries.add_message_once(
                 session,
-                conversation_id=conversation.id,
-                user_id=user_row_id,
+                conversation_id=conversation_id,
+                user_id=member.id,
                 role="user",
                 content=text,
                 slack_ts=message.ts,
@@ -179,17 +181,25 @@ class ConversationService:
                 )
                 if override is not None:
                     session.get_one(Message, message_id).model = override
-            turns = [
-                Turn(row.role, row.content, author.full_name or author.username if author else None)
-                for row, author in queries.thread_history(session, conversation.id)
-            ]
-            choice = self._models.for_turn(conversation, override)
+            if is_new:
+                turns = [Turn("user", text, member.name)]
+            else:
+                turns = [
+                    Turn(
+                        row.role,
+                        row.content,
+                        author.full_name or author.username if author else None,
+                    )
+                    for row, author in queries.thread_history(session, conversation_id)
+                ]
             return _Prepared(
-                conversation_id=conversation.id,
-                user_row_id=user_row_id,
+                conversation_id=conversation_id,
+                user_row_id=member.id,
                 message_id=message_id,
                 query_size=len(text),
-                choice=choice,
+                choice=Choice(override, "message")
+                if override
+                else Choice(default_model, "conversation"),
                 context=build_context(
                     self._system_prompt, turns, max_tokens=self._max_context_tokens
                 ),
@@ -197,12 +207,14 @@ class ConversationService:
 
     def _conversation(
         self, session: Session, message: IncomingMessage, user_row_id: int, *, title: str
-    ) -> Conversation:
-        existing = queries.get_conversation(
-            session, message.team_id, message.channel_id, message.conversation_ts
-        )
-        if existing is not None:
-            return existing
+    ) -> tuple[int, str, bool]:
+        """The thread's conversation (id, default model, whether it was created just now)."""
+        if message.thread_ts is not None:  # a reply: its thread usually exists already
+            found = queries.get_conversation(
+                session, message.team_id, message.channel_id, message.thread_ts
+            )
+            if found is not None:
+                return found.id, found.default_model, False
         default = self._models.default_for(
             session,
             team_id=message.team_id,
@@ -210,7 +222,7 @@ class ConversationService:
             slack_user_id=message.user_id,
             is_dm=message.is_dm,
         )
-        return queries.get_or_create_conversation(
+        created = queries.create_conversation(
             session,
             team_id=message.team_id,
             channel_id=message.channel_id,
@@ -219,6 +231,14 @@ class ConversationService:
             user_id=user_row_id,
             title=title,
         )
+        if created is not None:
+            return created, default.model, True
+        # Someone else (a retry, another process) created it a moment ago.
+        found = queries.get_conversation(
+            session, message.team_id, message.channel_id, message.conversation_ts
+        )
+        assert found is not None
+        return found.id, found.default_model, False
 
     def _answer(
         self, message: IncomingMessage, prepared: _Prepared, sink: ReplySink
@@ -338,11 +358,13 @@ class ConversationService:
         """`model NAME` in a thread: change that conversation's default, not sent to the model."""
         member = self._users.member(message.team_id, message.user_id)
         with self._sessions.begin() as session:
-            conversation = self._conversation(session, message, member.id, title=f"model {model}")
+            conversation_id, _, _ = self._conversation(
+                session, message, member.id, title=f"model {model}"
+            )
             # Record the command too, so a retried delivery does not confirm twice.
             stored = queries.add_message_once(
                 session,
-                conversation_id=conversation.id,
+                conversation_id=conversation_id,
                 user_id=member.id,
                 role="system",
                 content=f"{member.name} set this conversation's model to {model}.",
@@ -350,6 +372,6 @@ class ConversationService:
             )
             if stored is None:
                 return TurnOutcome("duplicate")
-            conversation.default_model = model
+            session.get_one(Conversation, conversation_id).default_model = model
         sink.notice(f"From now on, `{model}` answers in this thread (set by <@{message.user_id}>).")
         return TurnOutcome("model_set", model=model)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -56,14 +58,31 @@ class UserDirectory:
         *,
         admin_user_ids: frozenset[str] = frozenset(),
         max_age: timedelta = timedelta(minutes=15),
+        memory_ttl: float = 60.0,
     ) -> None:
         self._sessions = sessions
         self._profiles = profiles
         self._admin_user_ids = admin_user_ids
         self._max_age = max_age
+        # Every turn needs the member; a minute in memory spares the database a query per
+        # message, and keeps a member's row within a minute of what other processes wrote.
+        self._memory_ttl = memory_ttl
+        self._remembered: dict[tuple[str, str], tuple[float, Member]] = {}
+        self._lock = threading.Lock()
 
     def member(self, team_id: str, slack_user_id: str) -> Member:
         """The member, with a profile no older than `max_age` when Slack can be reached."""
+        key = (team_id, slack_user_id)
+        with self._lock:
+            remembered = self._remembered.get(key)
+        if remembered is not None and time.monotonic() - remembered[0] < self._memory_ttl:
+            return remembered[1]
+        member = self._load(team_id, slack_user_id)
+        with self._lock:
+            self._remembered[key] = (time.monotonic(), member)
+        return member
+
+    def _load(self, team_id: str, slack_user_id: str) -> Member:
         with self._sessions() as session:
             user = queries.get_user(session, team_id, slack_user_id)
             if user is not None and not self._stale(user):

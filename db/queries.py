@@ -52,7 +52,7 @@ def get_conversation(
     ).one_or_none()
 
 
-def get_or_create_conversation(
+def create_conversation(
     session: Session,
     *,
     team_id: str,
@@ -61,9 +61,9 @@ def get_or_create_conversation(
     default_model: str,
     user_id: int | None,
     title: str,
-) -> Conversation:
-    """The thread's conversation, created with `default_model` when it is new."""
-    insert_unless_exists(
+) -> int | None:
+    """Create the thread's conversation; its id, or None when the thread already has one."""
+    return insert_unless_exists(
         session,
         Conversation,
         {
@@ -76,9 +76,6 @@ def get_or_create_conversation(
         },
         unique=("team_id", "channel_id", "thread_ts"),
     )
-    conversation = get_conversation(session, team_id, channel_id, thread_ts)
-    assert conversation is not None
-    return conversation
 
 
 def add_message_once(
