@@ -400,3 +400,24 @@ def test_slack_api_url_is_the_only_slack_host_contacted(
     api_calls = [call for call in slack.calls if call.method != "response_url"]
     assert api_calls
     assert {call.token for call in api_calls} == {"xoxb-test"}
+
+
+def test_a_burst_of_requests_is_acknowledged_without_dropping_any(
+    app: SlackAppHarness, model: FakeOpenAI, sessions: sessionmaker[Session]
+) -> None:
+    events = [
+        app.message_event(f"<@{BOT_USER}> burst {n}", channel=f"C{n:04d}") | {"type": "app_mention"}
+        for n in range(120)
+    ]
+    statuses: list[int] = []
+    threads = [
+        threading.Thread(target=lambda e=event: statuses.append(app.event(e).status))
+        for event in events
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    app.wait_idle(timeout=60)
+    assert statuses == [200] * 120
+    assert count(sessions, Response) == 120
