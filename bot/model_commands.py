@@ -288,6 +288,8 @@ class ModelCommandService:
                     f"`{name}` is neither a sub-command of /model nor a model I know. "
                     f"Did you mean `/model {near[0]}`? `/model help` lists them all."
                 )
+            if near:
+                return Refused(f"{exc} Or did you mean `/model {near[0]}`?")
             return Refused(f"{exc} `/model help` shows the syntax.")
 
     def _default_here(self, session: Session, place: Place) -> Choice:

@@ -1,0 +1,298 @@
+"""The catalogue, the chain of defaults and /model's decisions, on a real database."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.model_choice import (
+    Catalogue,
+    CatalogueUnavailable,
+    Choice,
+    ModelChooser,
+    UnknownModel,
+    parse_inline_override,
+    parse_thread_command,
+)
+from bot.model_commands import Ask, Changed, Help, ModelCommandService, Place, Refused, Status
+from bot.users import Profile, UserDirectory
+from db.models import Conversation
+
+TEAM = "T1"
+ALIASES = (("fast", "gpt-4o-mini"), ("smart", "gpt-4o"))
+
+
+class Endpoint:
+    """Stands in for `GET /models`: counts calls, and fails when told to."""
+
+    def __init__(self, models: list[str]) -> None:
+        self.models = models
+        self.calls = 0
+        self.down = False
+
+    def __call__(self) -> list[str]:
+        self.calls += 1
+        if self.down:
+            raise ConnectionError("endpoint down")
+        return list(self.models)
+
+
+class Profiles:
+    """A `ProfileSource` with the admins given."""
+
+    def __init__(self, admins: set[str]) -> None:
+        self.admins = admins
+
+    def fetch(self, team_id: str, slack_user_id: str) -> Profile | None:
+        return Profile(slack_user_id.lower(), slack_user_id, is_admin=slack_user_id in self.admins)
+
+
+@pytest.fixture
+def chooser() -> ModelChooser:
+    return ModelChooser(Catalogue(ALIASES, Endpoint([])), "default-model")
+
+
+@pytest.fixture
+def service(sessions: sessionmaker[Session], chooser: ModelChooser) -> ModelCommandService:
+    users = UserDirectory(sessions, Profiles({"UADMIN"}))
+    return ModelCommandService(sessions, users=users, models=chooser)
+
+
+def here(
+    session: Session, chooser: ModelChooser, *, channel: str = "C1", user: str = "U1"
+) -> Choice:
+    return chooser.default_for(
+        session, team_id=TEAM, channel_id=channel, slack_user_id=user, is_dm=channel[0] == "D"
+    )
+
+
+# --- the catalogue ---------------------------------------------------------------------------
+
+
+def test_allowed_models_are_the_catalogue_with_their_aliases() -> None:
+    endpoint = Endpoint(["other"])
+    catalogue = Catalogue(ALIASES, endpoint)
+    assert catalogue.entries() == {"fast": "gpt-4o-mini", "smart": "gpt-4o"}
+    assert catalogue.resolve("fast") == "gpt-4o-mini"
+    assert catalogue.resolve("SMART") == "gpt-4o"
+    assert catalogue.resolve("gpt-4o") == "gpt-4o"  # a model an alias stands for
+    with pytest.raises(UnknownModel):
+        catalogue.resolve("other")
+    assert endpoint.calls == 0
+
+
+def test_unknown_names_are_named_with_suggestions_and_choices() -> None:
+    catalogue = Catalogue(ALIASES, Endpoint([]))
+    with pytest.raises(UnknownModel) as raised:
+        catalogue.resolve("smrt")
+    assert raised.value.suggestions[0] == "smart"
+    message = str(raised.value)
+    assert message.startswith("`smrt` is not a model you can choose here. Did you mean `smart`")
+    assert message.endswith("Choices: `fast`, `smart`.")
+
+
+def test_the_endpoints_list_is_cached_and_refreshed() -> None:
+    endpoint = Endpoint(["a", "b"])
+    cached = Catalogue((), endpoint)
+    assert cached.resolve("a") == "a"
+    endpoint.models = ["a", "b", "c"]
+    with pytest.raises(UnknownModel):
+        cached.resolve("c")  # still the cached list
+    assert endpoint.calls == 1
+
+    fresh = Catalogue((), endpoint, max_age=0)
+    assert fresh.resolve("c") == "c"
+    endpoint.models = ["d"]
+    assert fresh.resolve("d") == "d"
+
+
+def test_a_failing_endpoint_keeps_the_last_list_or_says_it_is_unavailable() -> None:
+    endpoint = Endpoint(["a"])
+    catalogue = Catalogue((), endpoint, max_age=0)
+    assert catalogue.resolve("a") == "a"
+    endpoint.down = True
+    assert catalogue.resolve("a") == "a"  # the last list still serves
+
+    with pytest.raises(CatalogueUnavailable, match="ALLOWED_MODELS"):
+        Catalogue((), endpoint).entries()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[fast] hello", ("fast", "hello")),
+        ("  [gpt-4o]\nmulti\nline ", ("gpt-4o", "multi\nline")),
+        ("[fast]", ("fast", "")),
+        ("no override", (None, "no override")),
+        ("[two words] hi", (None, "[two words] hi")),
+        ("see [fast] later", (None, "see [fast] later")),
+    ],
+)
+def test_parse_inline_override(text: str, expected: tuple[str | None, str]) -> None:
+    assert parse_inline_override(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("model fast", "fast"), ("  Model  gpt-4o ", "gpt-4o"), ("model", None), ("a model x", None)],
+)
+def test_parse_thread_command(text: str, expected: str | None) -> None:
+    assert parse_thread_command(text) == expected
+
+
+# --- the chain -------------------------------------------------------------------------------
+
+
+def test_the_chain_falls_through_dm_or_channel_workspace_and_setting(
+    sessions: sessionmaker[Session], chooser: ModelChooser
+) -> None:
+    with sessions.begin() as session:
+        assert here(session, chooser) == Choice("default-model", "setting")
+        chooser.set_default(
+            session, team_id=TEAM, scope="workspace", scope_id="", model="w", set_by="UADMIN"
+        )
+        assert here(session, chooser) == Choice("w", "workspace")
+        chooser.set_default(
+            session, team_id=TEAM, scope="channel", scope_id="C1", model="c", set_by="U1"
+        )
+        chooser.set_default(
+            session, team_id=TEAM, scope="user", scope_id="U1", model="u", set_by="U1"
+        )
+        assert here(session, chooser) == Choice("c", "channel")
+        assert here(session, chooser, channel="C2") == Choice("w", "workspace")
+        assert here(session, chooser, channel="D1") == Choice("u", "dm")
+        assert here(session, chooser, channel="D2", user="U2") == Choice("w", "workspace")
+        # Another workspace sees none of it.
+        other = chooser.default_for(
+            session, team_id="T2", channel_id="C1", slack_user_id="U1", is_dm=False
+        )
+        assert other == Choice("default-model", "setting")
+
+
+def test_set_default_replaces_and_reset_clears(
+    sessions: sessionmaker[Session], chooser: ModelChooser
+) -> None:
+    with sessions.begin() as session:
+        for model in ("one", "two"):
+            chooser.set_default(
+                session, team_id=TEAM, scope="channel", scope_id="C1", model=model, set_by="U1"
+            )
+        assert here(session, chooser).model == "two"
+        assert chooser.reset_default(session, team_id=TEAM, scope="channel", scope_id="C1")
+        assert not chooser.reset_default(session, team_id=TEAM, scope="channel", scope_id="C1")
+        assert here(session, chooser).level == "setting"
+
+
+def test_a_turn_uses_its_override_else_the_conversation_default(chooser: ModelChooser) -> None:
+    conversation = Conversation(default_model="conv")
+    assert chooser.for_turn(conversation, None) == Choice("conv", "conversation")
+    assert chooser.for_turn(conversation, "msg") == Choice("msg", "message")
+    assert Choice("msg", "message").reason == "an override on this message"
+
+
+def test_a_pending_override_is_used_once_by_its_person_in_its_channel(
+    sessions: sessionmaker[Session], chooser: ModelChooser
+) -> None:
+    where = {"team_id": TEAM, "channel_id": "C1", "slack_user_id": "U1"}
+    with sessions.begin() as session:
+        chooser.set_pending(session, **where, model="first")
+        chooser.set_pending(session, **where, model="second")  # the later choice wins
+        assert chooser.peek_pending(session, **where) == "second"
+        assert chooser.take_pending(session, **where | {"slack_user_id": "U2"}) is None
+        assert chooser.take_pending(session, **where | {"channel_id": "C2"}) is None
+        assert chooser.take_pending(session, **where) == "second"
+        assert chooser.take_pending(session, **where) is None
+
+
+def test_admins_only_is_off_until_switched_on(
+    sessions: sessionmaker[Session], chooser: ModelChooser
+) -> None:
+    with sessions.begin() as session:
+        assert chooser.channel_defaults_admins_only(session, TEAM) is False
+        chooser.set_channel_defaults_admins_only(session, TEAM, True, set_by="UADMIN")
+        assert chooser.channel_defaults_admins_only(session, TEAM) is True
+        chooser.set_channel_defaults_admins_only(session, TEAM, False, set_by="UADMIN")
+        assert chooser.channel_defaults_admins_only(session, TEAM) is False
+
+
+# --- /model's decisions ----------------------------------------------------------------------
+
+CHANNEL = Place(TEAM, "C1", "U1")
+DM = Place(TEAM, "D1", "U1", is_dm=True)
+ADMIN = Place(TEAM, "C1", "UADMIN")
+
+
+def test_command_text_is_read_into_outcomes(service: ModelCommandService) -> None:
+    assert isinstance(service.run(CHANNEL, "  "), Status)
+    assert isinstance(service.run(CHANNEL, "help"), Help)
+    assert service.run(CHANNEL, "fast  what is\nthis?") == Ask(
+        "gpt-4o-mini", "fast", "what is\nthis?"
+    )
+    assert service.run(CHANNEL, "smart") == Changed("channel", model="gpt-4o", name="smart")
+    assert service.run(DM, "fast") == Changed("dm", model="gpt-4o-mini", name="fast")
+    assert service.run(ADMIN, "admins-only ON") == Changed("admins_only", admins_only=True)
+    assert service.run(ADMIN, "workspace fast") == Changed(
+        "workspace", model="gpt-4o-mini", name="fast"
+    )
+
+
+def test_status_says_what_answers_here_and_what_the_caller_may_do(
+    service: ModelCommandService,
+) -> None:
+    service.run(ADMIN, "workspace smart")
+    service.run(ADMIN, "admins-only on")
+    service.choose(CHANNEL, "fast", target="next")
+    status = service.status(CHANNEL)
+    assert isinstance(status, Status)
+    assert status.here == Choice("gpt-4o", "workspace")
+    assert (status.pending, status.workspace_default) == ("gpt-4o-mini", "gpt-4o")
+    assert status.admins_only and not status.is_admin and not status.may_set_here
+    assert status.entries == dict(ALIASES)
+    assert service.status(DM).may_set_here  # the caller's own DMs
+    assert service.status(ADMIN).may_set_here
+
+
+def test_resets_say_what_applies_now(service: ModelCommandService) -> None:
+    service.run(ADMIN, "workspace smart")
+    service.run(CHANNEL, "fast")
+    assert service.run(CHANNEL, "reset") == Changed(
+        "channel", now=Choice("gpt-4o", "workspace"), existed=True
+    )
+    assert service.run(CHANNEL, "reset") == Changed(
+        "channel", now=Choice("gpt-4o", "workspace"), existed=False
+    )
+    assert service.run(ADMIN, "workspace reset") == Changed(
+        "workspace", now=Choice("default-model", "setting"), existed=True
+    )
+
+
+@pytest.mark.parametrize(
+    ("place", "text", "says"),
+    [
+        (CHANNEL, "nope", "`nope` is not a model"),
+        (CHANNEL, "x" * 256, "at most 255"),
+        (CHANNEL, "fast " + "p" * 4_001, "at most 4,000"),
+        (CHANNEL, "rest", "Or did you mean `/model reset`?"),
+        (CHANNEL, "workspce smart", "Did you mean `/model workspace`?"),
+        (CHANNEL, "workspace smart", "Only workspace admins"),
+        (CHANNEL, "admins-only off", "Only workspace admins"),
+        (ADMIN, "admins-only", "Use `/model admins-only on`"),
+        (ADMIN, "workspace", "Use `/model workspace NAME`"),
+        (ADMIN, "reset please", "takes nothing after it"),
+    ],
+)
+def test_bad_input_is_refused(
+    service: ModelCommandService, place: Place, text: str, says: str
+) -> None:
+    outcome = service.run(place, text)
+    assert isinstance(outcome, Refused)
+    assert says in outcome.message
+
+
+def test_admins_only_restricts_channels_but_not_dms(service: ModelCommandService) -> None:
+    service.run(ADMIN, "admins-only on")
+    assert isinstance(service.run(CHANNEL, "fast"), Refused)
+    assert isinstance(service.run(CHANNEL, "reset"), Refused)
+    assert isinstance(service.choose(CHANNEL, "fast", target="next"), Changed)  # one message
+    assert isinstance(service.run(DM, "fast"), Changed)
+    assert isinstance(service.run(ADMIN, "fast"), Changed)
