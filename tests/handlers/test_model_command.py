@@ -554,3 +554,16 @@ def test_admins_get_specific_messages_for_bad_workspace_input(
     assert "`gpt-5` is not a model" in run(app, "workspace gpt-5", user=ADMIN)["text"]
     assert "Nothing to clear" in run(app, "workspace reset", user=ADMIN)["text"]
     assert defaults(sessions) == set()
+
+
+def test_model_name_prompt_in_a_dm_with_the_bot(
+    app: SlackAppHarness, slack: FakeSlackAPI, model: FakeOpenAI, sessions: sessionmaker[Session]
+) -> None:
+    run(app, "fast", channel="D0001", channel_name="directmessage")  # their DM default
+    app.command("/model", "smart hi", channel="D0001", channel_name="directmessage")
+    app.wait_idle()
+    [posted] = slack.calls_to("chat.postMessage")
+    assert posted.args["channel"] == "D0001"
+    app.say("follow-up", channel="D0001", channel_type="im", thread_ts=posted.response["ts"])
+    app.wait_idle()
+    assert models_used(sessions) == ["gpt-4o", "gpt-4o-mini"]
