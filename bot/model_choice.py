@@ -16,6 +16,7 @@ from db import queries
 from db.models import Conversation, ModelDefault, PendingOverride, WorkspaceSettings
 
 MAX_MODEL_NAME = 255
+_RETRY_AFTER_FAILURE = 30.0
 _INLINE = re.compile(r"^\s*\[([^\[\]\s]{1,255})\]\s*(.*)$", re.DOTALL)
 _THREAD_COMMAND = re.compile(r"^\s*model\s+(\S+)\s*$", re.IGNORECASE)
 
@@ -95,6 +96,9 @@ class Catalogue:
                 self._cached = self._list_models()
                 self._fetched_at = time.monotonic()
             except Exception as exc:
+                # Keep serving a stale list, and wait a while before asking a failing endpoint
+                # again, rather than making every /model wait for it to time out.
+                self._fetched_at = time.monotonic() - self._max_age + _RETRY_AFTER_FAILURE
                 if self._cached is None:
                     raise CatalogueUnavailable(
                         "I could not fetch the list of models from the model endpoint. "

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.conversation import ConversationService
 from bot.llm import ChatModel
 from bot.model_choice import Catalogue, ModelChooser
+from bot.model_commands import ModelCommandService
 from bot.settings import Settings
 from bot.usage import UsageService
 from bot.users import ProfileSource, UserDirectory
@@ -22,6 +23,7 @@ class Services:
     sessions: sessionmaker[Session]
     users: UserDirectory
     models: ModelChooser
+    model_commands: ModelCommandService
     conversations: ConversationService
     usage: UsageService
 
@@ -51,6 +53,7 @@ def build_services(
         sessions=sessions,
         users=users,
         models=models,
+        model_commands=ModelCommandService(sessions, users=users, models=models),
         conversations=conversations,
         usage=UsageService(sessions, users),
     )

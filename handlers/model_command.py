@@ -10,7 +10,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.conversation import IncomingMessage
-from bot.model_commands import Ask, Changed, Help, ModelCommandService, Outcome, Place, Status
+from bot.model_commands import Ask, Changed, Help, Outcome, Place, Status
 from bot.services import Services
 from handlers.model_blocks import (
     HELP,
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 def register(app: App, services: Services) -> None:
     """Register /model and the actions of its menu."""
-    commands = ModelCommandService(services.sessions, users=services.users, models=services.models)
+    commands = services.model_commands
 
     def handle_model_command(
         ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext

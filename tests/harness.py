@@ -219,12 +219,22 @@ class SlackAppHarness(SlackRequests):
         self.runtime: Runtime = create_runtime(settings, executor=self.executor)
         self.server = make_http_server(self.runtime, host="127.0.0.1", port=0, threads=8)
         super().__init__(f"http://127.0.0.1:{self.server.effective_port}", slack)
-        self._thread = threading.Thread(target=self.server.run, daemon=True)
+        self._closing = False
+        self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
+
+    def _serve(self) -> None:
+        try:
+            self.server.run()
+        except OSError:
+            if not self._closing:  # closing the socket under waitress's loop ends it this way
+                raise
 
     def close(self) -> None:
         """Stop serving and let running turns finish."""
+        self._closing = True
         self.server.close()
+        self._thread.join(timeout=5)
         self.runtime.close()
 
     @property
