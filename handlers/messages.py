@@ -16,7 +16,7 @@ def register(app: App, services: Services) -> None:
     """Listen for mentions and messages."""
 
     def handle_app_mention(event: dict[str, Any], context: BoltContext, client: WebClient) -> None:
-        _answer(services, client, incoming_message(event, context))
+        answer(services, client, incoming_message(event, context))
 
     def handle_message(event: dict[str, Any], context: BoltContext, client: WebClient) -> None:
         if event.get("subtype") or event.get("bot_id"):
@@ -24,7 +24,7 @@ def register(app: App, services: Services) -> None:
         message = incoming_message(event, context)
         if message.mentions_bot and not message.is_dm:
             return  # the app_mention event for the same message answers it
-        _answer(services, client, message)
+        answer(services, client, message)
 
     app.event("app_mention")(handle_app_mention)
     app.event("message")(handle_message)
@@ -47,9 +47,10 @@ def incoming_message(event: dict[str, Any], context: BoltContext) -> IncomingMes
     )
 
 
-def _answer(
-    services: Services, client: WebClient, message: IncomingMessage, override: str | None = None
+def answer(
+    services: Services, client: WebClient, message: IncomingMessage, *, override: str | None = None
 ) -> None:
+    """Run one conversation turn, its reply written into the message's thread."""
     writer = SlackReplyWriter(
         client,
         channel=message.channel_id,

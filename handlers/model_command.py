@@ -12,6 +12,7 @@ from slack_sdk.errors import SlackApiError
 from bot.conversation import IncomingMessage
 from bot.model_commands import Ask, Changed, Help, Outcome, Place, Status
 from bot.services import Services
+from handlers.messages import answer
 from handlers.model_blocks import (
     HELP,
     SELECT_ACTION,
@@ -22,7 +23,6 @@ from handlers.model_blocks import (
     changed_message,
     status_message,
 )
-from handlers.reply import SlackReplyWriter
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +187,4 @@ def _ask(
         mentions_bot=True,
         bot_user_id=bot_user_id,
     )
-    writer = SlackReplyWriter(
-        client, channel=place.channel_id, thread_ts=ts, team_id=place.team_id, user_id=place.user_id
-    )
-    services.conversations.handle(message, writer, override=ask.model)
+    answer(services, client, message, override=ask.model)
