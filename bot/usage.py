@@ -1,10 +1,111 @@
-"""Usage and cost reports: who used which model, how much, at what cost (no Slack here)."""
+"""Usage and cost reports: requests, tokens, cost and speed by model, user, channel and day."""
 
 from __future__ import annotations
 
+import csv
+import io
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import TypeVar
+
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.users import UserDirectory
+from bot.users import Member, UserDirectory
+from db import usage_queries
+from db.usage_queries import Breakdown, Tally, UsageFilter
+
+DEFAULT_DAYS = 30
+MAX_DAYS = 366  # a leap year, 2024-01-01..2024-12-31, is still "one year"
+PERCENTILES = (0.5, 0.95)
+SYNTAX = "/usage [7d | 24h | 2026-11-01..2026-11-15] [@user] [#channel] [model NAME] [csv]"
+EXAMPLES = "for example `/usage 7d model gpt-4o` or `/usage 2026-11-01..2026-11-15 #general csv`"
+
+HELP = (
+    f"*/usage* reports requests, tokens, cost and completion times: `{SYNTAX}`.\n"
+    "• a period: `24h`, `7d`, `2026-11-01` or `2026-11-01..2026-11-15` (UTC days; default: "
+    f"the last {DEFAULT_DAYS} days, at most {MAX_DAYS} days)\n"
+    "• `@user`, `#channel`, `model NAME`: narrow the report (they combine)\n"
+    "• `csv`: every row as a CSV file in your DMs\n"
+    "Admins see the whole workspace; everyone else sees their own usage."
+)
+_Key = TypeVar("_Key")
+_HOURS = re.compile(r"^(\d+)h$")
+_DAYS = re.compile(r"^(\d+)d$")
+_UNIT = re.compile(r"^\d+[a-z]+$")
+_DATE_LIKE = re.compile(r"^\d{4}-|\.\.")
+_USER_LINK = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+_CHANNEL_LINK = re.compile(r"^<#([CGD][A-Z0-9]+)(?:\|[^>]*)?>$")
+
+
+class UsageError(ValueError):
+    """The request cannot be answered; the message says why and shows what would work."""
+
+
+class UsageHelp(UsageError):
+    """The person asked how /usage works; the message is the answer."""
+
+
+@dataclass(frozen=True)
+class Period:
+    """A half-open time range [start, end) in UTC, and how to name it."""
+
+    start: datetime
+    end: datetime
+    label: str
+
+    def days(self) -> list[date]:
+        """Every UTC day the period touches, oldest first."""
+        first, last = self.start.date(), (self.end - timedelta(microseconds=1)).date()
+        return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+@dataclass(frozen=True)
+class UsageRequest:
+    """What `/usage TEXT` asks for."""
+
+    period: Period
+    slack_user_id: str | None = None
+    user_name: str | None = None
+    channel_id: str | None = None
+    model: str | None = None
+    everyone: bool = False
+    me: bool = False
+    csv: bool = False
+
+
+@dataclass(frozen=True)
+class UsageLine:
+    """One row of a report: a model, user, channel or day (or the total) and its figures."""
+
+    key: str
+    label: str
+    tally: Tally
+    median_ms: float | None = None
+    p95_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    """A usage report, ready to render; users and channels are sorted by cost, then tokens."""
+
+    period: Period
+    team_id: str | None
+    total: UsageLine
+    models: list[UsageLine]
+    users: list[UsageLine]
+    channels: list[UsageLine]
+    days: list[UsageLine]
+    # Filters as shown to people, e.g. ["<@U123>", "model gpt-4o"].
+    filters: list[str] = field(default_factory=list)
+    # Set when a non-admin asked: the report covers only their own usage.
+    own_only: bool = False
+    # Whether the report is narrowed to one person or one channel (a top list would be moot).
+    one_user: bool = False
+    one_channel: bool = False
+    csv: bool = False
 
 
 class UsageService:
@@ -13,3 +114,421 @@ class UsageService:
     def __init__(self, sessions: sessionmaker[Session], users: UserDirectory) -> None:
         self._sessions = sessions
         self._users = users
+
+    def report_for(
+        self, team_id: str, slack_user_id: str, text: str, *, now: datetime | None = None
+    ) -> UsageReport:
+        """The report `/usage TEXT` asks for, as the caller may see it; UsageError otherwise."""
+        request = parse_request(text, now=now or datetime.now(UTC))
+        # Read the caller first: it may ask Slack, which must not happen inside a transaction.
+        caller = self._users.member(team_id, slack_user_id)
+        with self._sessions.begin() as session:
+            user_id, user_label = self._resolve_user(session, caller, request)
+            own_only = not caller.is_admin
+            if request.channel_id and not usage_queries.has_usage(
+                session, team_id, user_id=user_id, channel_id=request.channel_id
+            ):
+                who = "you have not" if own_only else "nobody has"
+                raise UsageError(
+                    f"No usage recorded in <#{request.channel_id}>: {who} used Switchboard "
+                    f"there. Try another channel, {EXAMPLES}."
+                )
+            if request.model and not usage_queries.has_usage(session, team_id, model=request.model):
+                known = usage_queries.models_used(
+                    session, team_id, request.period.end - timedelta(days=MAX_DAYS)
+                )
+                listed = ", ".join(f"`{name}`" for name in known) or "none yet"
+                raise UsageError(
+                    f"No usage recorded for model `{request.model}` in this workspace. "
+                    f"Models used in the last year: {listed}. For example `/usage model "
+                    f"{known[0] if known else 'gpt-4o'}`."
+                )
+            usage = UsageFilter(
+                start=request.period.start,
+                end=request.period.end,
+                team_id=team_id,
+                user_ids=None if user_id is None else (user_id,),
+                channel_id=request.channel_id,
+                model=request.model,
+            )
+            filters = [label for label in (user_label, _channel_label(request)) if label]
+            if request.model:
+                filters.append(f"model {request.model}")
+            report = self._build(session, usage, request.period, filters)
+        return replace(
+            report,
+            own_only=own_only,
+            one_user=user_id is not None,
+            one_channel=request.channel_id is not None,
+            csv=request.csv,
+        )
+
+    def report(
+        self,
+        period: Period,
+        *,
+        team_id: str | None = None,
+        slack_user_id: str | None = None,
+        model: str | None = None,
+    ) -> UsageReport:
+        """An operator's report: any workspace or all of them; UsageError for an unknown user."""
+        with self._sessions.begin() as session:
+            user_ids = None
+            filters = []
+            if slack_user_id is not None:
+                user_ids = tuple(usage_queries.user_ids_for(session, slack_user_id, team_id))
+                if not user_ids:
+                    where = f"workspace {team_id}" if team_id else "any workspace"
+                    raise UsageError(
+                        f"No usage recorded for user {slack_user_id} in {where}: check the id "
+                        "(profile → ⋮ → Copy member ID), for example --user U012ABCDEF."
+                    )
+                filters.append(f"user {slack_user_id}")
+            if model is not None:
+                filters.append(f"model {model}")
+            usage = UsageFilter(
+                start=period.start,
+                end=period.end,
+                team_id=team_id,
+                user_ids=user_ids,
+                model=model,
+            )
+            report = self._build(session, usage, period, filters)
+        return replace(report, one_user=user_ids is not None)
+
+    def _resolve_user(
+        self, session: Session, caller: Member, request: UsageRequest
+    ) -> tuple[int | None, str | None]:
+        """The users.id the report is limited to (None: everyone), and how to show it."""
+        asks_other = (
+            request.slack_user_id is not None and request.slack_user_id != caller.slack_user_id
+        ) or (request.user_name is not None and not _is_named(caller, request.user_name))
+        if not caller.is_admin:
+            if request.everyone:
+                raise UsageError(
+                    "Only workspace admins can see the whole workspace's usage. "
+                    "`/usage` on its own shows yours, for example `/usage 7d`."
+                )
+            if asks_other:
+                raise UsageError(
+                    "Only workspace admins can see other people's usage. "
+                    "`/usage` on its own shows yours, for example `/usage 7d`."
+                )
+            return caller.id, None
+        if request.me or (not asks_other and (request.slack_user_id or request.user_name)):
+            return caller.id, f"<@{caller.slack_user_id}>"
+        if request.slack_user_id is not None:
+            ids = usage_queries.user_ids_for(session, request.slack_user_id, caller.team_id)
+            if not ids:
+                raise UsageError(
+                    f"No usage recorded for <@{request.slack_user_id}>: they have not used "
+                    f"Switchboard in this workspace. Pick someone who has, {EXAMPLES}."
+                )
+            return ids[0], f"<@{request.slack_user_id}>"
+        if request.user_name is not None:
+            found = usage_queries.users_named(session, caller.team_id, request.user_name)
+            if len(found) != 1:
+                problem = "several people are" if found else "nobody who used Switchboard is"
+                raise UsageError(
+                    f"I can't tell who @{request.user_name} is: {problem} called that here. "
+                    "Pick the person from the list Slack offers as you type @, "
+                    "for example `/usage 7d @someone`."
+                )
+            return found[0].id, f"<@{found[0].slack_user_id}>"
+        return None, None
+
+    def _build(
+        self, session: Session, usage: UsageFilter, period: Period, filters: list[str]
+    ) -> UsageReport:
+        usage_queries.prepare_report_transaction(session)
+        tallies = usage_queries.breakdown(session, usage)
+        percentiles = usage_queries.completion_percentiles(session, usage, PERCENTILES)
+        users = usage_queries.users_by_id(session, [key for key in tallies.by_user if key])
+
+        def user_line(key: int | None, tally: Tally) -> UsageLine:
+            user = users.get(key) if key is not None else None
+            if user is None:
+                return UsageLine("", "(deleted user)", tally)
+            name = user.full_name or user.username or user.slack_user_id
+            return UsageLine(user.slack_user_id, name, tally)
+
+        return UsageReport(
+            period=period,
+            team_id=usage.team_id,
+            total=_with_percentiles(UsageLine("", "Total", tallies.total), percentiles),
+            models=[
+                UsageLine(name, name, tally) for name, tally in _ranked(tallies.by_model.items())
+            ],
+            users=[user_line(key, tally) for key, tally in _ranked(tallies.by_user.items())],
+            channels=[
+                UsageLine(key or "", key or "(no channel)", tally)
+                for key, tally in _ranked(tallies.by_channel.items())
+            ],
+            days=_day_lines(period, tallies),
+            filters=filters,
+        )
+
+
+# ----- reading `/usage TEXT` -----------------------------------------------------------------
+
+
+def parse_request(text: str, *, now: datetime) -> UsageRequest:
+    """Read the words after `/usage`; UsageError names the first word that makes no sense."""
+    words = iter(text.split())
+    found: dict[str, str] = {}
+    flags: set[str] = set()
+    period: Period | None = None
+    for word in words:
+        lowered = word.lower()
+        if lowered in ("help", "?"):
+            raise UsageHelp(HELP)
+        if lowered in _FLAGS:
+            flags.add(_FLAGS[lowered])
+        elif lowered == "model":
+            name = next(words, None)
+            if name is None:
+                raise UsageError(
+                    "`model` needs a name after it, for example `/usage model gpt-4o`."
+                )
+            _set_once(found, "model", name, "model")
+        elif match := _USER_LINK.match(word):
+            _set_once(found, "person", match.group(1), "person")
+        elif match := _CHANNEL_LINK.match(word):
+            _set_once(found, "channel", match.group(1), "channel")
+        elif word.startswith("@") and len(word) > 1:
+            _set_once(found, "person", word, "person")
+        elif word.startswith("#") and len(word) > 1:
+            raise UsageError(
+                f"I can't tell which channel “{word}” is: pick it from the list Slack offers as "
+                "you type #, so that it becomes a link, for example `/usage 7d #general`."
+            )
+        elif (new_period := parse_period(word, now=now)) is not None:
+            if period is not None:
+                raise UsageError(
+                    f"Give one period only, not both “{period.label}” and “{word}”, "
+                    "for example `/usage 7d`."
+                )
+            period = new_period
+        else:
+            raise UsageError(f"I don't understand “{word}”. Usage: `{SYNTAX}`, {EXAMPLES}.")
+    person = found.get("person")
+    return UsageRequest(
+        period=period or last_days(DEFAULT_DAYS, now=now),
+        slack_user_id=person if person and not person.startswith("@") else None,
+        user_name=person[1:] if person and person.startswith("@") else None,
+        channel_id=found.get("channel"),
+        model=found.get("model"),
+        everyone="everyone" in flags,
+        me="me" in flags,
+        csv="csv" in flags,
+    )
+
+
+_FLAGS = {
+    "csv": "csv",
+    "me": "me",
+    "mine": "me",
+    "all": "everyone",
+    "everyone": "everyone",
+    "workspace": "everyone",
+}
+
+
+def _set_once(found: dict[str, str], key: str, value: str, what: str) -> None:
+    if found.get(key, value) != value:
+        raise UsageError(f"Name one {what} only, for example `/usage 7d @someone #general`.")
+    found[key] = value
+
+
+def parse_period(word: str, *, now: datetime) -> Period | None:
+    """`24h`, `7d`, `2026-11-01` or `2026-11-01..2026-11-15` as a Period; None if no period."""
+    lowered = word.lower()
+    if match := _HOURS.match(lowered):
+        hours = int(match.group(1))
+        _check_length(word, hours, MAX_DAYS * 24)
+        return Period(now - timedelta(hours=hours), now, f"last {hours} hours")
+    if match := _DAYS.match(lowered):
+        days = int(match.group(1))
+        _check_length(word, days, MAX_DAYS)
+        return last_days(days, now=now)
+    if _UNIT.match(lowered):
+        raise UsageError(
+            f"“{word}” is not a period I know: use hours or days such as `24h` or `7d`, "
+            "or dates such as `2026-11-01..2026-11-15`."
+        )
+    if _DATE_LIKE.search(word):
+        first, dots, last = word.partition("..")
+        return date_range(_date(first, word), _date(last, word) if dots else None, now=now)
+    return None
+
+
+def last_days(days: int, *, now: datetime) -> Period:
+    """Today and the `days - 1` UTC days before it."""
+    if days < 1:
+        raise UsageError("A period needs at least one day, for example `/usage 7d`.")
+    if days > MAX_DAYS:
+        raise UsageError(_too_long(f"{days} days"))
+    today = datetime.combine(now.astimezone(UTC).date(), time(), UTC)
+    label = "today" if days == 1 else f"last {days} days"
+    return Period(today - timedelta(days=days - 1), now, label)
+
+
+def date_range(first: date, last: date | None, *, now: datetime) -> Period:
+    """The UTC days from `first` to `last` inclusive (`last` defaults to `first`)."""
+    last = last or first
+    if last < first:
+        raise UsageError(
+            f"The period ends ({last}) before it starts ({first}): put the earlier date first, "
+            f"for example `{last}..{first}`."
+        )
+    if (last - first).days + 1 > MAX_DAYS:
+        raise UsageError(_too_long(f"{first}..{last}"))
+    start = datetime.combine(first, time(), UTC)
+    end = datetime.combine(last + timedelta(days=1), time(), UTC)
+    label = str(first) if first == last else f"{first} to {last}"
+    return Period(start, end, label)
+
+
+def parse_date(value: str) -> date:
+    """A YYYY-MM-DD date; UsageError with an example otherwise."""
+    return _date(value, value)
+
+
+def _date(value: str, word: str) -> date:
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            raise ValueError(value)
+        return date.fromisoformat(value)
+    except ValueError:
+        shown = value or word
+        raise UsageError(
+            f"“{shown}” is not a date: write dates as YYYY-MM-DD, "
+            "for example `2026-11-01..2026-11-15`."
+        ) from None
+
+
+def _check_length(word: str, amount: int, maximum: int) -> None:
+    if amount < 1:
+        raise UsageError(f"“{word}” is an empty period: use at least `1h` or `1d`.")
+    if amount > maximum:
+        raise UsageError(_too_long(f"“{word}”"))
+
+
+def _too_long(what: str) -> str:
+    return (
+        f"{what} is longer than a year: a report covers at most {MAX_DAYS} days, "
+        "for example `90d` or `2026-01-01..2026-12-31`."
+    )
+
+
+def _is_named(member: Member, name: str) -> bool:
+    return name.lower() in {member.name.lower(), member.slack_user_id.lower()}
+
+
+def _channel_label(request: UsageRequest) -> str | None:
+    return f"<#{request.channel_id}>" if request.channel_id else None
+
+
+# ----- shaping the figures -----------------------------------------------------------------
+
+
+def _ranked(items: Iterable[tuple[_Key, Tally]]) -> list[tuple[_Key, Tally]]:
+    def biggest_first(item: tuple[_Key, Tally]) -> tuple[Decimal, int, int]:
+        tally = item[1]
+        return (-tally.cost_usd, -tally.tokens_total, -tally.requests)
+
+    return sorted(items, key=biggest_first)
+
+
+def _with_percentiles(line: UsageLine, points: tuple[float, ...] | None) -> UsageLine:
+    if not points:
+        return line
+    return replace(line, median_ms=points[0], p95_ms=points[1])
+
+
+def _day_lines(period: Period, tallies: Breakdown) -> list[UsageLine]:
+    return [
+        UsageLine(str(day), str(day), tallies.by_day.get(day, Tally())) for day in period.days()
+    ]
+
+
+# ----- rendering that every front end shares ---------------------------------------------------
+
+
+def format_count(value: int) -> str:
+    """A whole number with thousands separators: 1,234,567."""
+    return f"{value:,}"
+
+
+def format_usd(value: Decimal) -> str:
+    """Dollars to the cent, or to 4 decimals under a dollar: $1,234.57, $0.0123."""
+    if Decimal(0) < abs(value) < 1:
+        return f"${value:,.4f}"
+    return f"${value:,.2f}"
+
+
+def format_ms(value: float | None) -> str:
+    """A duration in whole milliseconds, or n/a when there is none."""
+    return "n/a" if value is None else f"{round(value):,} ms"
+
+
+CSV_COLUMNS = (
+    "section",
+    "key",
+    "name",
+    "requests",
+    "errors",
+    "tokens_prompt",
+    "tokens_completion",
+    "tokens_total",
+    "cost_usd",
+    "unpriced_requests",
+    "median_ms",
+    "p95_ms",
+)
+
+
+def report_csv(report: UsageReport) -> str:
+    """The report as CSV: one row for the total, then each model, user, channel and day."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for section, line in report_rows(report):
+        writer.writerow(_csv_row(section, line))
+    return out.getvalue()
+
+
+def report_rows(report: UsageReport) -> Iterable[tuple[str, UsageLine]]:
+    """Every line of the report with the name of its section, in report order."""
+    yield "total", report.total
+    sections: tuple[tuple[str, list[UsageLine]], ...] = (
+        ("model", report.models),
+        ("user", report.users),
+        ("channel", report.channels),
+        ("day", report.days),
+    )
+    for section, lines in sections:
+        for line in lines:
+            yield section, line
+
+
+def _csv_row(section: str, line: UsageLine) -> list[str]:
+    tally = line.tally
+    return [
+        section,
+        line.key,
+        line.label,
+        str(tally.requests),
+        str(tally.errors),
+        str(tally.tokens_prompt),
+        str(tally.tokens_completion),
+        str(tally.tokens_total),
+        format(tally.cost_usd.normalize(), "f"),
+        str(tally.unpriced),
+        _csv_ms(line.median_ms),
+        _csv_ms(line.p95_ms),
+    ]
+
+
+def _csv_ms(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}"

@@ -11,20 +11,16 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Date,
-    Select,
     cast,
     exists,
     func,
     literal_column,
-    null,
     or_,
     select,
     text,
     tuple_,
-    union_all,
 )
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.expression import ColumnClause
 
 from db.models import Response, User
 
@@ -73,8 +69,8 @@ def prepare_report_transaction(session: Session) -> None:
     """Tune the current PostgreSQL transaction for one large aggregate read (no-op elsewhere)."""
     if _dialect(session) != "postgresql":
         return
-    # The percentile sorts hold every duration of the period: with the default 4 MB they
-    # spill to disk. JIT compiling costs more than it saves on a query that runs ~100 ms.
+    # The percentile sort holds every duration of the period: with the default 4 MB it spills
+    # to disk. JIT compiling costs more than it saves on queries that run for ~100 ms.
     session.execute(text("SET LOCAL work_mem = '64MB'"))
     session.execute(text("SET LOCAL jit = off"))
 
@@ -82,43 +78,73 @@ def prepare_report_transaction(session: Session) -> None:
 def breakdown(session: Session, usage: UsageFilter) -> Breakdown:
     """Tally the filtered responses in total and by model, user, channel and day."""
     rows = _base_rows(session, usage)
-    keys = {"model": rows.c.model, "user": rows.c.user_id, "channel": rows.c.channel}
-    keys["day"] = rows.c.day
-    result: dict[str, dict[Any, Tally]] = {kind: {} for kind in ("total", *keys)}
+    # Two pairings, not four single keys: every hash set costs a lookup and seven aggregate
+    # steps per row, while the pairs stay small (models x users, channels x days) and are
+    # summed up in Python.
+    model_user = (rows.c.model, rows.c.user_id)
+    channel_day = (rows.c.channel, rows.c.day)
     if _dialect(session) == "postgresql":
-        # One scan of the index, hashed five ways at once.
-        grouping = func.grouping(*keys.values())
-        sets = func.grouping_sets(tuple_(), *(tuple_(column) for column in keys.values()))
-        statement = select(grouping, *keys.values(), *_aggregates(rows)).group_by(sets)
-        bit = {"total": 0b1111, "model": 0b0111, "user": 0b1011, "channel": 0b1101, "day": 0b1110}
-        kind_of = {mask: kind for kind, mask in bit.items()}
-        for row in session.execute(statement):
-            kind = kind_of[row[0]]
-            key = None if kind == "total" else row[1 + list(keys).index(kind)]
-            result[kind][key] = _tally(row[5:])
+        # One scan of the covering index, hashed both ways at once.
+        statement = select(
+            func.grouping(rows.c.model, rows.c.channel),
+            *model_user,
+            *channel_day,
+            *_aggregates(rows),
+        ).group_by(func.grouping_sets(tuple_(*model_user), tuple_(*channel_day)))
+        pairs = [
+            (row[0] == 0b01, *(row[1:3] if row[0] == 0b01 else row[3:5]), row[5:])
+            for row in session.execute(statement)
+        ]
     else:
-        # SQLite has no GROUPING SETS; it serves small workspaces, so five passes are fine.
-        total = session.execute(select(*_aggregates(rows))).one()
-        result["total"][None] = _tally(total)
-        for kind, column in keys.items():
-            for row in session.execute(select(column, *_aggregates(rows)).group_by(column)):
-                result[kind][row[0]] = _tally(row[1:])
-    by_day = {_as_date(day): tally for day, tally in result["day"].items()}
+        # SQLite has no GROUPING SETS; it serves small workspaces, so two passes are fine.
+        pairs = []
+        for is_model_user, pair in ((True, model_user), (False, channel_day)):
+            statement = select(*pair, *_aggregates(rows)).group_by(*pair)
+            pairs.extend(
+                (is_model_user, row[0], row[1], row[2:]) for row in session.execute(statement)
+            )
+    # Plain lists while summing: thousands of pairs, and a Tally per step would show.
+    sums: dict[tuple[str, Any], list[Any]] = {}
+    for is_model_user, first, second, values in pairs:
+        if is_model_user:
+            keys = [("total", None), ("model", first), ("user", second)]
+        else:
+            keys = [("channel", first), ("day", _as_date(second))]
+        for key in keys:
+            into = sums.get(key)
+            if into is None:
+                sums[key] = [0 if value is None else value for value in values]
+            else:
+                for index, value in enumerate(values):
+                    if value is not None:
+                        into[index] += value
+    result: dict[str, dict[Any, Tally]] = {"total": {}, "model": {}, "user": {}, "channel": {}}
+    result["day"] = {}
+    for (kind, key), values in sums.items():
+        result[kind][key] = _tally(values)
     return Breakdown(
         total=result["total"].get(None, Tally()),
         by_model=result["model"],
         by_user=result["user"],
         by_channel=result["channel"],
-        by_day=by_day,
+        by_day=result["day"],
     )
 
 
 def completion_percentiles(
     session: Session, usage: UsageFilter, fractions: Sequence[float]
-) -> dict[str | None, tuple[float, ...]]:
-    """Percentiles of completion time (ms, interpolated) by model; the key None is all models."""
+) -> tuple[float, ...] | None:
+    """Percentiles of completion time in ms, interpolated as percentile_cont; None if no rows."""
     if _dialect(session) == "postgresql":
-        return _percentiles_by_ordered_set(session, usage, fractions)
+        # Ordered-set aggregates with the same ORDER BY share one sort.
+        statement = select(
+            *(
+                func.percentile_cont(fraction).within_group(Response.completion_time_ms)
+                for fraction in fractions
+            )
+        ).where(*_conditions(usage))
+        row = session.execute(statement).one()
+        return None if row[0] is None else tuple(float(value) for value in row)
     return _percentiles_by_window(session, usage, fractions)
 
 
@@ -265,70 +291,40 @@ def _as_date(value: date | str) -> date:
     return date.fromisoformat(value) if isinstance(value, str) else value
 
 
-def _percentiles_by_ordered_set(
-    session: Session, usage: UsageFilter, fractions: Sequence[float]
-) -> dict[str | None, tuple[float, ...]]:
-    model = Response.model_used
-    # Ordered-set aggregates with the same ORDER BY share one sort per group.
-    columns = [
-        func.percentile_cont(fraction).within_group(Response.completion_time_ms)
-        for fraction in fractions
-    ]
-    statement: Select[Any] = (
-        select(func.grouping(model), model, *columns)
-        .where(*_conditions(usage))
-        .group_by(func.rollup(model))
-    )
-    return {
-        (None if row[0] else row[1]): tuple(float(value) for value in row[2:])
-        for row in session.execute(statement)
-    }
-
-
 def _percentiles_by_window(
     session: Session, usage: UsageFilter, fractions: Sequence[float]
-) -> dict[str | None, tuple[float, ...]]:
-    # percentile_cont by hand: rank the durations, keep the one or two rows around each
-    # fraction's position (n - 1) * p, and interpolate in Python. Integer arithmetic keeps the
-    # SQL and the Python side in agreement on where each position falls.
-    durations = (
-        select(Response.model_used.label("model"), Response.completion_time_ms.label("ms"))
-        .where(*_conditions(usage))
-        .cte("durations")
-    )
-
-    def ranked(model: ColumnClause[Any] | None) -> Select[Any]:
-        partition = [model] if model is not None else None
-        return select(
-            (model if model is not None else null()).label("model"),
-            durations.c.ms,
-            (func.row_number().over(partition_by=partition, order_by=durations.c.ms) - 1).label(
-                "i"
-            ),
-            func.count().over(partition_by=partition).label("n"),
+) -> tuple[float, ...] | None:
+    # percentile_cont by hand, for SQLite: rank the durations, keep the one or two rows around
+    # each fraction's position (n - 1) * p, and interpolate in Python. Integer arithmetic keeps
+    # the SQL and the Python side in agreement on where each position falls.
+    ranked = (
+        select(
+            Response.completion_time_ms.label("ms"),
+            (func.row_number().over(order_by=Response.completion_time_ms) - 1).label("i"),
+            func.count().over().label("n"),
         )
-
-    ranks = union_all(ranked(durations.c.model), ranked(None)).subquery("ranks")
+        .where(*_conditions(usage))
+        .subquery("ranked")
+    )
     wanted = []
     for fraction in fractions:
-        low = (ranks.c.n - 1) * round(fraction * _SCALE) // _SCALE
-        wanted.append(or_(ranks.c.i == low, ranks.c.i == low + 1))
-    statement = select(ranks.c.model, ranks.c.i, ranks.c.n, ranks.c.ms).where(or_(*wanted))
-    values: dict[str | None, dict[int, int]] = {}
-    counts: dict[str | None, int] = {}
-    for model, index, count, ms in session.execute(statement):
-        values.setdefault(model, {})[index] = ms
-        counts[model] = count
-    result = {}
-    for model, by_index in values.items():
-        n = counts[model]
-        points = []
-        for fraction in fractions:
-            scaled = (n - 1) * round(fraction * _SCALE)
-            low, rest = divmod(scaled, _SCALE)
-            value = float(by_index[low])
-            if rest:
-                value += (by_index[low + 1] - by_index[low]) * rest / _SCALE
-            points.append(value)
-        result[model] = tuple(points)
-    return result
+        low = (ranked.c.n - 1) * _scaled(fraction) // _SCALE
+        wanted.append(or_(ranked.c.i == low, ranked.c.i == low + 1))
+    statement = select(ranked.c.i, ranked.c.n, ranked.c.ms).where(or_(*wanted))
+    rows = session.execute(statement).all()
+    if not rows:
+        return None
+    by_index = {index: ms for index, _, ms in rows}
+    count = rows[0].n
+    points = []
+    for fraction in fractions:
+        low, rest = divmod((count - 1) * _scaled(fraction), _SCALE)
+        value = float(by_index[low])
+        if rest:
+            value += (by_index[low + 1] - by_index[low]) * rest / _SCALE
+        points.append(value)
+    return tuple(points)
+
+
+def _scaled(fraction: float) -> int:
+    return round(fraction * _SCALE)
