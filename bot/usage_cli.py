@@ -1,0 +1,221 @@
+"""`python -m bot usage`: the /usage report from the database, for operators and scripts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from datetime import UTC, date, datetime
+from typing import Any, TextIO
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.settings import Settings
+from bot.usage import (
+    DEFAULT_DAYS,
+    MAX_DAYS,
+    Period,
+    UsageError,
+    UsageLine,
+    UsageReport,
+    UsageService,
+    date_range,
+    format_count,
+    format_ms,
+    format_usd,
+    last_days,
+    report_csv,
+)
+from bot.users import UserDirectory
+from db.engine import make_engine, make_sessionmaker
+
+TOP = 10
+_EXAMPLE = "for example --since 2026-11-01 --until 2026-11-15"
+
+
+class _BadInput(ValueError):
+    """An argument makes no sense; the message names it and shows one that works."""
+
+
+class _NoProfiles:
+    """The command line never asks Slack: operator reports need no profiles."""
+
+    def fetch(self, team_id: str, slack_user_id: str) -> None:
+        return None
+
+
+def run_usage(settings: Settings, args: argparse.Namespace, *, out: TextIO | None = None) -> int:
+    """Print the report in `args.format`; 2 with one line on stderr for bad input."""
+    out = out or sys.stdout
+    try:
+        period = cli_period(args, now=datetime.now(UTC))
+    except _BadInput as exc:
+        return _fail(str(exc))
+    engine = make_engine(settings.database_url, pool_size=2)
+    try:
+        sessions = make_sessionmaker(engine)
+        service = UsageService(sessions, UserDirectory(sessions, _NoProfiles()))
+        report = service.report(
+            period, team_id=args.team, slack_user_id=args.user, model=args.model
+        )
+    except UsageError as exc:
+        return _fail(str(exc))
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        where = make_url(settings.database_url).render_as_string(hide_password=True)
+        print(
+            f"switchboard: cannot read usage from {where}: {reason} "
+            "(is the database migrated? run `python -m bot migrate`)",
+            file=sys.stderr,
+        )
+        return 1
+    finally:
+        engine.dispose()
+    if args.format == "csv":
+        out.write(report_csv(report))
+    elif args.format == "json":
+        json.dump(report_json(report), out, indent=2)
+        out.write("\n")
+    else:
+        out.write(report_table(report))
+    return 0
+
+
+def cli_period(args: argparse.Namespace, *, now: datetime) -> Period:
+    """The period named by --days, or --since and --until (UTC days, both included)."""
+    if args.until and not args.since:
+        raise _BadInput(f"--until needs --since, {_EXAMPLE}.")
+    if args.since:
+        first = _date("--since", args.since)
+        last = _date("--until", args.until) if args.until else now.astimezone(UTC).date()
+        if last < first:
+            raise _BadInput(
+                f"--until {last} is before --since {first}: put the earlier date in --since, "
+                f"{_EXAMPLE}."
+            )
+        if (last - first).days + 1 > MAX_DAYS:
+            raise _BadInput(
+                f"--since {first} --until {last} spans {(last - first).days + 1} days: a report "
+                f"covers at most {MAX_DAYS} days (one year), {_EXAMPLE}."
+            )
+        return date_range(first, last, now=now)
+    days = DEFAULT_DAYS if args.days is None else args.days
+    if not 1 <= days <= MAX_DAYS:
+        raise _BadInput(
+            f"--days {days} is out of range: give 1 to {MAX_DAYS} days (one year), "
+            "for example --days 30."
+        )
+    return last_days(days, now=now)
+
+
+def _date(option: str, value: str) -> date:
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            raise ValueError(value)
+        return date.fromisoformat(value)
+    except ValueError:
+        raise _BadInput(f"{option} {value!r} is not a date: use YYYY-MM-DD, {_EXAMPLE}.") from None
+
+
+def _fail(message: str) -> int:
+    print(f"switchboard: {message}", file=sys.stderr)
+    return 2
+
+
+# ----- formats -------------------------------------------------------------------------------
+
+
+def report_json(report: UsageReport) -> dict[str, Any]:
+    """The report as plain JSON types (cost in USD as a number; percentiles in ms)."""
+    return {
+        "period": {
+            "label": report.period.label,
+            "start": report.period.start.isoformat(),
+            "end": report.period.end.isoformat(),
+        },
+        "team_id": report.team_id,
+        "filters": report.filters,
+        "total": _line_json(report.total),
+        "models": [_line_json(line) for line in report.models],
+        "users": [_line_json(line) for line in report.users],
+        "channels": [_line_json(line) for line in report.channels],
+        "days": [_line_json(line) for line in report.days],
+    }
+
+
+def _line_json(line: UsageLine) -> dict[str, Any]:
+    tally = line.tally
+    return {
+        "key": line.key,
+        "name": line.label,
+        "requests": tally.requests,
+        "errors": tally.errors,
+        "tokens_prompt": tally.tokens_prompt,
+        "tokens_completion": tally.tokens_completion,
+        "tokens_total": tally.tokens_total,
+        # Numeric(14, 8) sums fit a double exactly enough: 15 significant digits.
+        "cost_usd": float(tally.cost_usd),
+        "unpriced_requests": tally.unpriced,
+        "median_ms": line.median_ms,
+        "p95_ms": line.p95_ms,
+    }
+
+
+def report_table(report: UsageReport) -> str:
+    """The report as aligned text for a terminal."""
+    total = report.total.tally
+    where = f"workspace {report.team_id}" if report.team_id else "all workspaces"
+    start = report.period.start.strftime("%Y-%m-%d %H:%M")
+    end = report.period.end.strftime("%Y-%m-%d %H:%M")
+    lines = [
+        f"Usage for {where}, {report.period.label} ({start} to {end} UTC)",
+    ]
+    if report.filters:
+        lines.append("Filters: " + ", ".join(report.filters))
+    lines += [
+        "",
+        f"Requests         {format_count(total.requests)} ({format_count(total.errors)} errors)",
+        f"Tokens           {format_count(total.tokens_total)} (prompt "
+        f"{format_count(total.tokens_prompt)}, completion {format_count(total.tokens_completion)})",
+        f"Cost             {format_usd(total.cost_usd)} "
+        f"({format_count(total.unpriced)} requests unpriced, not in the cost)",
+        f"Completion time  median {format_ms(report.total.median_ms)}, "
+        f"p95 {format_ms(report.total.p95_ms)}",
+    ]
+    sections = (
+        ("Model", report.models, len(report.models)),
+        ("User", report.users, TOP),
+        ("Channel", report.channels, TOP),
+        ("Day (UTC)", report.days, len(report.days)),
+    )
+    for title, rows, limit in sections:
+        lines += ["", *_table(title, rows[:limit])]
+        if len(rows) > limit:
+            lines.append(f"  … and {len(rows) - limit} more (--format csv lists every row)")
+    return "\n".join(lines) + "\n"
+
+
+def _table(title: str, rows: list[UsageLine]) -> list[str]:
+    header = [title, "requests", "errors", "prompt", "completion", "tokens", "cost", "unpriced"]
+    body = [
+        [
+            f"{line.label} ({line.key})" if line.key and line.key != line.label else line.label,
+            format_count(line.tally.requests),
+            format_count(line.tally.errors),
+            format_count(line.tally.tokens_prompt),
+            format_count(line.tally.tokens_completion),
+            format_count(line.tally.tokens_total),
+            format_usd(line.tally.cost_usd),
+            format_count(line.tally.unpriced),
+        ]
+        for line in rows
+    ]
+    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
+    return [
+        "  ".join(
+            cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row)
+        ).rstrip()
+        for row in [header, *body]
+    ]
