@@ -1,0 +1,74 @@
+"""/usage: the command's text to `UsageService`, the report back as Block Kit or a CSV file."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext, Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.services import Services
+from bot.usage import UsageError, UsageHelp, UsageReport, report_csv
+from handlers.usage_blocks import report_message
+
+log = logging.getLogger(__name__)
+
+
+def register(app: App, services: Services) -> None:
+    """Register /usage."""
+    usage = services.usage
+
+    def handle_usage_command(
+        ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext
+    ) -> None:
+        # An empty ack at once: the report, and the admin check behind it, may take a while.
+        ack()
+        team_id = command.get("team_id") or context.team_id or ""
+        user_id = command["user_id"]
+        try:
+            report = usage.report_for(team_id, user_id, command.get("text") or "")
+        except UsageHelp as answer:
+            respond(text=str(answer), response_type="ephemeral")
+            return
+        except UsageError as problem:
+            respond(text=f":no_entry: {problem}", response_type="ephemeral")
+            return
+        if report.csv:
+            _send_csv(client, respond, user_id, report)
+            return
+        text, blocks = report_message(report)
+        respond(text=text, blocks=blocks, response_type="ephemeral")
+
+    app.command("/usage")(handle_usage_command)
+
+
+def csv_filename(report: UsageReport) -> str:
+    """`usage-T123-2026-10-25-to-2026-11-23.csv`."""
+    first, last = report.period.days()[0], report.period.days()[-1]
+    return f"usage-{report.team_id or 'all'}-{first}-to-{last}.csv"
+
+
+def _send_csv(client: WebClient, respond: Respond, user_id: str, report: UsageReport) -> None:
+    filename = csv_filename(report)
+    try:
+        dm = client.conversations_open(users=user_id)["channel"]["id"]
+        client.files_upload_v2(
+            channel=dm,
+            content=report_csv(report),
+            filename=filename,
+            title=f"Usage, {report.period.label}",
+        )
+    except SlackApiError as exc:
+        log.warning("/usage csv upload failed: %s", exc.response.get("error"))
+        respond(
+            text=":warning: I could not send the CSV to your DMs "
+            f"({exc.response.get('error')}). Try again in a moment, or use `/usage` without csv.",
+            response_type="ephemeral",
+        )
+        return
+    respond(
+        text=f"I sent `{filename}` to your DMs with me ({report.period.label}).",
+        response_type="ephemeral",
+    )
