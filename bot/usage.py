@@ -35,7 +35,7 @@ _Key = TypeVar("_Key")
 _HOURS = re.compile(r"^(\d+)h$")
 _DAYS = re.compile(r"^(\d+)d$")
 _UNIT = re.compile(r"^\d+[a-z]+$")
-_DATE_LIKE = re.compile(r"^\d{4}-|\.\.")
+_DATE_LIKE = re.compile(r"^\d+-|\.\.")
 _USER_LINK = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 _CHANNEL_LINK = re.compile(r"^<#([CGD][A-Z0-9]+)(?:\|[^>]*)?>$")
 
@@ -462,8 +462,9 @@ def format_count(value: int) -> str:
 
 def format_usd(value: Decimal) -> str:
     """Dollars to the cent, or to 4 decimals under a dollar: $1,234.57, $0.0123."""
-    if Decimal(0) < abs(value) < 1:
-        return f"${value:,.4f}"
+    rounded = value.quantize(Decimal("0.0001"))
+    if 0 < abs(rounded) < 1:
+        return f"${rounded:,.4f}"
     return f"${value:,.2f}"
 
 

@@ -1,0 +1,154 @@
+"""Reading `/usage TEXT` and showing numbers: no database needed."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+
+from bot.usage import (
+    UsageError,
+    UsageHelp,
+    format_count,
+    format_ms,
+    format_usd,
+    parse_request,
+)
+
+NOW = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
+
+
+def test_no_text_is_the_last_thirty_utc_days_of_the_workspace() -> None:
+    request = parse_request("", now=NOW)
+    assert request.period.start == datetime(2026, 10, 22, tzinfo=UTC)
+    assert request.period.end == NOW
+    assert len(request.period.days()) == 30
+    assert request.period.label == "last 30 days"
+    assert (request.slack_user_id, request.channel_id, request.model, request.csv) == (
+        None,
+        None,
+        None,
+        False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("word", "start", "end", "label"),
+    [
+        ("24h", datetime(2026, 11, 19, 15, 30, tzinfo=UTC), NOW, "last 24 hours"),
+        ("7d", datetime(2026, 11, 14, tzinfo=UTC), NOW, "last 7 days"),
+        ("1d", datetime(2026, 11, 20, tzinfo=UTC), NOW, "today"),
+        (
+            "2026-11-01..2026-11-15",
+            datetime(2026, 11, 1, tzinfo=UTC),
+            datetime(2026, 11, 16, tzinfo=UTC),
+            "2026-11-01 to 2026-11-15",
+        ),
+        (
+            "2026-11-03",
+            datetime(2026, 11, 3, tzinfo=UTC),
+            datetime(2026, 11, 4, tzinfo=UTC),
+            "2026-11-03",
+        ),
+        # A leap year is still one year.
+        (
+            "2024-01-01..2024-12-31",
+            datetime(2024, 1, 1, tzinfo=UTC),
+            datetime(2025, 1, 1, tzinfo=UTC),
+            "2024-01-01 to 2024-12-31",
+        ),
+    ],
+)
+def test_periods(word: str, start: datetime, end: datetime, label: str) -> None:
+    period = parse_request(word, now=NOW).period
+    assert (period.start, period.end, period.label) == (start, end, label)
+
+
+def test_filters_combine_in_any_order() -> None:
+    request = parse_request("model gpt-4o <#C123|general> 7d <@U456|ada> CSV", now=NOW)
+    assert request.slack_user_id == "U456"
+    assert request.channel_id == "C123"
+    assert request.model == "gpt-4o"
+    assert request.csv
+    assert request.period.label == "last 7 days"
+
+
+def test_links_without_names_and_plain_at_names() -> None:
+    assert parse_request("<@U456>", now=NOW).slack_user_id == "U456"
+    assert parse_request("<#C123>", now=NOW).channel_id == "C123"
+    request = parse_request("@ada", now=NOW)
+    assert (request.slack_user_id, request.user_name) == (None, "ada")
+
+
+def test_me_and_all() -> None:
+    assert parse_request("me", now=NOW).me
+    assert parse_request("all", now=NOW).everyone
+
+
+def test_help_is_the_syntax() -> None:
+    with pytest.raises(UsageHelp) as answer:
+        parse_request("help", now=NOW)
+    assert "/usage [7d | 24h | 2026-11-01..2026-11-15]" in str(answer.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "names", "example"),
+    [
+        ("7x", "“7x” is not a period", "`7d`"),
+        ("3weeks", "“3weeks” is not a period", "`2026-11-01..2026-11-15`"),
+        ("0d", "“0d” is an empty period", "`1d`"),
+        ("400d", "longer than a year", "`90d`"),
+        ("9000h", "longer than a year", "`90d`"),
+        ("2025-01-01..2026-06-01", "longer than a year", "`2026-01-01..2026-12-31`"),
+        ("2026-13-01..2026-11-15", "“2026-13-01” is not a date", "`2026-11-01..2026-11-15`"),
+        ("2026-11-01..2026-11-31", "“2026-11-31” is not a date", "`2026-11-01..2026-11-15`"),
+        ("2026-11-01..", "“2026-11-01..” is not a date", "YYYY-MM-DD"),
+        ("26-11-01", "“26-11-01” is not a date", "YYYY-MM-DD"),
+        (
+            "2026-11-15..2026-11-01",
+            "ends (2026-11-01) before it starts",
+            "`2026-11-01..2026-11-15`",
+        ),
+        ("7d 24h", "one period only", "`/usage 7d`"),
+        ("banana", "I don't understand “banana”", "`/usage 7d model gpt-4o`"),
+        ("7d @", "I don't understand “@”", "/usage [7d"),
+        ("model", "`model` needs a name", "`/usage model gpt-4o`"),
+        ("#general", "which channel “#general” is", "`/usage 7d #general`"),
+        ("<@U1> <@U2>", "one person only", "for example"),
+        ("<#C1> <#C2>", "one channel only", "for example"),
+    ],
+)
+def test_bad_input_names_what_is_wrong_and_shows_what_works(
+    text: str, names: str, example: str
+) -> None:
+    with pytest.raises(UsageError) as problem:
+        parse_request(text, now=NOW)
+    assert names in str(problem.value)
+    assert example in str(problem.value)
+
+
+def test_the_day_list_of_an_hour_period_spans_the_days_it_touches() -> None:
+    assert parse_request("24h", now=NOW).period.days() == [date(2026, 11, 19), date(2026, 11, 20)]
+    assert parse_request("2026-11-03", now=NOW).period.days() == [date(2026, 11, 3)]
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (Decimal("1234.5678"), "$1,234.57"),
+        (Decimal("1"), "$1.00"),
+        (Decimal("0.0123456"), "$0.0123"),
+        (Decimal("0.99995"), "$1.00"),
+        (Decimal("0.00001"), "$0.00"),
+        (Decimal("0"), "$0.00"),
+    ],
+)
+def test_dollars_to_the_cent_or_four_decimals_under_a_dollar(value: Decimal, shown: str) -> None:
+    assert format_usd(value) == shown
+
+
+def test_counts_and_durations_have_thousands_separators() -> None:
+    assert format_count(1234567) == "1,234,567"
+    assert format_ms(12345.4) == "12,345 ms"
+    assert format_ms(None) == "n/a"
