@@ -353,8 +353,8 @@ def parse_period(word: str, *, now: datetime) -> Period | None:
         return last_days(days, now=now)
     if _UNIT.match(lowered):
         raise UsageError(
-            f"“{word}” is not a period I know: use hours or days such as `24h` or `7d`, "
-            "or dates such as `2026-11-01..2026-11-15`."
+            f"“{word}” is not a period I know: use hours or days, for example `24h` or `7d`, "
+            "or dates, for example `2026-11-01..2026-11-15`."
         )
     if _DATE_LIKE.search(word):
         first, dots, last = word.partition("..")
