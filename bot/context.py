@@ -12,7 +12,6 @@ from bot.llm import ChatMessage
 # except when the endpoint reports no usage at all (and then the row says it is an estimate).
 CHARS_PER_TOKEN = 4
 _MESSAGE_OVERHEAD = 4
-_MENTION = re.compile(r"<@[UW][A-Z0-9]+(?:\|[^>]*)?>")
 
 
 def estimate_tokens(text: str) -> int:
@@ -60,8 +59,3 @@ def build_context(
     while len(kept) > 1 and kept[0]["role"] == "assistant":
         kept.pop(0)
     return [{"role": "system", "content": system_prompt}, *kept]
-
-
-def mentions_someone(text: str) -> bool:
-    """Whether the text mentions any user."""
-    return bool(_MENTION.search(text))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 from decimal import Decimal
@@ -26,6 +27,13 @@ from db import queries
 from db.models import Conversation, Message, Response
 
 log = logging.getLogger(__name__)
+_SECRET = re.compile(r"\b(sk|xox[abpr]|xapp)-[A-Za-z0-9_*\-]{4,}")
+
+
+def redact(text: str) -> str:
+    """The text with anything shaped like an API key or Slack token blanked out."""
+    return _SECRET.sub("[redacted]", text)
+
 
 MAX_PROMPT_CHARS = 40_000
 
@@ -62,11 +70,14 @@ class ReplySink(Protocol):
     def finish(self) -> str | None:
         """Complete the reply; the id (Slack ts) of its first message, if one was posted."""
 
-    def fail(self, message: str) -> None:
-        """End the reply with a plain-words error, keeping what was already written."""
+    def fail(self, message: str) -> str | None:
+        """End the reply with a plain-words error, keeping what was written; as `finish`."""
 
     def notice(self, text: str) -> None:
-        """Post a short message that is not a model answer (confirmations, refusals)."""
+        """Post a short message for everyone in the thread (confirmations)."""
+
+    def refuse(self, text: str) -> None:
+        """Tell only the person who wrote why their message was not answered."""
 
 
 @dataclass(frozen=True)
@@ -130,10 +141,10 @@ class ConversationService:
         new_default = parse_thread_command(text)
         inline, text = parse_inline_override(text)
         if not text and new_default is None:
-            sink.notice("Ask me something after the mention, for example `@Switchboard hello`.")
+            sink.refuse("Ask me something after the mention, for example `@Switchboard hello`.")
             return TurnOutcome("refused")
         if len(text) > MAX_PROMPT_CHARS:
-            sink.notice(
+            sink.refuse(
                 f"That message is {len(text):,} characters long; I take at most "
                 f"{MAX_PROMPT_CHARS:,}. Attach less text, or split it over several messages."
             )
@@ -142,7 +153,7 @@ class ConversationService:
             requested = new_default or inline or override
             model = self._models.catalogue.resolve(requested) if requested else None
         except (UnknownModel, CatalogueUnavailable) as exc:
-            sink.notice(str(exc))
+            sink.refuse(str(exc))
             return TurnOutcome("refused")
         if new_default is not None:
             return self._set_conversation_model(message, model or new_default, sink)
@@ -197,9 +208,7 @@ class ConversationService:
                 user_row_id=member.id,
                 message_id=message_id,
                 query_size=len(text),
-                choice=Choice(override, "message")
-                if override
-                else Choice(default_model, "conversation"),
+                choice=self._models.for_turn(default_model, override),
                 context=build_context(
                     self._system_prompt, turns, max_tokens=self._max_context_tokens
                 ),
@@ -257,9 +266,19 @@ class ConversationService:
                     first_token = time.monotonic()
                 parts.append(delta)
                 sink.write(delta)
+            if stream.completion.finish_reason == "length":
+                sink.write("\n\n_(Cut off: the model reached its length limit.)_")
         except ModelError as exc:
             error = exc
-            log.warning("model call failed for %s: %s", prepared.choice.model, exc.detail)
+            log.warning("model call failed for %s: %s", prepared.choice.model, redact(exc.detail))
+        except Exception as exc:
+            # Whatever broke (Slack refusing our text, a bug), the turn is still accounted for.
+            log.exception("turn failed while the answer was being written")
+            error = ModelError(
+                "Something went wrong on our side while writing the answer.",
+                retryable=True,
+                detail=f"{type(exc).__name__}: {exc}",
+            )
         elapsed = time.monotonic() - started
         reply = "".join(parts)
         if error is None and not reply:
@@ -267,12 +286,7 @@ class ConversationService:
                 "The model sent back an empty answer. Try again, or pick another model.",
                 retryable=True,
             )
-        if error is not None:
-            retry = " You can try again." if error.retryable else ""
-            sink.fail(f"{error.message}{retry}")
-            reply_ts = None
-        else:
-            reply_ts = sink.finish()
+        reply_ts = self._close_reply(sink, error)
         completion = stream.completion if stream is not None else None
         model_used = (completion.model if completion else "") or prepared.choice.model
         usage = completion.usage if completion else None
@@ -290,6 +304,18 @@ class ConversationService:
         status = "failed" if error else "answered"
         return TurnOutcome(status, model=model_used, response_id=response_id)
 
+    @staticmethod
+    def _close_reply(sink: ReplySink, error: ModelError | None) -> str | None:
+        """Finish the reply, or end it with the error in plain words; its first message's id."""
+        try:
+            if error is None:
+                return sink.finish()
+            retry = " You can try again." if error.retryable else ""
+            return sink.fail(f"{error.message}{retry}")
+        except Exception:
+            log.exception("could not close the reply in Slack")
+            return None
+
     def _record(
         self,
         message: IncomingMessage,
@@ -304,13 +330,17 @@ class ConversationService:
         error: ModelError | None,
     ) -> int:
         estimated = usage is None
-        if usage is None:
+        provider = self._chat_model.provider
+        cost: Decimal | None = None
+        if usage is None and error is not None and not reply:
+            # Refused before any text came (bad key, rate limit, timeout): nothing to bill.
+            usage = TokenUsage(prompt=0, completion=0, total=0)
+        elif usage is None:
             prompt = sum(estimate_tokens(m["content"]) for m in prepared.context)
             completion = estimate_tokens(reply) if reply else 0
             usage = TokenUsage(prompt=prompt, completion=completion, total=prompt + completion)
-        provider = self._chat_model.provider
-        cost: Decimal | None = None
-        if not estimated or error is None:
+            cost = cost_usd(model_used, provider, usage)
+        else:
             cost = cost_usd(model_used, provider, usage)
         with self._sessions.begin() as session:
             reply_id = None
@@ -346,7 +376,7 @@ class ConversationService:
                 query_size=prepared.query_size,
                 response_size=len(reply),
                 status="error" if error else "ok",
-                error=error.detail[:2000] if error else None,
+                error=redact(error.detail)[:2000] if error else None,
             )
             session.add(response)
             session.flush()

@@ -105,11 +105,15 @@ def add_message_once(
 
 
 def thread_history(session: Session, conversation_id: int) -> list[tuple[Message, User | None]]:
-    """The conversation's messages, oldest first, with who wrote each."""
+    """The conversation's turns in Slack's order, with who wrote each.
+
+    Ordered by Slack ts, not by id: a reply is stored when it is complete, after questions
+    asked while it was being written. Notes such as "model changed" (role system) are left out.
+    """
     rows = session.execute(
         select(Message, User)
         .outerjoin(User, Message.user_id == User.id)
-        .where(Message.conversation_id == conversation_id)
-        .order_by(Message.id)
+        .where(Message.conversation_id == conversation_id, Message.role != "system")
+        .order_by(Message.slack_ts.asc().nulls_last(), Message.id)
     )
     return [(message, user) for message, user in rows]

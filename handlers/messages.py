@@ -11,6 +11,9 @@ from bot.conversation import IncomingMessage
 from bot.services import Services
 from handlers.reply import SlackReplyWriter
 
+# Plain messages, thread replies also sent to the channel, and messages with files attached.
+ANSWERED_SUBTYPES = (None, "thread_broadcast", "file_share")
+
 
 def register(app: App, services: Services) -> None:
     """Listen for mentions and messages."""
@@ -19,7 +22,7 @@ def register(app: App, services: Services) -> None:
         answer(services, client, incoming_message(event, context))
 
     def handle_message(event: dict[str, Any], context: BoltContext, client: WebClient) -> None:
-        if event.get("subtype") or event.get("bot_id"):
+        if event.get("subtype") not in ANSWERED_SUBTYPES or event.get("bot_id"):
             return  # edits, deletions, joins, bots (ourselves included)
         message = incoming_message(event, context)
         if message.mentions_bot and not message.is_dm:

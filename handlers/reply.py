@@ -82,15 +82,21 @@ class SlackReplyWriter:
             self._close(last)
         return self._first_ts
 
-    def fail(self, message: str) -> None:
+    def fail(self, message: str) -> str | None:
         """Keep what was written, and say in plain words what went wrong."""
         self._pending += f"\n\n:warning: {message}" if self._sent or self._pending else message
-        self.finish()
+        return self.finish()
 
     def notice(self, text: str) -> None:
         """A short message in the thread."""
         self._client.chat_postMessage(
             channel=self._channel, thread_ts=self._thread_ts, markdown_text=text
+        )
+
+    def refuse(self, text: str) -> None:
+        """A message in the thread only its author sees."""
+        self._client.chat_postEphemeral(
+            channel=self._channel, user=self._user_id, thread_ts=self._thread_ts, markdown_text=text
         )
 
     def _flush(self, *, keep_last: bool = False) -> None:

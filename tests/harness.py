@@ -82,7 +82,6 @@ class SlackRequests:
         self.slack = slack
         self.secret = secret
         self._ids = itertools.count(1)
-        self._ts = itertools.count(1)
 
     # --- raw requests -------------------------------------------------------------------
     def post(
@@ -117,8 +116,8 @@ class SlackRequests:
 
     # --- Slack payloads -----------------------------------------------------------------
     def next_ts(self) -> str:
-        """A fresh Slack message ts."""
-        return f"1800000000.{next(self._ts):06d}"
+        """A fresh Slack message ts, from the same clock as the fake's own messages."""
+        return self.slack.next_ts()
 
     def event(
         self, event: dict[str, Any], *, team_id: str = TEAM, retry_num: int | None = None,

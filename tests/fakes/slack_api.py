@@ -246,7 +246,8 @@ class FakeSlackAPI(LoopbackServer):
 
     # ----- request handling (called from handler threads) ---------------------------------
 
-    def _next_ts(self) -> str:
+    def next_ts(self) -> str:
+        """A new message ts, later than every one before (the harness uses it too)."""
         micros = 1_700_000_000_000_000 + 100 * next(self._ts)
         return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
@@ -324,7 +325,7 @@ class FakeSlackAPI(LoopbackServer):
                 user = self._user_object(user_id, self.bot_name if is_bot else None, is_bot=is_bot)
             return {"user": user}
         if method in ("chat.postMessage", "chat.update", "chat.stopStream"):
-            ts = args.get("ts") or self._next_ts()
+            ts = args.get("ts") or self.next_ts()
             message = {"type": "message", "user": self.bot_user_id, "bot_id": self.bot_id, "ts": ts}
             for key in ("text", "blocks", "thread_ts", "metadata"):
                 if args.get(key) is not None:
@@ -332,9 +333,9 @@ class FakeSlackAPI(LoopbackServer):
             extra = {"text": args.get("text", "")} if method == "chat.update" else {}
             return {"channel": channel, "ts": ts, "message": message, **extra}
         if method == "chat.postEphemeral":
-            return {"message_ts": self._next_ts()}
+            return {"message_ts": self.next_ts()}
         if method == "chat.startStream":
-            return {"channel": channel, "ts": self._next_ts()}
+            return {"channel": channel, "ts": self.next_ts()}
         if method in ("chat.delete", "chat.appendStream"):
             return {"channel": channel, "ts": args.get("ts")}
         if method == "conversations.info":

@@ -185,10 +185,19 @@ def test_mention_and_message_events_for_one_message_answer_once(
     app: SlackAppHarness, model: FakeOpenAI, sessions: sessionmaker[Session]
 ) -> None:
     app.mention("hi")  # Slack sends app_mention and message for the same ts
-    app.say(f"<@{BOT_USER}> hi from a DM", channel="D0001", channel_type="im")
+    app.wait_idle()
+    assert len(model.completions()) == 1
+    assert count(sessions, Response) == 1
+
+
+def test_a_reply_also_sent_to_the_channel_is_answered(
+    app: SlackAppHarness, model: FakeOpenAI
+) -> None:
+    root = app.mention("first")
+    app.wait_idle()
+    app.say("and to everyone", thread_ts=root, subtype="thread_broadcast")
     app.wait_idle()
     assert len(model.completions()) == 2
-    assert count(sessions, Response) == 2
 
 
 def test_two_app_instances_racing_for_one_event_answer_once(
@@ -245,6 +254,8 @@ def test_model_failures_are_explained_and_recorded(
     assert failed.status == "error"
     assert failed.error
     assert failed.message_id is None  # no text came, so no assistant message
+    if reply.status != 200:  # refused before any text: nothing to bill
+        assert (failed.tokens_total, failed.cost_usd) == (0, None)
 
     app.say("again?", thread_ts=root)  # the process keeps serving
     app.wait_idle()
@@ -267,6 +278,43 @@ def test_a_stream_cut_midway_keeps_the_text_and_says_so(
     with sessions() as session:
         reply = session.get_one(Message, response.message_id)
         assert reply.content == "The first part "  # three chunks of five
+
+
+def test_a_slack_failure_while_answering_is_recorded_and_the_bot_keeps_serving(
+    app: SlackAppHarness, slack: FakeSlackAPI, model: FakeOpenAI, sessions: sessionmaker[Session]
+) -> None:
+    slack.fail("chat.startStream", error="channel_not_found", times=1)
+    slack.fail("chat.postMessage", error="channel_not_found", times=1)
+    root = app.mention("where am I?")
+    app.wait_idle()
+    [failed] = responses(sessions)
+    assert failed.status == "error"
+    assert "channel_not_found" in (failed.error or "")
+
+    app.say("still there?", thread_ts=root)
+    app.wait_idle()
+    assert responses(sessions)[-1].status == "ok"
+
+
+def test_an_answer_cut_at_the_length_limit_says_so(
+    app: SlackAppHarness, slack: FakeSlackAPI, model: FakeOpenAI
+) -> None:
+    model.enqueue(FakeReply(text="The story goes on and", finish_reason="length"))
+    app.mention("tell a long story")
+    app.wait_idle()
+    assert reply_text(slack).endswith("_(Cut off: the model reached its length limit.)_")
+
+
+def test_model_errors_never_store_a_key(
+    app: SlackAppHarness, model: FakeOpenAI, sessions: sessionmaker[Session]
+) -> None:
+    body = {"error": {"message": "Incorrect API key provided: sk-abc123*****wxyz", "type": "x"}}
+    model.enqueue(FakeReply(status=401, error_body=body))
+    app.mention("hi")
+    app.wait_idle()
+    [failed] = responses(sessions)
+    assert "sk-abc" not in (failed.error or "")
+    assert "[redacted]" in (failed.error or "")
 
 
 def test_model_timeout_is_explained(
