@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from logging.config import fileConfig
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from alembic import context
 from db.engine import make_engine
@@ -34,6 +34,10 @@ def _configure(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Bot processes starting together would each migrate; one at a time, the rest
+            # find the work done.
+            connection.execute(text("SELECT pg_advisory_xact_lock(727274)"))
         context.run_migrations()
 
 

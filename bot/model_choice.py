@@ -13,7 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from db import queries
-from db.models import Conversation, ModelDefault, PendingOverride, WorkspaceSettings
+from db.models import ModelDefault, PendingOverride, WorkspaceSettings
 
 MAX_MODEL_NAME = 255
 _RETRY_AFTER_FAILURE = 30.0
@@ -66,6 +66,7 @@ class Catalogue:
         self._lock = threading.Lock()
         self._cached: list[str] | None = None
         self._fetched_at = 0.0
+        self._failed_at: float | None = None
 
     def entries(self) -> dict[str, str]:
         """Name or alias -> model id."""
@@ -89,16 +90,24 @@ class Catalogue:
 
     def _endpoint_models(self) -> list[str]:
         with self._lock:
-            fresh = time.monotonic() - self._fetched_at < self._max_age
-            if self._cached is not None and fresh:
+            now = time.monotonic()
+            fresh = now - self._fetched_at < self._max_age
+            # After a failure, wait a while before asking the endpoint again rather than make
+            # every /model wait for it to time out; meanwhile serve a stale list, if any.
+            backing_off = (
+                self._failed_at is not None and now - self._failed_at < _RETRY_AFTER_FAILURE
+            )
+            if self._cached is not None and (fresh or backing_off):
                 return self._cached
             try:
+                if backing_off:
+                    raise RuntimeError("the model list failed a moment ago")
                 self._cached = self._list_models()
                 self._fetched_at = time.monotonic()
+                self._failed_at = None
             except Exception as exc:
-                # Keep serving a stale list, and wait a while before asking a failing endpoint
-                # again, rather than making every /model wait for it to time out.
-                self._fetched_at = time.monotonic() - self._max_age + _RETRY_AFTER_FAILURE
+                if not backing_off:
+                    self._failed_at = time.monotonic()
                 if self._cached is None:
                     raise CatalogueUnavailable(
                         "I could not fetch the list of models from the model endpoint. "
@@ -162,11 +171,12 @@ class ModelChooser:
             return Choice(found["workspace"], "workspace")
         return Choice(self.default_model, "setting")
 
-    def for_turn(self, conversation: Conversation, override: str | None) -> Choice:
-        """The model for one message of a conversation."""
+    @staticmethod
+    def for_turn(conversation_default: str, override: str | None) -> Choice:
+        """The model for one message of a conversation: its override, else the thread's."""
         if override:
             return Choice(override, "message")
-        return Choice(conversation.default_model, "conversation")
+        return Choice(conversation_default, "conversation")
 
     @staticmethod
     def scope_for(channel_id: str, slack_user_id: str, *, is_dm: bool) -> tuple[str, str]:

@@ -11,6 +11,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are Switchboard, a helpful assistant in a Slack workspace. Answer clearly and concisely, "
@@ -35,7 +37,7 @@ class Settings:
     slack_api_url: str = "https://slack.com/api/"
     openai_api_key: str | None = field(default=None, repr=False)
     openai_base_url: str | None = None
-    database_url: str = "sqlite:///switchboard.db"
+    database_url: str = field(default="sqlite:///switchboard.db", repr=False)
     default_model: str = "gpt-4o-mini"
     # Alias -> model, in the order given; a bare name is its own alias.
     allowed_models: tuple[tuple[str, str], ...] = ()
@@ -136,11 +138,17 @@ class _Env:
 
     def database_url(self, name: str, default: str) -> str:
         value = self.str(name) or default
+        example = (
+            "for example sqlite:///switchboard.db or "
+            "postgresql://user:password@host:5432/switchboard"
+        )
         if not re.match(r"^(sqlite|postgres|postgresql)(\+\w+)?://", value):
-            raise SettingsError(
-                f"{name} must be a SQLAlchemy URL for SQLite or PostgreSQL, for example "
-                "sqlite:///switchboard.db or postgresql://user:password@host:5432/switchboard."
-            )
+            raise SettingsError(f"{name} must be a URL for SQLite or PostgreSQL, {example}.")
+        try:
+            make_url(value).port  # noqa: B018 - parsing the port is the check
+        except (ArgumentError, ValueError):
+            # The value may hold a password: name the variable, never echo it.
+            raise SettingsError(f"{name} is not a well-formed database URL: {example}.") from None
         return value
 
     def int(self, name: str, default: int, *, low: int = 0, high: int | None = None) -> int:

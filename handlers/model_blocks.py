@@ -11,7 +11,6 @@ MENU_BLOCK = "model_menu"
 SELECT_ACTION = "model_menu_select"
 SET_HERE_ACTION = "model_set_here"
 SET_NEXT_ACTION = "model_set_next"
-ACTION_IDS = (SELECT_ACTION, SET_HERE_ACTION, SET_NEXT_ACTION)
 
 # Slack's limits for a static_select: 100 options, 75 characters of text, 150 of value.
 _MAX_OPTIONS = 100

@@ -117,6 +117,24 @@ def test_a_failing_endpoint_keeps_the_last_list_or_says_it_is_unavailable() -> N
         Catalogue((), endpoint).entries()
 
 
+def test_a_failing_endpoint_is_not_asked_again_at_once() -> None:
+    endpoint = Endpoint(["a"])
+    endpoint.down = True
+    catalogue = Catalogue((), endpoint)
+    for _ in range(3):
+        with pytest.raises(CatalogueUnavailable):
+            catalogue.entries()
+    assert endpoint.calls == 1  # the next attempt waits; nobody queues behind a dead endpoint
+
+    flaky = Endpoint(["a"])
+    stale = Catalogue((), flaky, max_age=0)
+    stale.entries()
+    flaky.down = True
+    for _ in range(3):
+        assert stale.resolve("a") == "a"
+    assert flaky.calls == 2  # one success, one failure, then the stale list is served
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -185,8 +203,8 @@ def test_set_default_replaces_and_reset_clears(
 
 def test_a_turn_uses_its_override_else_the_conversation_default(chooser: ModelChooser) -> None:
     conversation = Conversation(default_model="conv")
-    assert chooser.for_turn(conversation, None) == Choice("conv", "conversation")
-    assert chooser.for_turn(conversation, "msg") == Choice("msg", "message")
+    assert chooser.for_turn(conversation.default_model, None) == Choice("conv", "conversation")
+    assert chooser.for_turn(conversation.default_model, "msg") == Choice("msg", "message")
     assert Choice("msg", "message").reason == "an override on this message"
 
 

@@ -36,7 +36,8 @@ def test_allowed_models_with_aliases() -> None:
         ("PORT", "70000", "PORT must be between 1 and 65535"),
         ("ALLOWED_MODELS", "fast=", "ALLOWED_MODELS has a malformed entry"),
         ("ADMIN_USER_IDS", "U123ABC,bob", "ADMIN_USER_IDS has 'bob'"),
-        ("DATABASE_URL", "mysql://x", "DATABASE_URL must be a SQLAlchemy URL"),
+        ("DATABASE_URL", "mysql://x", "DATABASE_URL must be a URL for SQLite or PostgreSQL"),
+        ("DATABASE_URL", "postgresql://u:pw@db:notaport/x", "DATABASE_URL is not a well-formed"),
         ("SLACK_API_URL", "slack.com/api", "SLACK_API_URL must be an http"),
         ("AUTO_MIGRATE", "perhaps", "AUTO_MIGRATE must be true or false"),
         ("LOG_LEVEL", "LOUD", "LOG_LEVEL must be one of"),
@@ -63,7 +64,13 @@ def test_require_names_the_missing_variable() -> None:
 
 def test_secrets_are_not_in_repr() -> None:
     settings = Settings.from_env(
-        {"SLACK_BOT_TOKEN": "xoxb-secret", "OPENAI_API_KEY": "sk-secret"}, env_file=None
+        {
+            "SLACK_BOT_TOKEN": "xoxb-secret",
+            "OPENAI_API_KEY": "sk-secret",
+            "SLACK_SIGNING_SECRET": "secret",
+            "DATABASE_URL": "postgresql://u:secret@db/x",
+        },
+        env_file=None,
     )
     assert "secret" not in repr(settings)
 
