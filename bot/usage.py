@@ -5,7 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.users import Member, UserDirectory
 from db import usage_queries
+from db.models import User
 from db.usage_queries import Breakdown, Tally, UsageFilter
 
 DEFAULT_DAYS = 30
@@ -32,6 +34,7 @@ HELP = (
     "Admins see the whole workspace; everyone else sees their own usage."
 )
 _Key = TypeVar("_Key")
+_Result = TypeVar("_Result")
 _HOURS = re.compile(r"^(\d+)h$")
 _DAYS = re.compile(r"^(\d+)d$")
 _UNIT = re.compile(r"^\d+[a-z]+$")
@@ -154,7 +157,7 @@ class UsageService:
             filters = [label for label in (user_label, _channel_label(request)) if label]
             if request.model:
                 filters.append(f"model {request.model}")
-            report = self._build(session, usage, request.period, filters)
+        report = self._build(usage, request.period, filters)
         return replace(
             report,
             own_only=own_only,
@@ -186,15 +189,18 @@ class UsageService:
                 filters.append(f"user {slack_user_id}")
             if model is not None:
                 filters.append(f"model {model}")
-            usage = UsageFilter(
-                start=period.start,
-                end=period.end,
-                team_id=team_id,
-                user_ids=user_ids,
-                model=model,
-            )
-            report = self._build(session, usage, period, filters)
+        usage = UsageFilter(
+            start=period.start, end=period.end, team_id=team_id, user_ids=user_ids, model=model
+        )
+        report = self._build(usage, period, filters)
         return replace(report, one_user=user_ids is not None)
+
+    def _read(
+        self, query: Callable[[Session, UsageFilter], _Result], usage: UsageFilter
+    ) -> _Result:
+        with self._sessions.begin() as session:
+            usage_queries.prepare_report_transaction(session)
+            return query(session, usage)
 
     def _resolve_user(
         self, session: Session, caller: Member, request: UsageRequest
@@ -237,13 +243,15 @@ class UsageService:
             return found[0].id, f"<@{found[0].slack_user_id}>"
         return None, None
 
-    def _build(
-        self, session: Session, usage: UsageFilter, period: Period, filters: list[str]
-    ) -> UsageReport:
-        usage_queries.prepare_report_transaction(session)
-        tallies = usage_queries.breakdown(session, usage)
-        percentiles = usage_queries.completion_percentiles(session, usage, PERCENTILES)
-        users = usage_queries.users_by_id(session, [key for key in tallies.by_user if key])
+    def _build(self, usage: UsageFilter, period: Period, filters: list[str]) -> UsageReport:
+        # Two scans of the same rows. PostgreSQL cannot sort for percentiles (an ordered-set
+        # aggregate) in parallel, so that runs on a second connection beside the tallies and a
+        # report takes as long as the slower of the two. Neither holds a connection while waiting
+        # for the other, so a busy pool (or SQLite's one writer) only makes them take turns.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-report") as pool:
+            pending = pool.submit(self._read, _percentiles, usage)
+            tallies, users = self._read(_tallies, usage)
+            percentiles = pending.result()
 
         def user_line(key: int | None, tally: Tally) -> UsageLine:
             user = users.get(key) if key is not None else None
@@ -438,6 +446,15 @@ def _ranked(items: Iterable[tuple[_Key, Tally]]) -> list[tuple[_Key, Tally]]:
         return (-tally.cost_usd, -tally.tokens_total, -tally.requests)
 
     return sorted(items, key=biggest_first)
+
+
+def _tallies(session: Session, usage: UsageFilter) -> tuple[Breakdown, dict[int, User]]:
+    tallies = usage_queries.breakdown(session, usage)
+    return tallies, usage_queries.users_by_id(session, [key for key in tallies.by_user if key])
+
+
+def _percentiles(session: Session, usage: UsageFilter) -> tuple[float, ...] | None:
+    return usage_queries.completion_percentiles(session, usage, PERCENTILES)
 
 
 def _with_percentiles(line: UsageLine, points: tuple[float, ...] | None) -> UsageLine:

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Date,
-    cast,
     exists,
     func,
-    literal_column,
     or_,
     select,
     text,
@@ -26,6 +23,8 @@ from db.models import Response, User
 
 # Percentile fractions are applied in integer arithmetic (see `_percentiles_by_window`).
 _SCALE = 10_000
+# Where PostgreSQL's date_bin() starts counting days: any UTC midnight.
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -239,7 +238,9 @@ def _conditions(usage: UsageFilter) -> list[ColumnElement[bool]]:
 
 def _day(session: Session) -> ColumnElement[Any]:
     if _dialect(session) == "postgresql":
-        return cast(func.timezone(literal_column("'UTC'"), Response.created_at), Date)
+        # The start of the UTC day, by arithmetic on the stored instant: converting every row
+        # to a date in a time zone (timezone('UTC', …)::date) costs a sixth of the whole report.
+        return func.date_bin(timedelta(days=1), Response.created_at, _EPOCH)
     # SQLite keeps UTC wall-clock text ('2026-11-01 12:00:00.000000'); date() cuts the day.
     return func.date(Response.created_at)
 
@@ -287,8 +288,10 @@ def _tally(values: Sequence[Any]) -> Tally:
     )
 
 
-def _as_date(value: date | str) -> date:
-    return date.fromisoformat(value) if isinstance(value, str) else value
+def _as_date(value: datetime | str) -> date:
+    if isinstance(value, str):
+        return date.fromisoformat(value)
+    return value.astimezone(UTC).date()
 
 
 def _percentiles_by_window(

@@ -23,6 +23,7 @@ from bot.usage import (
     report_csv,
 )
 from bot.users import Profile, UserDirectory
+from db.engine import make_engine, make_sessionmaker
 from db.models import Response, User
 from db.usage_queries import Tally
 
@@ -507,3 +508,21 @@ def test_reports_are_index_only_scans_on_postgresql(
             assert any(
                 "Index Only Scan using ix_responses_team_created" in line for line in plan
             ), plan
+
+
+@pytest.mark.postgresql
+def test_days_are_utc_whatever_the_sessions_time_zone(db_url: str, db_backend: str) -> None:
+    if db_backend != "postgresql":
+        pytest.skip("SQLite has no session time zone")
+    engine = make_engine(db_url, connect_args={"options": "-c TimeZone=Pacific/Auckland"})
+    sessions = make_sessionmaker(engine)
+    with sessions.begin() as session:
+        for at in ("2026-11-10T23:30:00+00:00", "2026-11-11T00:30:00+00:00"):
+            moment = datetime.fromisoformat(at)
+            session.add(Response(team_id=TEAM, model_used="m", created_at=moment))
+    report = ask(sessions, "2026-11-10..2026-11-11")
+    engine.dispose()
+    assert [(line.key, line.tally.requests) for line in report.days] == [
+        ("2026-11-10", 1),
+        ("2026-11-11", 1),
+    ]
