@@ -119,7 +119,7 @@ class UsageService:
         self._users = users
 
     def report_for(
-        self, team_id: str, slack_user_id: str, text: str, *, now: datetime | None = None
+        self, team_id: str, slack_user_id: str, *, text: str, now: datetime | None = None
     ) -> UsageReport:
         """The report `/usage TEXT` asks for, as the caller may see it; UsageError otherwise."""
         request = parse_request(text, now=now or datetime.now(UTC))
@@ -138,7 +138,7 @@ class UsageService:
                 )
             if request.model and not usage_queries.has_usage(session, team_id, model=request.model):
                 known = usage_queries.models_used(
-                    session, team_id, request.period.end - timedelta(days=MAX_DAYS)
+                    session, team_id, since=request.period.end - timedelta(days=MAX_DAYS)
                 )
                 listed = ", ".join(f"`{name}`" for name in known) or "none yet"
                 raise UsageError(
@@ -179,12 +179,14 @@ class UsageService:
             user_ids = None
             filters = []
             if slack_user_id is not None:
-                user_ids = tuple(usage_queries.user_ids_for(session, slack_user_id, team_id))
+                user_ids = tuple(
+                    usage_queries.user_ids_for(session, slack_user_id, team_id=team_id)
+                )
                 if not user_ids:
                     where = f"workspace {team_id}" if team_id else "any workspace"
                     raise UsageError(
-                        f"No usage recorded for user {slack_user_id} in {where}: check the id "
-                        "(profile → ⋮ → Copy member ID), for example --user U012ABCDEF."
+                        f"No usage recorded for user {slack_user_id} in {where}: check the "
+                        "Slack member id (profile → ⋮ → Copy member ID), for example U012ABCDEF."
                     )
                 filters.append(f"user {slack_user_id}")
             if model is not None:
@@ -224,7 +226,7 @@ class UsageService:
         if request.me or (not asks_other and (request.slack_user_id or request.user_name)):
             return caller.id, f"<@{caller.slack_user_id}>"
         if request.slack_user_id is not None:
-            ids = usage_queries.user_ids_for(session, request.slack_user_id, caller.team_id)
+            ids = usage_queries.user_ids_for(session, request.slack_user_id, team_id=caller.team_id)
             if not ids:
                 raise UsageError(
                     f"No usage recorded for <@{request.slack_user_id}>: they have not used "
@@ -454,7 +456,7 @@ def _tallies(session: Session, usage: UsageFilter) -> tuple[Breakdown, dict[int,
 
 
 def _percentiles(session: Session, usage: UsageFilter) -> tuple[float, ...] | None:
-    return usage_queries.completion_percentiles(session, usage, PERCENTILES)
+    return usage_queries.completion_percentiles(session, usage, fractions=PERCENTILES)
 
 
 def _with_percentiles(line: UsageLine, points: tuple[float, ...] | None) -> UsageLine:

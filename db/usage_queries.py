@@ -131,7 +131,7 @@ def breakdown(session: Session, usage: UsageFilter) -> Breakdown:
 
 
 def completion_percentiles(
-    session: Session, usage: UsageFilter, fractions: Sequence[float]
+    session: Session, usage: UsageFilter, *, fractions: Sequence[float]
 ) -> tuple[float, ...] | None:
     """Percentiles of completion time in ms, interpolated as percentile_cont; None if no rows."""
     if _dialect(session) == "postgresql":
@@ -154,7 +154,7 @@ def users_by_id(session: Session, ids: Sequence[int]) -> dict[int, User]:
     return {user.id: user for user in session.scalars(select(User).where(User.id.in_(ids)))}
 
 
-def user_ids_for(session: Session, slack_user_id: str, team_id: str | None = None) -> list[int]:
+def user_ids_for(session: Session, slack_user_id: str, *, team_id: str | None = None) -> list[int]:
     """The ids of the users rows of a Slack member, in one workspace or in all of them."""
     statement = select(User.id).where(User.slack_user_id == slack_user_id)
     if team_id is not None:
@@ -196,7 +196,7 @@ def has_usage(
     return bool(session.scalar(select(exists().where(*conditions))))
 
 
-def models_used(session: Session, team_id: str, since: datetime) -> list[str]:
+def models_used(session: Session, team_id: str, *, since: datetime) -> list[str]:
     """The models the workspace used since `since`, by name."""
     return list(
         session.scalars(

@@ -28,7 +28,7 @@ def register(app: App, services: Services) -> None:
         team_id = command.get("team_id") or context.team_id or ""
         user_id = command["user_id"]
         try:
-            report = usage.report_for(team_id, user_id, command.get("text") or "")
+            report = usage.report_for(team_id, user_id, text=command.get("text") or "")
         except UsageHelp as answer:
             respond(text=str(answer), response_type="ephemeral")
             return

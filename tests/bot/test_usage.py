@@ -207,7 +207,7 @@ def summed(tallies: Iterable[Tally]) -> Tally:
 
 
 def ask(sessions: sessionmaker[Session], text: str = "", *, user: str = ADMIN) -> UsageReport:
-    return service(sessions).report_for(TEAM, user, text, now=NOW)
+    return service(sessions).report_for(TEAM, user, text=text, now=NOW)
 
 
 def refusal(sessions: sessionmaker[Session], text: str, *, user: str = ADMIN) -> str:
@@ -261,28 +261,28 @@ def test_a_member_asking_for_the_workspace_is_refused(seeded: sessionmaker[Sessi
 
 def test_admin_user_ids_are_admins_too(seeded: sessionmaker[Session]) -> None:
     usage = service(seeded, admins=(), admin_user_ids=frozenset({MEMBER}))
-    report = usage.report_for(TEAM, MEMBER, "", now=NOW)
+    report = usage.report_for(TEAM, MEMBER, text="", now=NOW)
     assert not report.own_only
     assert report.total.tally == expected()
     # The workspace admin is no admin for this directory: Slack said so.
-    assert usage.report_for(TEAM, ADMIN, "", now=NOW).own_only
+    assert usage.report_for(TEAM, ADMIN, text="", now=NOW).own_only
 
 
 def test_a_workspace_never_sees_another_workspaces_data(seeded: sessionmaker[Session]) -> None:
     usage = service(seeded, admins=(ADMIN, MEMBER))
-    assert usage.report_for(TEAM, ADMIN, "", now=NOW).total.tally == expected()
+    assert usage.report_for(TEAM, ADMIN, text="", now=NOW).total.tally == expected()
     # The same member id in both workspaces: each sees its own rows only.
-    assert usage.report_for(TEAM, ADMIN, f"<@{MEMBER}>", now=NOW).total.tally == expected(
+    assert usage.report_for(TEAM, ADMIN, text=f"<@{MEMBER}>", now=NOW).total.tally == expected(
         user=MEMBER
     )
-    other = usage.report_for(OTHER_TEAM, MEMBER, "", now=NOW)
+    other = usage.report_for(OTHER_TEAM, MEMBER, text="", now=NOW)
     assert other.total.tally == expected(team=OTHER_TEAM)
     assert other.total.tally.requests == 8
     # QUIET has no row in OTHER_TEAM, and OTHER_TEAM never used C2.
     with pytest.raises(UsageError, match="No usage recorded for <@UQUIET>"):
-        usage.report_for(OTHER_TEAM, MEMBER, f"<@{QUIET}>", now=NOW)
+        usage.report_for(OTHER_TEAM, MEMBER, text=f"<@{QUIET}>", now=NOW)
     with pytest.raises(UsageError, match="No usage recorded in <#C2>"):
-        usage.report_for(OTHER_TEAM, MEMBER, "<#C2>", now=NOW)
+        usage.report_for(OTHER_TEAM, MEMBER, text="<#C2>", now=NOW)
 
 
 # --- the figures -------------------------------------------------------------------------------
