@@ -208,10 +208,15 @@ class UsageService:
         self, session: Session, caller: Member, request: UsageRequest
     ) -> tuple[int | None, str | None]:
         """The users.id the report is limited to (None: everyone), and how to show it."""
-        asks_other = (
-            request.slack_user_id is not None and request.slack_user_id != caller.slack_user_id
-        ) or (request.user_name is not None and not _is_named(caller, request.user_name))
+        named: list[User] = []
+        if request.user_name is not None:
+            named = usage_queries.users_named(session, caller.team_id, name=request.user_name)
+        is_self = request.slack_user_id == caller.slack_user_id or (
+            len(named) == 1 and named[0].id == caller.id
+        )
+        asks_other = bool(request.slack_user_id or request.user_name) and not is_self
         if not caller.is_admin:
+            # Whether someone else exists is not a member's business either: one answer for all.
             if request.everyone:
                 raise UsageError(
                     "Only workspace admins can see the whole workspace's usage. "
@@ -223,7 +228,7 @@ class UsageService:
                     "`/usage` on its own shows yours, for example `/usage 7d`."
                 )
             return caller.id, None
-        if request.me or (not asks_other and (request.slack_user_id or request.user_name)):
+        if request.me or is_self:
             return caller.id, f"<@{caller.slack_user_id}>"
         if request.slack_user_id is not None:
             ids = usage_queries.user_ids_for(session, request.slack_user_id, team_id=caller.team_id)
@@ -234,15 +239,14 @@ class UsageService:
                 )
             return ids[0], f"<@{request.slack_user_id}>"
         if request.user_name is not None:
-            found = usage_queries.users_named(session, caller.team_id, request.user_name)
-            if len(found) != 1:
-                problem = "several people are" if found else "nobody who used Switchboard is"
+            if len(named) != 1:
+                problem = "several people are" if named else "nobody who used Switchboard is"
                 raise UsageError(
                     f"I can't tell who @{request.user_name} is: {problem} called that here. "
                     "Pick the person from the list Slack offers as you type @, "
                     "for example `/usage 7d @someone`."
                 )
-            return found[0].id, f"<@{found[0].slack_user_id}>"
+            return named[0].id, f"<@{named[0].slack_user_id}>"
         return None, None
 
     def _build(self, usage: UsageFilter, period: Period, filters: list[str]) -> UsageReport:
@@ -429,10 +433,6 @@ def _too_long(what: str) -> str:
         f"{what} is longer than a year: a report covers at most {MAX_DAYS} days, "
         "for example `90d` or `2026-01-01..2026-12-31`."
     )
-
-
-def _is_named(member: Member, name: str) -> bool:
-    return name.lower() in {member.name.lower(), member.slack_user_id.lower()}
 
 
 def _channel_label(request: UsageRequest) -> str | None:

@@ -162,7 +162,7 @@ def user_ids_for(session: Session, slack_user_id: str, *, team_id: str | None = 
     return list(session.scalars(statement.order_by(User.id)))
 
 
-def users_named(session: Session, team_id: str, name: str) -> list[User]:
+def users_named(session: Session, team_id: str, *, name: str) -> list[User]:
     """The workspace's users whose username or full name is `name`, ignoring case."""
     lowered = name.lower()
     return list(

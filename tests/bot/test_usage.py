@@ -243,6 +243,7 @@ def test_a_member_may_name_themselves(seeded: sessionmaker[Session]) -> None:
         user=MEMBER, days=7
     )
     assert ask(seeded, "me", user=MEMBER).total.tally == expected(user=MEMBER)
+    assert ask(seeded, "@UMember", user=MEMBER).total.tally == expected(user=MEMBER)
 
 
 @pytest.mark.parametrize("text", [f"<@{ADMIN}>", "<@UNOBODY>", "@umember-typo", "@uadmin"])
