@@ -403,11 +403,6 @@ def date_range(first: date, last: date | None, *, now: datetime) -> Period:
     return Period(start, end, label)
 
 
-def parse_date(value: str) -> date:
-    """A YYYY-MM-DD date; UsageError with an example otherwise."""
-    return _date(value, value)
-
-
 def _date(value: str, word: str) -> date:
     try:
         if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
