@@ -49,6 +49,9 @@ def _serialize_transactions(engine: Engine) -> None:
     to 100 ms), which made 40 concurrent turns take seconds. Waiting on a lock here instead
     hands the database over at once. Transactions are short (no model call happens inside
     one), and other processes are still kept apart by SQLite's own locking.
+
+    The price: a thread must not keep a transaction open while it waits for another thread
+    that needs one, or both wait forever.
     """
     lock = threading.RLock()
 
