@@ -24,7 +24,7 @@ from bot.model_choice import (
 from bot.pricing import cost_usd
 from bot.users import Member, UserDirectory
 from db import queries
-from db.models import Conversation, Message, Response
+from db.models import Conversation, Message
 
 log = logging.getLogger(__name__)
 _SECRET = re.compile(r"\b(sk|xox[abpr]|xapp)-[A-Za-z0-9_*\-]{4,}")
@@ -345,17 +345,17 @@ class ConversationService:
         with self._sessions.begin() as session:
             reply_id = None
             if reply:
-                reply_row = Message(
+                reply_id = queries.add_message_once(
+                    session,
                     conversation_id=prepared.conversation_id,
+                    user_id=None,
                     role="assistant",
                     content=reply,
                     slack_ts=reply_ts,
                     model=model_used,
                 )
-                session.add(reply_row)
-                session.flush()
-                reply_id = reply_row.id
-            response = Response(
+            return queries.add_response(
+                session,
                 message_id=reply_id,
                 team_id=message.team_id,
                 user_id=prepared.user_row_id,
@@ -378,9 +378,6 @@ class ConversationService:
                 status="error" if error else "ok",
                 error=redact(error.detail)[:2000] if error else None,
             )
-            session.add(response)
-            session.flush()
-            return response.id
 
     def _set_conversation_model(
         self, message: IncomingMessage, model: str, sink: ReplySink

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Insert, select
+from sqlalchemy import Insert, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from db.models import Base, Conversation, Message, User
+from db.models import Base, Conversation, Message, Response, User
 
 
 def insert_unless_exists(
@@ -102,6 +102,11 @@ def add_message_once(
         },
         unique=("conversation_id", "slack_ts"),
     )
+
+
+def add_response(session: Session, **values: Any) -> int:
+    """Record the accounting of one model call; its id."""
+    return session.execute(insert(Response).values(**values).returning(Response.id)).scalar_one()
 
 
 def thread_history(session: Session, conversation_id: int) -> list[tuple[Message, User | None]]:
