@@ -14,20 +14,15 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.settings import Settings
 from bot.usage import (
-    DEFAULT_DAYS,
-    MAX_DAYS,
-    Period,
-    UsageError,
     UsageLine,
     UsageReport,
     UsageService,
-    date_range,
     format_count,
     format_ms,
     format_usd,
-    last_days,
     report_csv,
 )
+from bot.usage_request import DEFAULT_DAYS, MAX_DAYS, Period, UsageError, date_range, last_days
 from bot.users import UserDirectory
 from db.engine import make_engine, make_sessionmaker
 

@@ -10,7 +10,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.services import Services
-from bot.usage import UsageError, UsageHelp, UsageReport, report_csv
+from bot.usage import UsageReport, report_csv
+from bot.usage_request import UsageError, UsageHelp
 from handlers.usage_blocks import report_message
 
 log = logging.getLogger(__name__)

@@ -14,14 +14,8 @@ import pytest
 from sqlalchemy import Engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.usage import (
-    CSV_COLUMNS,
-    UsageError,
-    UsageReport,
-    UsageService,
-    last_days,
-    report_csv,
-)
+from bot.usage import CSV_COLUMNS, UsageReport, UsageService, report_csv
+from bot.usage_request import UsageError, last_days
 from bot.users import Profile, UserDirectory
 from db.engine import make_engine, make_sessionmaker
 from db.models import Response, User
