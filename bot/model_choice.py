@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from db import queries
@@ -228,15 +228,18 @@ class ModelChooser:
     def set_pending(
         self, session: Session, *, team_id: str, channel_id: str, slack_user_id: str, model: str
     ) -> None:
-        """Choose the model of a person's next message in a channel."""
-        self.take_pending(
-            session, team_id=team_id, channel_id=channel_id, slack_user_id=slack_user_id
+        """Choose the model of a person's next message in a channel (the latest choice wins)."""
+        key = {"team_id": team_id, "channel_id": channel_id, "slack_user_id": slack_user_id}
+        # The database decides, so two quick presses of the button cannot collide.
+        inserted = queries.insert_unless_exists(
+            session, PendingOverride, key | {"model": model}, unique=tuple(key)
         )
-        session.add(
-            PendingOverride(
-                team_id=team_id, channel_id=channel_id, slack_user_id=slack_user_id, model=model
+        if inserted is None:
+            session.execute(
+                update(PendingOverride)
+                .where(*(getattr(PendingOverride, name) == value for name, value in key.items()))
+                .values(model=model)
             )
-        )
 
     def take_pending(
         self, session: Session, *, team_id: str, channel_id: str, slack_user_id: str

@@ -314,3 +314,15 @@ def test_admins_only_restricts_channels_but_not_dms(service: ModelCommandService
     assert isinstance(service.choose(CHANNEL, "fast", target="next"), Changed)  # one message
     assert isinstance(service.run(DM, "fast"), Changed)
     assert isinstance(service.run(ADMIN, "fast"), Changed)
+
+
+def test_choosing_the_next_message_twice_keeps_the_latest_choice(
+    sessions: sessionmaker[Session], chooser: ModelChooser
+) -> None:
+    place = {"team_id": TEAM, "channel_id": "C1", "slack_user_id": "U1"}
+    for model in ("first", "second"):
+        with sessions.begin() as session:
+            chooser.set_pending(session, **place, model=model)
+    with sessions.begin() as session:
+        assert chooser.take_pending(session, **place) == "second"
+        assert chooser.take_pending(session, **place) is None
