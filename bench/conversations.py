@@ -28,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.fakes import FakeOpenAI, FakeReply, FakeSlackAPI
+from tests.fakes.slack_api import SlackCall
 from tests.harness import BOT_USER, SIGNING_SECRET, SlackRequests
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,32 +73,33 @@ def app_process(slack: FakeSlackAPI, model: FakeOpenAI, database_url: str) -> It
 
 def reply_done(slack: FakeSlackAPI, thread_ts: str, timeout: float = 30.0) -> float:
     """When the reply in `thread_ts` was completed (monotonic seconds)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for call in slack.calls_to("chat.stopStream"):
-            if call.args.get("ts") in _stream_ts(slack, thread_ts):
-                return call.at
-        time.sleep(0.0005)
-    raise TimeoutError(f"no reply in {thread_ts}")
 
+    def closed(calls: list[SlackCall]) -> float | None:
+        streams = {
+            c.response.get("ts")
+            for c in calls
+            if c.method == "chat.startStream" and c.args.get("thread_ts") == thread_ts
+        }
+        stops = (
+            c.at for c in calls if c.method == "chat.stopStream" and c.args.get("ts") in streams
+        )
+        return next(stops, None)
 
-def _stream_ts(slack: FakeSlackAPI, thread_ts: str) -> set[str]:
-    return {
-        call.response["ts"]
-        for call in slack.calls_to("chat.startStream")
-        if call.args.get("thread_ts") == thread_ts
-    }
+    return slack.wait_until(closed, timeout)
 
 
 def first_text(slack: FakeSlackAPI, thread_ts: str, timeout: float = 10.0) -> float:
     """When the first text of the reply in `thread_ts` reached Slack."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for call in slack.calls_to("chat.startStream"):
-            if call.args.get("thread_ts") == thread_ts:
-                return call.at
-        time.sleep(0.0005)
-    raise TimeoutError(f"no text in {thread_ts}")
+
+    def started(calls: list[SlackCall]) -> float | None:
+        starts = (
+            c.at
+            for c in calls
+            if c.method == "chat.startStream" and c.args.get("thread_ts") == thread_ts
+        )
+        return next(starts, None)
+
+    return slack.wait_until(started, timeout)
 
 
 def overhead(app: SlackRequests, slack: FakeSlackAPI, model: FakeOpenAI, n: int) -> None:

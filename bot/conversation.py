@@ -126,7 +126,7 @@ class ConversationService:
         if message.thread_ts is None:
             return False
         with self._sessions() as session:
-            found = queries.get_conversation(
+            found = queries.get_thread(
                 session, message.team_id, message.channel_id, message.thread_ts
             )
             return found is not None
@@ -195,14 +195,7 @@ class ConversationService:
             if is_new:
                 turns = [Turn("user", text, member.name)]
             else:
-                turns = [
-                    Turn(
-                        row.role,
-                        row.content,
-                        author.full_name or author.username if author else None,
-                    )
-                    for row, author in queries.thread_history(session, conversation_id)
-                ]
+                turns = [Turn(*said) for said in queries.thread_history(session, conversation_id)]
             return _Prepared(
                 conversation_id=conversation_id,
                 user_row_id=member.id,
@@ -219,7 +212,7 @@ class ConversationService:
     ) -> tuple[int, str, bool]:
         """The thread's conversation (id, default model, whether it was created just now)."""
         if message.thread_ts is not None:  # a reply: its thread usually exists already
-            found = queries.get_conversation(
+            found = queries.get_thread(
                 session, message.team_id, message.channel_id, message.thread_ts
             )
             if found is not None:
@@ -243,7 +236,7 @@ class ConversationService:
         if created is not None:
             return created, default.model, True
         # Someone else (a retry, another process) created it a moment ago.
-        found = queries.get_conversation(
+        found = queries.get_thread(
             session, message.team_id, message.channel_id, message.conversation_ts
         )
         assert found is not None

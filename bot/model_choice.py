@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from db import queries
@@ -143,6 +143,24 @@ def parse_thread_command(text: str) -> str | None:
     return match.group(1) if match else None
 
 
+# Run on every new thread and every message: built once, executed with parameters.
+_DEFAULTS_HERE = select(ModelDefault.scope, ModelDefault.model).where(
+    ModelDefault.team_id == bindparam("team_id"),
+    (ModelDefault.scope == bindparam("scope")) & (ModelDefault.scope_id == bindparam("scope_id"))
+    | (ModelDefault.scope == "workspace"),
+)
+_pending = PendingOverride.__table__.c
+_TAKE_PENDING = (
+    delete(PendingOverride.__table__)
+    .where(
+        _pending.team_id == bindparam("team_id"),
+        _pending.channel_id == bindparam("channel_id"),
+        _pending.slack_user_id == bindparam("slack_user_id"),
+    )
+    .returning(_pending.model)
+)
+
+
 class ModelChooser:
     """Reads and writes the chain of defaults; every method works inside the caller's session."""
 
@@ -156,13 +174,7 @@ class ModelChooser:
         """The model a new conversation here starts with (channel or DM, workspace, setting)."""
         scope, scope_id = self.scope_for(channel_id, slack_user_id, is_dm=is_dm)
         rows = session.execute(
-            select(ModelDefault.scope, ModelDefault.model).where(
-                ModelDefault.team_id == team_id,
-                (
-                    (ModelDefault.scope == scope) & (ModelDefault.scope_id == scope_id)
-                    | (ModelDefault.scope == "workspace")
-                ),
-            )
+            _DEFAULTS_HERE, {"team_id": team_id, "scope": scope, "scope_id": scope_id}
         ).all()
         found = {row_scope: model for row_scope, model in rows}
         if scope in found:
@@ -245,16 +257,8 @@ class ModelChooser:
         self, session: Session, *, team_id: str, channel_id: str, slack_user_id: str
     ) -> str | None:
         """The model chosen for this person's next message here, used up by reading it."""
-        row = session.scalars(
-            delete(PendingOverride)
-            .where(
-                PendingOverride.team_id == team_id,
-                PendingOverride.channel_id == channel_id,
-                PendingOverride.slack_user_id == slack_user_id,
-            )
-            .returning(PendingOverride.model)
-        ).first()
-        return row
+        key = {"team_id": team_id, "channel_id": channel_id, "slack_user_id": slack_user_id}
+        return session.scalars(_TAKE_PENDING, key).first()
 
     def peek_pending(
         self, session: Session, *, team_id: str, channel_id: str, slack_user_id: str

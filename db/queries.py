@@ -1,11 +1,16 @@
-"""Queries on users, conversations and messages. They take a Session and never commit."""
+"""Queries on users, conversations and messages. They take a Session and never commit.
+
+The statements run on every conversation turn are built once, with bound parameters, and
+executed with the values: building a statement per call cost more than running it.
+"""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Insert, insert, select
+from sqlalchemy import Insert, Table, bindparam, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -20,16 +25,18 @@ def insert_unless_exists(
     The database decides, so two processes racing for the same row cannot both win, and no
     exception (which would spoil the transaction on PostgreSQL) is involved.
     """
+    dialect = session.get_bind().dialect.name
+    statement = _insert_ignoring_conflicts(dialect, model.__table__, tuple(unique))  # type: ignore[arg-type]
+    return session.execute(statement, values).scalar_one_or_none()
+
+
+@functools.cache
+def _insert_ignoring_conflicts(dialect: str, table: Table, unique: tuple[str, ...]) -> Insert:
     # Core inserts fill in the models' Python-side defaults (uuid, created_at) themselves.
-    table = model.__table__
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement: Insert = (
-        dialect.insert(table)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=list(unique))
-        .returning(table.c.id)  # type: ignore[attr-defined]
+    insert_for = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert_for(table).on_conflict_do_nothing(index_elements=list(unique)).returning(table.c.id)
     )
-    return session.execute(statement).scalar_one_or_none()
 
 
 def get_user(session: Session, team_id: str, slack_user_id: str) -> User | None:
@@ -39,17 +46,26 @@ def get_user(session: Session, team_id: str, slack_user_id: str) -> User | None:
     ).one_or_none()
 
 
-def get_conversation(
-    session: Session, team_id: str, channel_id: str, thread_ts: str
-) -> Conversation | None:
+class Thread(NamedTuple):
+    """What a turn needs of a thread's conversation."""
+
+    id: int
+    default_model: str
+
+
+_THREAD = select(Conversation.id, Conversation.default_model).where(
+    Conversation.team_id == bindparam("team_id"),
+    Conversation.channel_id == bindparam("channel_id"),
+    Conversation.thread_ts == bindparam("thread_ts"),
+)
+
+
+def get_thread(session: Session, team_id: str, channel_id: str, thread_ts: str) -> Thread | None:
     """The conversation of one Slack thread, if there is one."""
-    return session.scalars(
-        select(Conversation).where(
-            Conversation.team_id == team_id,
-            Conversation.channel_id == channel_id,
-            Conversation.thread_ts == thread_ts,
-        )
+    row = session.execute(
+        _THREAD, {"team_id": team_id, "channel_id": channel_id, "thread_ts": thread_ts}
     ).one_or_none()
+    return None if row is None else Thread(*row)
 
 
 def create_conversation(
@@ -104,21 +120,35 @@ def add_message_once(
     )
 
 
+_INSERT_RESPONSE = insert(Response.__table__).returning(Response.__table__.c.id)
+
+
 def add_response(session: Session, **values: Any) -> int:
     """Record the accounting of one model call; its id."""
-    return session.execute(insert(Response).values(**values).returning(Response.id)).scalar_one()
+    return session.execute(_INSERT_RESPONSE, values).scalar_one()
 
 
-def thread_history(session: Session, conversation_id: int) -> list[tuple[Message, User | None]]:
+class Said(NamedTuple):
+    """One turn of a thread's history."""
+
+    role: str
+    content: str
+    author: str | None  # the person's name; None for the bot's replies
+
+
+_HISTORY = (
+    select(Message.role, Message.content, User.full_name, User.username)
+    .outerjoin(User, Message.user_id == User.id)
+    .where(Message.conversation_id == bindparam("conversation_id"), Message.role != "system")
+    .order_by(Message.slack_ts.asc().nulls_last(), Message.id)
+)
+
+
+def thread_history(session: Session, conversation_id: int) -> list[Said]:
     """The conversation's turns in Slack's order, with who wrote each.
 
     Ordered by Slack ts, not by id: a reply is stored when it is complete, after questions
     asked while it was being written. Notes such as "model changed" (role system) are left out.
     """
-    rows = session.execute(
-        select(Message, User)
-        .outerjoin(User, Message.user_id == User.id)
-        .where(Message.conversation_id == conversation_id, Message.role != "system")
-        .order_by(Message.slack_ts.asc().nulls_last(), Message.id)
-    )
-    return [(message, user) for message, user in rows]
+    rows = session.execute(_HISTORY, {"conversation_id": conversation_id})
+    return [Said(role, content, full or username) for role, content, full, username in rows]

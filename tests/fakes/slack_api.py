@@ -8,13 +8,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ._server import BaseHandler, LoopbackServer, parse_multipart
 
 Payload = dict[str, Any]
 Responder = Payload | Callable[[Payload], Payload]
+T = TypeVar("T")
 
 
 def decode_json_value(value: Any) -> Any:
@@ -206,20 +207,35 @@ class FakeSlackAPI(LoopbackServer):
 
     def wait_for(self, method: str, count: int = 1, timeout: float = 5.0) -> list[SlackCall]:
         """Block until `count` calls to `method` were recorded; return them all."""
+
+        def enough(calls: list[SlackCall]) -> list[SlackCall] | None:
+            matching = [c for c in calls if c.method == method]
+            return matching if len(matching) >= count else None
+
+        try:
+            return self.wait_until(enough, timeout)
+        except TimeoutError:
+            got = len(self.calls_to(method))
+            seen = sorted({c.method for c in self.calls})
+            raise AssertionError(
+                f"timed out after {timeout}s waiting for {count} call(s) to {method!r}; "
+                f"got {got}. Methods seen: {seen}"
+            ) from None
+
+    def wait_until(self, found: Callable[[list[SlackCall]], T | None], timeout: float = 5.0) -> T:
+        """Block until `found(calls)` returns something other than None, and return that.
+
+        `found` is called with every recorded call, once now and again after each new one,
+        with the fake's lock held: keep it quick and do not call the fake from it.
+        """
         deadline = time.monotonic() + timeout
         with self._changed:
-            while True:
-                matching = [c for c in self._state.calls if c.method == method]
-                if len(matching) >= count:
-                    return matching
+            while (result := found(self._state.calls)) is None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    seen = sorted({c.method for c in self._state.calls})
-                    raise AssertionError(
-                        f"timed out after {timeout}s waiting for {count} call(s) to {method!r}; "
-                        f"got {len(matching)}. Methods seen: {seen}"
-                    )
+                    raise TimeoutError(f"nothing matched within {timeout}s")
                 self._changed.wait(remaining)
+            return result
 
     def wait_for_response(self, count: int = 1, timeout: float = 5.0) -> list[tuple[str, Payload]]:
         """Block until `count` response_url POSTs were recorded; return them all."""
