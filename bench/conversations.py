@@ -27,6 +27,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from sqlalchemy import Engine, text
+
+from db.engine import make_engine
 from tests.fakes import FakeOpenAI, FakeReply, FakeSlackAPI
 from tests.fakes.slack_api import SlackCall
 from tests.harness import BOT_USER, SIGNING_SECRET, SlackRequests
@@ -102,13 +105,15 @@ def first_text(slack: FakeSlackAPI, thread_ts: str, timeout: float = 10.0) -> fl
     return slack.wait_until(started, timeout)
 
 
-def overhead(app: SlackRequests, slack: FakeSlackAPI, model: FakeOpenAI, n: int) -> None:
+def overhead(
+    app: SlackRequests, slack: FakeSlackAPI, model: FakeOpenAI, database: Engine, n: int
+) -> None:
     model.default_reply = FakeReply(text="Instant answer.", chunk_size=100)
     for _ in range(20):  # warm up: connections, caches, the user's profile
-        _one_turn(app, slack)
+        _one_turn(app, slack, database)
     slack.reset()
     model.reset()
-    times = [_one_turn(app, slack) for _ in range(n)]
+    times = [_one_turn(app, slack, database) for _ in range(n)]
     calls = [c for c in slack.calls if c.method not in ("response_url", "file_upload")]
     print(f"overhead per reply, instant model (event in → reply complete), {n} replies:")
     print(f"  median {statistics.median(times) * 1000:.1f} ms, "
@@ -118,12 +123,22 @@ def overhead(app: SlackRequests, slack: FakeSlackAPI, model: FakeOpenAI, n: int)
           f"({', '.join(sorted({c.method for c in calls}))})")  # fmt: skip
 
 
-def _one_turn(app: SlackRequests, slack: FakeSlackAPI) -> float:
+def _one_turn(app: SlackRequests, slack: FakeSlackAPI, database: Engine) -> float:
+    """One reply, timed alone: the next is sent once this one's accounting is written."""
+    recorded = _responses(database)
     event = app.message_event(f"<@{BOT_USER}> ping") | {"type": "app_mention"}
     started = time.monotonic()
     app.event(event)
     _SENT[event["ts"]] = started
-    return reply_done(slack, event["ts"]) - started
+    took = reply_done(slack, event["ts"]) - started
+    while _responses(database) == recorded:
+        time.sleep(0.001)
+    return took
+
+
+def _responses(database: Engine) -> int:
+    with database.connect() as connection:
+        return connection.execute(text("SELECT count(*) FROM responses")).scalar_one()
 
 
 _SENT: dict[str, float] = {}
@@ -180,8 +195,9 @@ def main() -> None:
         url = args.database_url or f"sqlite:///{Path(scratch) / 'bench.db'}"
         with app_process(slack, model, url) as app_url:
             app = SlackRequests(app_url, slack)
+            database = make_engine(url)
             print(f"database: {url.split('://')[0]}; app: python -m bot serve (own process)")
-            overhead(app, slack, model, args.replies)
+            overhead(app, slack, model, database, args.replies)
             first_visible_text(app, slack, model)
             simultaneous(app, slack, model, 40)
 
