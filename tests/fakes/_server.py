@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.parser
 import email.policy
+import itertools
 import json
 import sys
 import threading
@@ -34,6 +35,8 @@ class LoopbackServer:
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._connections = itertools.count()
+        self.connections = 0  # TCP connections accepted so far
 
     def start(self) -> Self:
         """Bind to a free loopback port and start serving; returns self."""
@@ -92,7 +95,14 @@ class BaseHandler(BaseHTTPRequestHandler):
     """HTTP/1.1 handler with body reading and exact-length JSON/bytes replies."""
 
     protocol_version = "HTTP/1.1"
+    # Streamed replies are many small writes: send each at once, as a real server would.
+    disable_nagle_algorithm = True
     server: _HTTPServer
+
+    def setup(self) -> None:
+        """Count the connection, then set up its streams."""
+        self.owner.connections = next(self.owner._connections) + 1
+        super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence per-request logging."""

@@ -52,6 +52,12 @@ class FakeReply:
     cut_after: int | None = None
     hang: float = 0.0
     finish_reason: str = "stop"
+    # Raw SSE text around the events: comments or keep-alives before the first one, an error
+    # event in place of the end (as OpenRouter sends mid-stream), text after `data: [DONE]`.
+    preamble: str = ""
+    stream_error: Payload | None = None
+    after_done: str = ""
+    hold_after_done: float = 0.0
 
     def pieces(self) -> list[str]:
         """The streamed content pieces: `chunks`, or `text` split every `chunk_size` chars."""
@@ -251,12 +257,18 @@ class _OpenAIHandler(BaseHandler):
             self.send_header(name, value)
         self.end_headers()
         try:
+            if reply.preamble:
+                self._write_chunk(reply.preamble.encode())
             self._event(chunk({"role": "assistant", "content": "", "refusal": None}))
             fake.sleep(reply.first_token_delay)
             pieces = reply.pieces() or [""]
             for n, piece in enumerate(pieces):
                 if reply.cut_after is not None and n >= reply.cut_after:
-                    self._cut()
+                    if reply.stream_error is not None:
+                        self._event({"error": reply.stream_error})
+                        self._write_chunk(b"")
+                    else:
+                        self._cut()
                     return
                 if n:
                     fake.sleep(reply.chunk_delay)
@@ -267,6 +279,9 @@ class _OpenAIHandler(BaseHandler):
                     {**base, "object": "chat.completion.chunk", "choices": [], "usage": usage}
                 )
             self._write_chunk(b"data: [DONE]\n\n")
+            if reply.after_done:
+                self._write_chunk(reply.after_done.encode())
+            fake.sleep(reply.hold_after_done)
             self._write_chunk(b"")
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True

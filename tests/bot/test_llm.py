@@ -1,0 +1,109 @@
+"""The model client: the real `openai` client against the loopback OpenAI-compatible fake."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+import openai
+import pytest
+
+from bot.llm import ModelError, OpenAIChatModel, TokenUsage
+from tests.fakes import FakeOpenAI, FakeReply
+
+QUESTION = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi?"}]
+
+
+@pytest.fixture
+def chat(model: FakeOpenAI) -> OpenAIChatModel:
+    client = openai.OpenAI(base_url=model.base_url, api_key="sk-test", max_retries=0, timeout=10)
+    return OpenAIChatModel(client)
+
+
+def test_text_usage_and_model_come_from_the_stream(
+    chat: OpenAIChatModel, model: FakeOpenAI
+) -> None:
+    model.enqueue(
+        FakeReply(
+            text="Hello there, friend.",
+            chunk_size=4,
+            model="gpt-4o-mini-2024-07-18",
+            usage={
+                "prompt_tokens": 12,
+                "completion_tokens": 5,
+                "total_tokens": 17,
+                "prompt_tokens_details": {"cached_tokens": 8},
+                "completion_tokens_details": {"reasoning_tokens": 2},
+                "cost": 0.00042,
+            },
+        )
+    )
+    stream = chat.stream("gpt-4o-mini", QUESTION)
+    assert list(stream) == ["Hell", "o th", "ere,", " fri", "end."]
+    assert stream.completion.model == "gpt-4o-mini-2024-07-18"
+    assert stream.completion.finish_reason == "stop"
+    assert stream.completion.usage == TokenUsage(
+        prompt=12, completion=5, total=17, cached=8, reasoning=2, cost_usd=Decimal("0.00042")
+    )
+    [request] = model.completions()
+    assert request["messages"] == QUESTION
+    assert request["stream"] is True
+    assert request["stream_options"] == {"include_usage": True}
+
+
+def test_one_connection_serves_reply_after_reply(chat: OpenAIChatModel, model: FakeOpenAI) -> None:
+    for _ in range(5):
+        assert "".join(chat.stream("gpt-4o-mini", QUESTION)) == FakeReply().text
+    assert model.connections == 1
+
+
+def test_comments_and_keep_alives_are_skipped(chat: OpenAIChatModel, model: FakeOpenAI) -> None:
+    model.enqueue(FakeReply(text="Fine.", preamble=": OPENROUTER PROCESSING\n\n: ping\n\n"))
+    assert "".join(chat.stream("gpt-4o-mini", QUESTION)) == "Fine."
+
+
+def test_an_error_event_in_the_stream_fails_the_turn(
+    chat: OpenAIChatModel, model: FakeOpenAI
+) -> None:
+    model.enqueue(
+        FakeReply(
+            text="Partial answer that stops",
+            chunk_size=8,
+            cut_after=1,
+            stream_error={"message": "Provider returned error", "code": 502},
+        )
+    )
+    stream = chat.stream("gpt-4o-mini", QUESTION)
+    received = []
+    with pytest.raises(ModelError) as failed:
+        for delta in stream:
+            received.append(delta)
+    assert received == ["Partial "]
+    assert failed.value.retryable
+    assert "Provider returned error" in failed.value.detail
+
+
+def test_a_stream_that_is_not_json_is_explained(chat: OpenAIChatModel, model: FakeOpenAI) -> None:
+    model.enqueue(FakeReply(text="x", preamble="data: <html>Bad gateway</html>\n\n"))
+    with pytest.raises(ModelError) as failed:
+        list(chat.stream("gpt-4o-mini", QUESTION))
+    assert "not a chat completion stream" in failed.value.message
+
+
+def test_a_server_that_goes_on_after_done_does_not_hold_the_answer(
+    chat: OpenAIChatModel, model: FakeOpenAI
+) -> None:
+    model.enqueue(FakeReply(text="All here.", after_done=": still here\n\n", hold_after_done=5))
+    started = time.monotonic()
+    stream = chat.stream("gpt-4o-mini", QUESTION)
+    assert "".join(stream) == "All here."
+    assert time.monotonic() - started < 4
+    assert stream.completion.usage is not None
+
+
+def test_http_errors_become_model_errors(chat: OpenAIChatModel, model: FakeOpenAI) -> None:
+    model.enqueue(FakeReply(status=429))
+    with pytest.raises(ModelError) as failed:
+        list(chat.stream("gpt-4o-mini", QUESTION))
+    assert failed.value.retryable
+    assert "rate-limiting" in failed.value.message
