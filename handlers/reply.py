@@ -9,6 +9,8 @@ import time
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.timers import Pending, Timers
+
 log = logging.getLogger(__name__)
 
 # Slack takes at most 12,000 characters of markdown_text per call; a longer reply goes on
@@ -21,6 +23,7 @@ FLUSH_SIZE = 4_000
 # A model that starts answering at once needs no "thinking" status: it would cost one more
 # Web API call per reply for nothing.
 STATUS_DELAY = 0.3
+_status_timers = Timers("switchboard-status")
 
 
 class SlackReplyWriter:
@@ -41,13 +44,11 @@ class SlackReplyWriter:
         self._first_ts: str | None = None
         self._last_flush = 0.0
         self._lock = threading.Lock()  # the status timer and the writer race for the thread
-        self._status_timer: threading.Timer | None = None
+        self._status_timer: Pending | None = None
 
     def waiting(self) -> None:
         """Show a status in the thread unless the first text arrives very soon."""
-        self._status_timer = threading.Timer(STATUS_DELAY, self._set_status)
-        self._status_timer.daemon = True
-        self._status_timer.start()
+        self._status_timer = _status_timers.call_later(STATUS_DELAY, self._set_status)
 
     def _set_status(self) -> None:
         with self._lock:
