@@ -4,7 +4,8 @@ The app runs as its own process (`python -m bot serve`, as deployed); this scrip
 fake Slack Web API and model endpoint and sends signed events. It prints: median overhead per
 reply with an instant model (event in → reply complete), Slack Web API calls per reply, time
 to first visible text of a streamed answer, and wall time for 40 simultaneous conversations
-with a 2-second model.
+with a 2-second model. Overhead replies are timed one at a time: the next event is sent once
+the previous reply's `responses` row is written.
 
     .venv/bin/python bench/conversations.py [--replies 200] [--database-url URL]
 """
