@@ -152,19 +152,14 @@ class OpenAIChatModel:
                     if data == "[DONE]":
                         _read_to_end(lines)
                         return
-                    yield from _read_chunk(json.loads(data), completion)
+                    chunk = json.loads(data)
+                    if not isinstance(chunk, dict):
+                        raise ValueError(f"an event that is not a JSON object: {data[:200]}")
+                    yield from _read_chunk(chunk, completion)
             finally:
                 response.close()
-        except openai.OpenAIError as exc:
+        except (openai.OpenAIError, httpx.HTTPError) as exc:
             raise _model_error(exc) from exc
-        except httpx.TimeoutException as exc:
-            raise _model_error(openai.APITimeoutError(request=exc.request)) from exc
-        except httpx.TransportError as exc:
-            raise ModelError(
-                "The connection to the model broke off. Try again in a moment.",
-                retryable=True,
-                detail=f"{type(exc).__name__}: {exc}",
-            ) from exc
         except ValueError as exc:
             raise ModelError(
                 "The model's endpoint sent something that is not a chat completion stream.",
@@ -238,12 +233,13 @@ def _usage(usage: dict[str, Any]) -> TokenUsage:
     )
 
 
-def _model_error(exc: openai.OpenAIError) -> ModelError:
+def _model_error(exc: openai.OpenAIError | httpx.HTTPError) -> ModelError:
+    """What to tell the person, for an error of the client or of the stream it returned."""
     detail = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, openai.RateLimitError):
         text = "The model's endpoint is rate-limiting us right now. Try again in a minute."
         return ModelError(text, retryable=True, detail=detail)
-    if isinstance(exc, openai.APITimeoutError):
+    if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException):
         text = "The model took too long to answer. Try again, or pick a faster model."
         return ModelError(text, retryable=True, detail=detail)
     if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
@@ -258,7 +254,7 @@ def _model_error(exc: openai.OpenAIError) -> ModelError:
     if isinstance(exc, openai.APIStatusError) and exc.status_code >= 500:
         text = "The model's endpoint had an internal error. Try again in a moment."
         return ModelError(text, retryable=True, detail=detail)
-    if isinstance(exc, openai.APIConnectionError):
+    if isinstance(exc, openai.APIConnectionError | httpx.TransportError):
         text = "The connection to the model broke off. Try again in a moment."
         return ModelError(text, retryable=True, detail=detail)
     text = "The model call failed unexpectedly. Try again in a moment."

@@ -83,8 +83,11 @@ def test_an_error_event_in_the_stream_fails_the_turn(
     assert "Provider returned error" in failed.value.detail
 
 
-def test_a_stream_that_is_not_json_is_explained(chat: OpenAIChatModel, model: FakeOpenAI) -> None:
-    model.enqueue(FakeReply(text="x", preamble="data: <html>Bad gateway</html>\n\n"))
+@pytest.mark.parametrize("event", ["data: <html>Bad gateway</html>\n\n", "data: 42\n\n"])
+def test_a_stream_that_is_not_chunks_is_explained(
+    chat: OpenAIChatModel, model: FakeOpenAI, event: str
+) -> None:
+    model.enqueue(FakeReply(text="x", preamble=event))
     with pytest.raises(ModelError) as failed:
         list(chat.stream("gpt-4o-mini", QUESTION))
     assert "not a chat completion stream" in failed.value.message
