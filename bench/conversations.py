@@ -132,7 +132,10 @@ def _one_turn(app: SlackRequests, slack: FakeSlackAPI, database: Engine) -> floa
     app.event(event)
     _SENT[event["ts"]] = started
     took = reply_done(slack, event["ts"]) - started
+    deadline = time.monotonic() + 30
     while _responses(database) == recorded:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the reply to {event['ts']} was not recorded")
         time.sleep(0.001)
     return took
 
@@ -198,7 +201,10 @@ def main() -> None:
             app = SlackRequests(app_url, slack)
             database = make_engine(url)
             print(f"database: {url.split('://')[0]}; app: python -m bot serve (own process)")
-            overhead(app, slack, model, database, args.replies)
+            try:
+                overhead(app, slack, model, database, args.replies)
+            finally:
+                database.dispose()
             first_visible_text(app, slack, model)
             simultaneous(app, slack, model, 40)
 

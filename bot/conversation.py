@@ -195,7 +195,10 @@ class ConversationService:
             if is_new:
                 turns = [Turn("user", text, member.name)]
             else:
-                turns = [Turn(*said) for said in queries.thread_history(session, conversation_id)]
+                turns = [
+                    Turn(said.role, said.content, said.author)
+                    for said in queries.thread_history(session, conversation_id)
+                ]
             return _Prepared(
                 conversation_id=conversation_id,
                 user_row_id=member.id,

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
+import logging
+import queue
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-import httpx2 as httpx
+import httpx2
 import openai
 
 from bot.settings import Settings
+
+log = logging.getLogger(__name__)
 
 ChatMessage = dict[str, str]
 
@@ -112,6 +117,7 @@ class OpenAIChatModel:
     def __init__(self, client: openai.OpenAI, *, provider: str | None = None) -> None:
         self._client = client
         self.provider = provider
+        self._endings = _ResponseEndings()
 
     def stream(self, model: str, messages: Sequence[ChatMessage]) -> ChatStream:
         """Stream a chat completion, asking for usage in the final chunk."""
@@ -135,51 +141,105 @@ class OpenAIChatModel:
         #   costs about 0.6 ms for 2 messages and 13 ms for 60, all of it holding the GIL;
         # - its `Stream` stops reading at `data: [DONE]` and so closes the connection
         #   instead of returning it to the pool (openai-python#3440): a new TCP and TLS
-        #   handshake for every reply. Reading the body to its end keeps the connection.
+        #   handshake for every reply. We hand the end of the body to `_ResponseEndings`.
         body = {
             "model": model,
             "messages": messages,
             "stream": True,
             "stream_options": {"include_usage": True},
         }
+        response: httpx2.Response | None = None
         try:
             response = self._client.post(
-                "/chat/completions", body=body, cast_to=httpx.Response, stream=True
+                "/chat/completions",
+                body=body,
+                cast_to=httpx2.Response,
+                stream=True,
+                options={"security": {"bearer_auth": True}},
             )
-            try:
-                lines = response.iter_lines()
-                for data in _sse_data(lines):
-                    if data == "[DONE]":
-                        _read_to_end(lines)
-                        return
-                    chunk = json.loads(data)
-                    if not isinstance(chunk, dict):
-                        raise ValueError(f"an event that is not a JSON object: {data[:200]}")
-                    yield from _read_chunk(chunk, completion)
-            finally:
-                response.close()
-        except (openai.OpenAIError, httpx.HTTPError) as exc:
+            lines = _lines(response.iter_bytes())
+            for data in _sse_data(lines):
+                if data.startswith("[DONE]"):
+                    self._endings.finish(response, lines)
+                    response = None  # the endings close it
+                    return
+                chunk = json.loads(data)
+                if not isinstance(chunk, dict):
+                    raise ValueError(f"an event that is not a JSON object: {data[:200]}")
+                yield from _read_chunk(chunk, completion)
+        except (openai.OpenAIError, httpx2.HTTPError) as exc:
             raise _model_error(exc) from exc
-        except ValueError as exc:
+        except (ValueError, TypeError, AttributeError) as exc:  # JSON of another shape
             raise ModelError(
                 "The model's endpoint sent something that is not a chat completion stream.",
                 retryable=True,
                 detail=f"{type(exc).__name__}: {exc}",
             ) from exc
+        finally:
+            if response is not None:
+                response.close()
 
 
-def _read_to_end(lines: Iterator[str]) -> None:
-    """Read what follows [DONE] (normally nothing), so the connection can be used again.
+class _ResponseEndings:
+    """Reads the end of each streamed body after `data: [DONE]`, off the reply's path.
 
-    Anything more than blank lines means the server is not finishing the response: stop, and
-    let the connection be closed rather than wait on it.
+    A body read to its end gives its connection back to the pool. The end is normally there
+    already; a server that keeps the response open would hold the reading thread until the
+    read timeout, so while a few such responses wait, further ones are closed at once.
     """
-    try:
+
+    MAX_WAITING = 4
+
+    def __init__(self) -> None:
+        self._waiting: queue.Queue[tuple[httpx2.Response, Iterator[str]]] = queue.Queue(
+            self.MAX_WAITING
+        )
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def finish(self, response: httpx2.Response, lines: Iterator[str]) -> None:
+        """Read what is left of `response`, then close it (at once, when too many wait)."""
+        try:
+            self._waiting.put_nowait((response, lines))
+        except queue.Full:
+            response.close()
+            return
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="model-response-endings", daemon=True
+                )
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            response, lines = self._waiting.get()
+            try:
+                next(lines, None)  # the end of the body; a further line: the server goes on
+            except httpx2.HTTPError:
+                pass  # the answer is complete; a connection that breaks now costs nothing
+            except Exception:
+                log.warning("reading the end of a model response failed", exc_info=True)
+            finally:
+                response.close()
+
+
+def _lines(chunks: Iterator[bytes]) -> Iterator[str]:
+    """The lines of an event stream, split only where SSE splits them (CR, LF or CRLF).
+
+    Not `iter_lines()`: like `str.splitlines` it also splits at U+2028, U+2029 and U+0085,
+    which JSON may carry unescaped inside a string.
+    """
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        lines = pending.splitlines(keepends=True)
+        # A last piece without LF may be incomplete, or a CR whose LF is still to come.
+        pending = lines.pop() if lines and not lines[-1].endswith(b"\n") else b""
         for line in lines:
-            if line:
-                return
-    except httpx.HTTPError:
-        pass  # the answer is complete; a connection that breaks now costs nothing
+            yield line.rstrip(b"\r\n").decode()
+    if pending:
+        yield pending.rstrip(b"\r\n").decode()
 
 
 def _sse_data(lines: Iterator[str]) -> Iterator[str]:
@@ -187,24 +247,29 @@ def _sse_data(lines: Iterator[str]) -> Iterator[str]:
     data: list[str] = []
     for line in lines:
         if not line:
-            if data:
+            if any(data):  # an event with empty data is not dispatched
                 yield "\n".join(data)
-                data = []
+            data = []
         elif line.startswith("data:"):
             data.append(line[6:] if line.startswith("data: ") else line[5:])
-    if data:
-        yield "\n".join(data)
+    # An event the body ends in the middle of is discarded, as the SSE spec says.
 
 
 def _read_chunk(chunk: dict[str, Any], completion: Completion) -> Iterator[str]:
     """The text of one `chat.completion.chunk`, noting its model, usage and finish reason."""
     error = chunk.get("error")
     if error:
-        detail = error.get("message", error) if isinstance(error, dict) else error
+        # OpenRouter reports a provider's failure this way, with an HTTP-like code.
+        error = error if isinstance(error, dict) else {"message": error}
+        code = error.get("code")
+        if isinstance(code, int) and 400 <= code < 500 and code not in (408, 429):
+            text = "The model's endpoint refused the request while answering."
+            retryable = False
+        else:
+            text = "The model's endpoint reported an error while answering. Try again in a moment."
+            retryable = True
         raise ModelError(
-            "The model's endpoint reported an error while answering. Try again in a moment.",
-            retryable=True,
-            detail=f"stream error: {detail}",
+            text, retryable=retryable, detail=f"stream error {code}: {error.get('message')}"
         )
     if chunk.get("model"):
         completion.model = chunk["model"]
@@ -233,13 +298,13 @@ def _usage(usage: dict[str, Any]) -> TokenUsage:
     )
 
 
-def _model_error(exc: openai.OpenAIError | httpx.HTTPError) -> ModelError:
+def _model_error(exc: openai.OpenAIError | httpx2.HTTPError) -> ModelError:
     """What to tell the person, for an error of the client or of the stream it returned."""
     detail = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, openai.RateLimitError):
         text = "The model's endpoint is rate-limiting us right now. Try again in a minute."
         return ModelError(text, retryable=True, detail=detail)
-    if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException):
+    if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
         text = "The model took too long to answer. Try again, or pick a faster model."
         return ModelError(text, retryable=True, detail=detail)
     if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
@@ -254,7 +319,7 @@ def _model_error(exc: openai.OpenAIError | httpx.HTTPError) -> ModelError:
     if isinstance(exc, openai.APIStatusError) and exc.status_code >= 500:
         text = "The model's endpoint had an internal error. Try again in a moment."
         return ModelError(text, retryable=True, detail=detail)
-    if isinstance(exc, openai.APIConnectionError | httpx.TransportError):
+    if isinstance(exc, openai.APIConnectionError | httpx2.TransportError):
         text = "The connection to the model broke off. Try again in a moment."
         return ModelError(text, retryable=True, detail=detail)
     text = "The model call failed unexpectedly. Try again in a moment."

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from db import queries
@@ -146,8 +146,13 @@ def parse_thread_command(text: str) -> str | None:
 # Run on every new thread and every message: built once, executed with parameters.
 _DEFAULTS_HERE = select(ModelDefault.scope, ModelDefault.model).where(
     ModelDefault.team_id == bindparam("team_id"),
-    (ModelDefault.scope == bindparam("scope")) & (ModelDefault.scope_id == bindparam("scope_id"))
-    | (ModelDefault.scope == "workspace"),
+    or_(
+        and_(
+            ModelDefault.scope == bindparam("scope"),
+            ModelDefault.scope_id == bindparam("scope_id"),
+        ),
+        ModelDefault.scope == "workspace",
+    ),
 )
 _pending = PendingOverride.__table__.c
 _TAKE_PENDING = (

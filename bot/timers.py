@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(order=True)
@@ -21,12 +24,11 @@ class Pending:
 
     due: float
     order: int
-    call: Callable[[], None] = field(compare=False)
-    cancelled: bool = field(default=False, compare=False)
+    call: Callable[[], None] | None = field(compare=False)
 
     def cancel(self) -> None:
         """Do not make the call (harmless once it has started)."""
-        self.cancelled = True
+        self.call = None  # and let go of what it would have called
 
 
 class Timers:
@@ -58,5 +60,10 @@ class Timers:
                     wait = self._pending[0].due - time.monotonic() if self._pending else None
                     self._changed.wait(wait)
                 due = heapq.heappop(self._pending)
-            if not due.cancelled:
-                threading.Thread(target=due.call, name=f"{self._name}-call", daemon=True).start()
+            call = due.call
+            if call is None:
+                continue
+            try:
+                threading.Thread(target=call, name=f"{self._name}-call", daemon=True).start()
+            except RuntimeError:  # no thread to be had: skip this call, keep the others
+                log.warning("could not start a thread for a delayed call", exc_info=True)

@@ -25,9 +25,17 @@ def insert_unless_exists(
     The database decides, so two processes racing for the same row cannot both win, and no
     exception (which would spoil the transaction on PostgreSQL) is involved.
     """
-    dialect = session.get_bind().dialect.name
-    statement = _insert_ignoring_conflicts(dialect, model.__table__, tuple(unique))  # type: ignore[arg-type]
+    table: Table = model.__table__  # type: ignore[assignment]
+    _check_columns(table, values)
+    statement = _insert_ignoring_conflicts(session.get_bind().dialect.name, table, tuple(unique))
     return session.execute(statement, values).scalar_one_or_none()
+
+
+def _check_columns(table: Table, values: dict[str, Any]) -> None:
+    """Refuse names that are not columns: an INSERT without `.values()` would drop them."""
+    unknown = values.keys() - table.c.keys()
+    if unknown:
+        raise ValueError(f"{table.name} has no column {', '.join(sorted(unknown))}")
 
 
 @functools.cache
@@ -125,6 +133,7 @@ _INSERT_RESPONSE = insert(Response.__table__).returning(Response.__table__.c.id)
 
 def add_response(session: Session, **values: Any) -> int:
     """Record the accounting of one model call; its id."""
+    _check_columns(Response.__table__, values)  # type: ignore[arg-type]
     return session.execute(_INSERT_RESPONSE, values).scalar_one()
 
 

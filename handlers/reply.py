@@ -118,6 +118,8 @@ class SlackReplyWriter:
 
     def _send(self, text: str) -> None:
         if self._ts is None:
+            if self._status_timer is not None:
+                self._status_timer.cancel()  # the text is about to show; no status needed
             self._ts = self._start(text)
             self._first_ts = self._first_ts or self._ts
         elif self._streaming:

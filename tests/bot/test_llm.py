@@ -54,6 +54,7 @@ def test_text_usage_and_model_come_from_the_stream(
 def test_one_connection_serves_reply_after_reply(chat: OpenAIChatModel, model: FakeOpenAI) -> None:
     for _ in range(5):
         assert "".join(chat.stream("gpt-4o-mini", QUESTION)) == FakeReply().text
+        time.sleep(0.1)  # the end of the body is read on another thread, just after the answer
     assert model.connections == 1
 
 
@@ -93,15 +94,45 @@ def test_a_stream_that_is_not_chunks_is_explained(
     assert "not a chat completion stream" in failed.value.message
 
 
-def test_a_server_that_goes_on_after_done_does_not_hold_the_answer(
-    chat: OpenAIChatModel, model: FakeOpenAI
+@pytest.mark.parametrize("after_done", ["", "\n\n", ": still here\n\n"])
+def test_a_server_slow_to_end_the_body_does_not_hold_the_answer(
+    chat: OpenAIChatModel, model: FakeOpenAI, after_done: str
 ) -> None:
-    model.enqueue(FakeReply(text="All here.", after_done=": still here\n\n", hold_after_done=5))
+    model.enqueue(FakeReply(text="All here.", after_done=after_done, hold_after_done=3))
     started = time.monotonic()
     stream = chat.stream("gpt-4o-mini", QUESTION)
     assert "".join(stream) == "All here."
-    assert time.monotonic() - started < 4
+    assert time.monotonic() - started < 2
     assert stream.completion.usage is not None
+
+
+def test_line_separators_inside_the_text_are_kept(chat: OpenAIChatModel, model: FakeOpenAI) -> None:
+    # JSON may carry U+2028, U+2029 and U+0085 unescaped; SSE lines end only at CR or LF.
+    raw = '{"choices": [{"index": 0, "delta": {"content": "a\u2028b\u2029c\u0085d "}}]}'
+    model.enqueue(FakeReply(text="and the rest.", preamble=f"data: {raw}\r\n\r\ndata:\n\n"))
+    assert "".join(chat.stream("gpt-4o-mini", QUESTION)) == "a\u2028b\u2029c\u0085d and the rest."
+
+
+def test_a_model_that_stops_writing_midway_times_out(model: FakeOpenAI) -> None:
+    client = openai.OpenAI(base_url=model.base_url, api_key="sk-test", max_retries=0, timeout=0.5)
+    model.enqueue(FakeReply(text="Slow and then silent", chunk_size=5, chunk_delay=2))
+    received = []
+    with pytest.raises(ModelError) as failed:
+        for delta in OpenAIChatModel(client).stream("gpt-4o-mini", QUESTION):
+            received.append(delta)
+    assert received == ["Slow "]
+    assert "took too long" in failed.value.message
+    assert failed.value.retryable
+
+
+def test_a_refusal_in_the_stream_is_not_worth_retrying(
+    chat: OpenAIChatModel, model: FakeOpenAI
+) -> None:
+    model.enqueue(FakeReply(cut_after=0, stream_error={"message": "Context too long", "code": 400}))
+    with pytest.raises(ModelError) as failed:
+        list(chat.stream("gpt-4o-mini", QUESTION))
+    assert not failed.value.retryable
+    assert "Context too long" in failed.value.detail
 
 
 def test_http_errors_become_model_errors(chat: OpenAIChatModel, model: FakeOpenAI) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email.parser
 import email.policy
-import itertools
 import json
 import sys
 import threading
@@ -35,8 +34,8 @@ class LoopbackServer:
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
-        self._connections = itertools.count()
-        self.connections = 0  # TCP connections accepted so far
+        self._accepted = 0
+        self._accepted_lock = threading.Lock()
 
     def start(self) -> Self:
         """Bind to a free loopback port and start serving; returns self."""
@@ -74,6 +73,16 @@ class LoopbackServer:
         self.stop()
 
     @property
+    def connections(self) -> int:
+        """TCP connections accepted since the server started."""
+        with self._accepted_lock:
+            return self._accepted
+
+    def _count_connection(self) -> None:
+        with self._accepted_lock:
+            self._accepted += 1
+
+    @property
     def port(self) -> int:
         """The bound TCP port (server must be started)."""
         if self._httpd is None:
@@ -101,7 +110,7 @@ class BaseHandler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         """Count the connection, then set up its streams."""
-        self.owner.connections = next(self.owner._connections) + 1
+        self.owner._count_connection()
         super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:
