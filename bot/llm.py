@@ -157,16 +157,19 @@ class OpenAIChatModel:
                 stream=True,
                 options={"security": {"bearer_auth": True}},
             )
-            lines = _lines(response.iter_bytes())
-            for data in _sse_data(lines):
-                if data.startswith("[DONE]"):
-                    self._endings.finish(response, lines)
+            # One delta per read from the network: what arrived together goes on together.
+            chunks = response.iter_bytes()
+            events = _EventStream()
+            for received in chunks:
+                text, done, failure = _read_events(events.feed(received), completion)
+                if text:
+                    yield text
+                if failure is not None:
+                    raise failure
+                if done:
+                    self._endings.finish(response, chunks)
                     response = None  # the endings close it
                     return
-                chunk = json.loads(data)
-                if not isinstance(chunk, dict):
-                    raise ValueError(f"an event that is not a JSON object: {data[:200]}")
-                yield from _read_chunk(chunk, completion)
         except (openai.OpenAIError, httpx2.HTTPError) as exc:
             raise _model_error(exc) from exc
         except (ValueError, TypeError, AttributeError) as exc:  # JSON of another shape
@@ -191,16 +194,16 @@ class _ResponseEndings:
     MAX_WAITING = 4
 
     def __init__(self) -> None:
-        self._waiting: queue.Queue[tuple[httpx2.Response, Iterator[str]]] = queue.Queue(
+        self._waiting: queue.Queue[tuple[httpx2.Response, Iterator[bytes]]] = queue.Queue(
             self.MAX_WAITING
         )
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def finish(self, response: httpx2.Response, lines: Iterator[str]) -> None:
+    def finish(self, response: httpx2.Response, chunks: Iterator[bytes]) -> None:
         """Read what is left of `response`, then close it (at once, when too many wait)."""
         try:
-            self._waiting.put_nowait((response, lines))
+            self._waiting.put_nowait((response, chunks))
         except queue.Full:
             response.close()
             return
@@ -213,9 +216,9 @@ class _ResponseEndings:
 
     def _run(self) -> None:
         while True:
-            response, lines = self._waiting.get()
+            response, chunks = self._waiting.get()
             try:
-                next(lines, None)  # the end of the body; a further line: the server goes on
+                next(chunks, None)  # the end of the body; anything more: the server goes on
             except httpx2.HTTPError:
                 pass  # the answer is complete; a connection that breaks now costs nothing
             except Exception:
@@ -224,35 +227,52 @@ class _ResponseEndings:
                 response.close()
 
 
-def _lines(chunks: Iterator[bytes]) -> Iterator[str]:
-    """The lines of an event stream, split only where SSE splits them (CR, LF or CRLF).
+class _EventStream:
+    """Server-sent events, from the bytes of a response as they arrive.
 
-    Not `iter_lines()`: like `str.splitlines` it also splits at U+2028, U+2029 and U+0085,
-    which JSON may carry unescaped inside a string.
+    Lines end only at CR, LF or CRLF, as SSE says; not `iter_lines()`, which like
+    `str.splitlines` also splits at U+2028, U+2029 and U+0085, and JSON may carry those
+    unescaped inside a string.
     """
-    pending = b""
-    for chunk in chunks:
-        pending += chunk
-        lines = pending.splitlines(keepends=True)
+
+    def __init__(self) -> None:
+        self._partial = b""
+        self._data: list[str] = []
+
+    def feed(self, received: bytes) -> list[str]:
+        """The data of each event that `received` completes (comments and other fields skipped)."""
+        lines = (self._partial + received).splitlines(keepends=True)
         # A last piece without LF may be incomplete, or a CR whose LF is still to come.
-        pending = lines.pop() if lines and not lines[-1].endswith(b"\n") else b""
-        for line in lines:
-            yield line.rstrip(b"\r\n").decode()
-    if pending:
-        yield pending.rstrip(b"\r\n").decode()
+        self._partial = lines.pop() if lines and not lines[-1].endswith(b"\n") else b""
+        events = []
+        for raw in lines:
+            line = raw.rstrip(b"\r\n").decode()
+            if not line:
+                if any(self._data):  # an event with empty data is not dispatched
+                    events.append("\n".join(self._data))
+                self._data = []
+            elif line.startswith("data:"):
+                self._data.append(line[6:] if line.startswith("data: ") else line[5:])
+        return events
 
 
-def _sse_data(lines: Iterator[str]) -> Iterator[str]:
-    """The data of each server-sent event (comments and other fields are skipped)."""
-    data: list[str] = []
-    for line in lines:
-        if not line:
-            if any(data):  # an event with empty data is not dispatched
-                yield "\n".join(data)
-            data = []
-        elif line.startswith("data:"):
-            data.append(line[6:] if line.startswith("data: ") else line[5:])
-    # An event the body ends in the middle of is discarded, as the SSE spec says.
+def _read_events(events: list[str], completion: Completion) -> tuple[str, bool, ModelError | None]:
+    """The text of some events, whether they end the stream, and the error one reported.
+
+    Text before an error is kept: the person sees what was written before it broke off.
+    """
+    text = []
+    for data in events:
+        if data.startswith("[DONE]"):
+            return "".join(text), True, None
+        chunk = json.loads(data)
+        if not isinstance(chunk, dict):
+            raise ValueError(f"an event that is not a JSON object: {data[:200]}")
+        try:
+            text.extend(_read_chunk(chunk, completion))
+        except ModelError as failure:
+            return "".join(text), False, failure
+    return "".join(text), False, None
 
 
 def _read_chunk(chunk: dict[str, Any], completion: Completion) -> Iterator[str]:

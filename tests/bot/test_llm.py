@@ -39,7 +39,7 @@ def test_text_usage_and_model_come_from_the_stream(
         )
     )
     stream = chat.stream("gpt-4o-mini", QUESTION)
-    assert list(stream) == ["Hell", "o th", "ere,", " fri", "end."]
+    assert "".join(stream) == "Hello there, friend."
     assert stream.completion.model == "gpt-4o-mini-2024-07-18"
     assert stream.completion.finish_reason == "stop"
     assert stream.completion.usage == TokenUsage(
@@ -49,6 +49,22 @@ def test_text_usage_and_model_come_from_the_stream(
     assert request["messages"] == QUESTION
     assert request["stream"] is True
     assert request["stream_options"] == {"include_usage": True}
+
+
+def test_text_is_handed_on_as_it_arrives(chat: OpenAIChatModel, model: FakeOpenAI) -> None:
+    model.enqueue(FakeReply(text="One, two, three.", chunk_size=5, chunk_delay=0.05))
+    assert list(chat.stream("gpt-4o-mini", QUESTION)) == ["One, ", "two, ", "three", "."]
+
+
+def test_what_arrives_together_is_handed_on_together(
+    chat: OpenAIChatModel, model: FakeOpenAI
+) -> None:
+    events = "".join(
+        f'data: {{"choices": [{{"index": 0, "delta": {{"content": "{word} "}}}}]}}\n\n'
+        for word in ("All", "at", "once.")
+    )
+    model.enqueue(FakeReply(text="never sent", preamble=events + "data: [DONE]\n\n"))
+    assert list(chat.stream("gpt-4o-mini", QUESTION)) == ["All at once. "]
 
 
 def test_one_connection_serves_reply_after_reply(chat: OpenAIChatModel, model: FakeOpenAI) -> None:
