@@ -220,24 +220,22 @@ class ConversationService:
             )
             if found is not None:
                 return found.id, found.default_model, False
-        default = self._models.default_for(
-            session,
-            team_id=message.team_id,
-            channel_id=message.channel_id,
-            slack_user_id=message.user_id,
-            is_dm=message.is_dm,
+        scope, scope_id = self._models.scope_for(
+            message.channel_id, message.user_id, is_dm=message.is_dm
         )
-        created = queries.create_conversation(
+        created = queries.start_conversation(
             session,
             team_id=message.team_id,
             channel_id=message.channel_id,
             thread_ts=message.conversation_ts,
-            default_model=default.model,
+            scope=scope,
+            scope_id=scope_id,
+            setting_default=self._models.default_model,
             user_id=user_row_id,
             title=title,
         )
         if created is not None:
-            return created, default.model, True
+            return created.id, created.default_model, True
         # Someone else (a retry, another process) created it a moment ago.
         found = queries.get_thread(
             session, message.team_id, message.channel_id, message.conversation_ts

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import and_, bindparam, delete, or_, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from db import queries
@@ -143,17 +143,7 @@ def parse_thread_command(text: str) -> str | None:
     return match.group(1) if match else None
 
 
-# Run on every new thread and every message: built once, executed with parameters.
-_DEFAULTS_HERE = select(ModelDefault.scope, ModelDefault.model).where(
-    ModelDefault.team_id == bindparam("team_id"),
-    or_(
-        and_(
-            ModelDefault.scope == bindparam("scope"),
-            ModelDefault.scope_id == bindparam("scope_id"),
-        ),
-        ModelDefault.scope == "workspace",
-    ),
-)
+# Run on every message: built once, executed with parameters.
 _pending = PendingOverride.__table__.c
 _TAKE_PENDING = (
     delete(PendingOverride.__table__)
@@ -178,14 +168,14 @@ class ModelChooser:
     ) -> Choice:
         """The model a new conversation here starts with (channel or DM, workspace, setting)."""
         scope, scope_id = self.scope_for(channel_id, slack_user_id, is_dm=is_dm)
-        rows = session.execute(
-            _DEFAULTS_HERE, {"team_id": team_id, "scope": scope, "scope_id": scope_id}
-        ).all()
-        found = {row_scope: model for row_scope, model in rows}
-        if scope in found:
-            return Choice(found[scope], "dm" if is_dm else "channel")
-        if "workspace" in found:
-            return Choice(found["workspace"], "workspace")
+        # The same order as `queries.start_conversation`, which picks it in SQL.
+        here, workspace = queries.model_defaults(
+            session, team_id=team_id, scope=scope, scope_id=scope_id
+        )
+        if here is not None:
+            return Choice(here, "dm" if is_dm else "channel")
+        if workspace is not None:
+            return Choice(workspace, "workspace")
         return Choice(self.default_model, "setting")
 
     @staticmethod

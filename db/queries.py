@@ -10,11 +10,11 @@ import functools
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import Insert, Table, bindparam, insert, select
+from sqlalchemy import Insert, Table, bindparam, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from db.models import Base, Conversation, Message, Response, User
+from db.models import Base, Conversation, Message, ModelDefault, Response, User
 
 
 def insert_unless_exists(
@@ -76,29 +76,88 @@ def get_thread(session: Session, team_id: str, channel_id: str, thread_ts: str) 
     return None if row is None else Thread(*row)
 
 
-def create_conversation(
+# The model defaults that apply where a thread starts: its channel's (or, in a DM, the
+# person's) and the workspace's. `bot.model_choice.ModelChooser.default_for` applies the same
+# order, channel before workspace before the DEFAULT_MODEL setting.
+_SCOPE_DEFAULT = (
+    select(ModelDefault.model)
+    .where(
+        ModelDefault.team_id == bindparam("team_id"),
+        ModelDefault.scope == bindparam("scope"),
+        ModelDefault.scope_id == bindparam("scope_id"),
+    )
+    .scalar_subquery()
+)
+_WORKSPACE_DEFAULT = (
+    select(ModelDefault.model)
+    .where(ModelDefault.team_id == bindparam("team_id"), ModelDefault.scope == "workspace")
+    .scalar_subquery()
+)
+_DEFAULTS_HERE = select(_SCOPE_DEFAULT, _WORKSPACE_DEFAULT)
+
+
+def model_defaults(
+    session: Session, *, team_id: str, scope: str, scope_id: str
+) -> tuple[str | None, str | None]:
+    """The default model of this channel or DM (`scope`), and the workspace's; None if unset."""
+    row = session.execute(
+        _DEFAULTS_HERE, {"team_id": team_id, "scope": scope, "scope_id": scope_id}
+    ).one()
+    return row[0], row[1]
+
+
+def start_conversation(
     session: Session,
     *,
     team_id: str,
     channel_id: str,
     thread_ts: str,
-    default_model: str,
+    scope: str,
+    scope_id: str,
+    setting_default: str,
     user_id: int | None,
     title: str,
-) -> int | None:
-    """Create the thread's conversation; its id, or None when the thread already has one."""
-    return insert_unless_exists(
-        session,
-        Conversation,
+) -> Thread | None:
+    """Create the thread's conversation; None when the thread already has one.
+
+    Its default model is the channel's (or DM's, `scope`), else the workspace's, else
+    `setting_default`, picked by the database in the same statement.
+    """
+    statement = _start_conversation(session.get_bind().dialect.name)
+    row = session.execute(
+        statement,
         {
             "team_id": team_id,
             "channel_id": channel_id,
             "thread_ts": thread_ts,
-            "default_model": default_model,
+            "scope": scope,
+            "scope_id": scope_id,
+            "setting_default": setting_default,
             "user_id": user_id,
             "title": title[:255],
         },
-        unique=("team_id", "channel_id", "thread_ts"),
+    ).one_or_none()
+    return None if row is None else Thread(*row)
+
+
+@functools.cache
+def _start_conversation(dialect: str) -> Insert:
+    table = Conversation.__table__
+    insert_for = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert_for(table)
+        .values(
+            team_id=bindparam("team_id"),
+            channel_id=bindparam("channel_id"),
+            thread_ts=bindparam("thread_ts"),
+            user_id=bindparam("user_id"),
+            title=bindparam("title"),
+            default_model=func.coalesce(
+                _SCOPE_DEFAULT, _WORKSPACE_DEFAULT, bindparam("setting_default")
+            ),
+        )
+        .on_conflict_do_nothing(index_elements=["team_id", "channel_id", "thread_ts"])
+        .returning(table.c.id, table.c.default_model)  # type: ignore[attr-defined]
     )
 
 
