@@ -119,23 +119,15 @@ class ConversationService:
         self._system_prompt = system_prompt
         self._max_context_tokens = max_context_tokens
 
-    def wants(self, message: IncomingMessage) -> bool:
-        """Whether the bot answers this message: DMs, mentions, and replies in its threads."""
-        if message.is_dm or message.mentions_bot:
-            return True
-        if message.thread_ts is None:
-            return False
-        with self._sessions() as session:
-            found = queries.get_thread(
-                session, message.team_id, message.channel_id, message.thread_ts
-            )
-            return found is not None
-
     def handle(
         self, message: IncomingMessage, sink: ReplySink, *, override: str | None = None
     ) -> TurnOutcome:
-        """Answer `message` once, however often it is delivered."""
-        if not self.wants(message):
+        """Answer `message` once, however often it is delivered.
+
+        The bot answers DMs, mentions, and replies in the threads it is part of.
+        """
+        thread = self._existing_thread(message)
+        if thread is None and not (message.is_dm or message.mentions_bot):
             return TurnOutcome("ignored")
         text = strip_mentions(message.text, message.bot_user_id)
         new_default = parse_thread_command(text)
@@ -156,20 +148,35 @@ class ConversationService:
             sink.refuse(str(exc))
             return TurnOutcome("refused")
         if new_default is not None:
-            return self._set_conversation_model(message, model or new_default, sink)
+            return self._set_conversation_model(message, thread, model or new_default, sink)
         member = self._users.member(message.team_id, message.user_id)
-        prepared = self._prepare(message, text, member, override=model)
+        prepared = self._prepare(message, thread, text, member, override=model)
         if prepared is None:
             return TurnOutcome("duplicate")
         return self._answer(message, prepared, sink)
 
+    def _existing_thread(self, message: IncomingMessage) -> queries.Thread | None:
+        """The conversation of the thread `message` replies in, if there is one."""
+        if message.thread_ts is None:
+            return None
+        with self._sessions() as session:
+            return queries.get_thread(
+                session, message.team_id, message.channel_id, message.thread_ts
+            )
+
     def _prepare(
-        self, message: IncomingMessage, text: str, member: Member, *, override: str | None
+        self,
+        message: IncomingMessage,
+        thread: queries.Thread | None,
+        text: str,
+        member: Member,
+        *,
+        override: str | None,
     ) -> _Prepared | None:
         """Record the message and read the context, in one short transaction."""
         with self._sessions.begin() as session:
             conversation_id, default_model, is_new = self._conversation(
-                session, message, member.id, title=text
+                session, message, thread, member.id, title=text
             )
             message_id = queries.add_message_once(
                 session,
@@ -211,15 +218,17 @@ class ConversationService:
             )
 
     def _conversation(
-        self, session: Session, message: IncomingMessage, user_row_id: int, *, title: str
+        self,
+        session: Session,
+        message: IncomingMessage,
+        thread: queries.Thread | None,
+        user_row_id: int,
+        *,
+        title: str,
     ) -> tuple[int, str, bool]:
         """The thread's conversation (id, default model, whether it was created just now)."""
-        if message.thread_ts is not None:  # a reply: its thread usually exists already
-            found = queries.get_thread(
-                session, message.team_id, message.channel_id, message.thread_ts
-            )
-            if found is not None:
-                return found.id, found.default_model, False
+        if thread is not None:
+            return thread.id, thread.default_model, False
         scope, scope_id = self._models.scope_for(
             message.channel_id, message.user_id, is_dm=message.is_dm
         )
@@ -374,13 +383,13 @@ class ConversationService:
             )
 
     def _set_conversation_model(
-        self, message: IncomingMessage, model: str, sink: ReplySink
+        self, message: IncomingMessage, thread: queries.Thread | None, model: str, sink: ReplySink
     ) -> TurnOutcome:
         """`model NAME` in a thread: change that conversation's default, not sent to the model."""
         member = self._users.member(message.team_id, message.user_id)
         with self._sessions.begin() as session:
             conversation_id, _, _ = self._conversation(
-                session, message, member.id, title=f"model {model}"
+                session, message, thread, member.id, title=f"model {model}"
             )
             # Record the command too, so a retried delivery does not confirm twice.
             stored = queries.add_message_once(
