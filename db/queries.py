@@ -41,10 +41,16 @@ def _check_columns(table: Table, values: dict[str, Any]) -> None:
 @functools.cache
 def _insert_ignoring_conflicts(dialect: str, table: Table, unique: tuple[str, ...]) -> Insert:
     # Core inserts fill in the models' Python-side defaults (uuid, created_at) themselves.
-    insert_for = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return (
-        insert_for(table).on_conflict_do_nothing(index_elements=list(unique)).returning(table.c.id)
+        _insert_for(dialect, table)
+        .on_conflict_do_nothing(index_elements=list(unique))
+        .returning(table.c.id)
     )
+
+
+def _insert_for(dialect: str, table: Table) -> Insert:
+    """An INSERT that knows ON CONFLICT in this dialect (PostgreSQL's, else SQLite's)."""
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 def get_user(session: Session, team_id: str, slack_user_id: str) -> User | None:
@@ -142,10 +148,9 @@ def start_conversation(
 
 @functools.cache
 def _start_conversation(dialect: str) -> Insert:
-    table = Conversation.__table__
-    insert_for = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table: Table = Conversation.__table__  # type: ignore[assignment]
     return (
-        insert_for(table)
+        _insert_for(dialect, table)
         .values(
             team_id=bindparam("team_id"),
             channel_id=bindparam("channel_id"),
