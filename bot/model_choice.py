@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from db import queries
@@ -194,32 +194,12 @@ class ModelChooser:
         self, session: Session, *, team_id: str, scope: str, scope_id: str, model: str, set_by: str
     ) -> None:
         """Set (or replace) the default of a workspace, channel or user's DMs."""
-        existing = session.scalars(
-            select(ModelDefault).where(
-                ModelDefault.team_id == team_id,
-                ModelDefault.scope == scope,
-                ModelDefault.scope_id == scope_id,
-            )
-        ).one_or_none()
-        if existing is None:
-            inserted = queries.insert_unless_exists(
-                session,
-                ModelDefault,
-                {"team_id": team_id, "scope": scope, "scope_id": scope_id, "model": model,
-                 "set_by": set_by},
-                unique=("team_id", "scope", "scope_id"),
-            )  # fmt: skip
-            if inserted is not None:
-                return
-            existing = session.scalars(
-                select(ModelDefault).where(
-                    ModelDefault.team_id == team_id,
-                    ModelDefault.scope == scope,
-                    ModelDefault.scope_id == scope_id,
-                )
-            ).one()
-        existing.model = model
-        existing.set_by = set_by
+        queries.insert_or_update(
+            session,
+            ModelDefault,
+            {"team_id": team_id, "scope": scope, "scope_id": scope_id},
+            {"model": model, "set_by": set_by},
+        )
 
     def reset_default(self, session: Session, *, team_id: str, scope: str, scope_id: str) -> bool:
         """Clear a default; whether there was one."""
@@ -236,17 +216,13 @@ class ModelChooser:
         self, session: Session, *, team_id: str, channel_id: str, slack_user_id: str, model: str
     ) -> None:
         """Choose the model of a person's next message in a channel (the latest choice wins)."""
-        key = {"team_id": team_id, "channel_id": channel_id, "slack_user_id": slack_user_id}
         # The database decides, so two quick presses of the button cannot collide.
-        inserted = queries.insert_unless_exists(
-            session, PendingOverride, key | {"model": model}, unique=tuple(key)
+        queries.insert_or_update(
+            session,
+            PendingOverride,
+            {"team_id": team_id, "channel_id": channel_id, "slack_user_id": slack_user_id},
+            {"model": model},
         )
-        if inserted is None:
-            session.execute(
-                update(PendingOverride)
-                .where(*(getattr(PendingOverride, name) == value for name, value in key.items()))
-                .values(model=model)
-            )
 
     def take_pending(
         self, session: Session, *, team_id: str, channel_id: str, slack_user_id: str

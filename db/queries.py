@@ -10,7 +10,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import Insert, Table, bindparam, func, insert, select
+from sqlalchemy import Insert, Table, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -29,6 +29,21 @@ def insert_unless_exists(
     _check_columns(table, values)
     statement = _insert_ignoring_conflicts(session.get_bind().dialect.name, table, tuple(unique))
     return session.execute(statement, values).scalar_one_or_none()
+
+
+def insert_or_update(
+    session: Session, model: type[Base], key: dict[str, Any], values: dict[str, Any]
+) -> None:
+    """Create the row identified by `key` (a unique constraint) with `values`, or update it.
+
+    The insert comes first, so two sessions racing to create the row cannot both fail.
+    """
+    if insert_unless_exists(session, model, key | values, unique=tuple(key)) is None:
+        session.execute(
+            update(model)
+            .where(*(getattr(model, name) == value for name, value in key.items()))
+            .values(**values)
+        )
 
 
 def _check_columns(table: Table, values: dict[str, Any]) -> None:
