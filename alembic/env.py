@@ -21,7 +21,7 @@ def _database_url() -> str:
     url = config.attributes.get("database_url")
     if url:
         return url
-    from bot.settings import Settings
+    from bot.shell.settings import Settings
 
     return Settings.from_env().database_url
 

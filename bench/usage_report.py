@@ -23,9 +23,9 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ProgrammingError
 
-from bot import migrations
-from bot.usage import UsageService
-from bot.users import Profile, UserDirectory
+from bot.members.directory import Profile, UserDirectory
+from bot.shell import migrations
+from bot.usage.reports import UsageService
 from db.engine import make_engine, make_sessionmaker, normalize_url
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"

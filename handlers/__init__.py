@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.services import Services
+from bot.shell.services import Services
 from handlers import errors, messages, model_command, usage_command
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from slack_bolt import App, BoltResponse
 
-from bot.services import Services
+from bot.shell.services import Services
 
 log = logging.getLogger(__name__)
 

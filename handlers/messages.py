@@ -7,8 +7,8 @@ from typing import Any
 from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
-from bot.conversation import IncomingMessage
-from bot.services import Services
+from bot.conversations.service import IncomingMessage
+from bot.shell.services import Services
 from handlers.reply import SlackReplyWriter
 
 # Plain messages, thread replies also sent to the channel, and messages with files attached.

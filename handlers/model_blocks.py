@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.model_choice import LEVEL_LABELS
-from bot.model_commands import MAX_COMMAND_PROMPT, Changed, Status
+from bot.model_choice.chain import LEVEL_LABELS
+from bot.model_choice.commands import MAX_COMMAND_PROMPT, Changed, Status
 
 MENU_BLOCK = "model_menu"
 SELECT_ACTION = "model_menu_select"

@@ -9,9 +9,9 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.conversation import IncomingMessage
-from bot.model_commands import Ask, Changed, Help, Outcome, Place, Status
-from bot.services import Services
+from bot.conversations.service import IncomingMessage
+from bot.model_choice.commands import Ask, Changed, Help, Outcome, Place, Status
+from bot.shell.services import Services
 from handlers.messages import answer
 from handlers.model_blocks import (
     HELP,

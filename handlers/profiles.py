@@ -7,7 +7,7 @@ import logging
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.users import Profile
+from bot.members.directory import Profile
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,6 @@ import time
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.timers import Pending, Timers
-
 log = logging.getLogger(__name__)
 
 # Slack takes at most 12,000 characters of markdown_text per call; a longer reply goes on
@@ -23,7 +21,6 @@ FLUSH_SIZE = 4_000
 # A model that starts answering at once needs no "thinking" status: it would cost one more
 # Web API call per reply for nothing.
 STATUS_DELAY = 0.3
-_status_timers = Timers("switchboard-status")
 
 
 class SlackReplyWriter:
@@ -44,11 +41,14 @@ class SlackReplyWriter:
         self._first_ts: str | None = None
         self._last_flush = 0.0
         self._lock = threading.Lock()  # the status timer and the writer race for the thread
-        self._status_timer: Pending | None = None
+        self._status_timer: threading.Timer | None = None
 
     def waiting(self) -> None:
         """Show a status in the thread unless the first text arrives very soon."""
-        self._status_timer = _status_timers.call_later(STATUS_DELAY, self._set_status)
+        # A thread per reply costs ~150 µs, nothing a person can feel next to a model's answer.
+        self._status_timer = threading.Timer(STATUS_DELAY, self._set_status)
+        self._status_timer.daemon = True
+        self._status_timer.start()
 
     def _set_status(self) -> None:
         with self._lock:

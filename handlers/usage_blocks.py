@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bot.usage import UsageLine, UsageReport, format_count, format_ms, format_usd
+from bot.usage.reports import UsageLine, UsageReport, format_count, format_ms, format_usd
 
 TOP = 10
 # Slack allows 3,000 characters in a section's text and 50 blocks in a message.

@@ -9,9 +9,9 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.services import Services
-from bot.usage import UsageReport, report_csv
-from bot.usage_request import UsageError, UsageHelp
+from bot.shell.services import Services
+from bot.usage.reports import UsageReport, report_csv
+from bot.usage.request import UsageError, UsageHelp
 from handlers.usage_blocks import report_message
 
 log = logging.getLogger(__name__)

@@ -20,8 +20,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import migrations
-from bot.settings import Settings
+from bot.shell import migrations
+from bot.shell.settings import Settings
 from db.engine import make_engine, make_sessionmaker, normalize_url
 from db.models import Base
 from tests.fakes import FakeOpenAI, FakeSlackAPI

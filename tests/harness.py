@@ -18,9 +18,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode
 
-from bot.app import Runtime, create_runtime
-from bot.server import make_http_server
-from bot.settings import Settings
+from bot.shell.server import make_http_server
+from bot.shell.settings import Settings
+from bot.shell.wiring import Runtime, create_runtime
 from tests.fakes import FakeOpenAI, FakeSlackAPI
 
 SIGNING_SECRET = "test-signing-secret"

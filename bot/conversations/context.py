@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.llm import ChatMessage
+from bot.llm.port import ChatMessage
 
 # About four characters a token for English text; good enough to budget, never used to bill
 # except when the endpoint reports no usage at all (and then the row says it is an estimate).

@@ -11,9 +11,11 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.context import Turn, build_context, estimate_tokens, strip_mentions
-from bot.llm import ChatMessage, ChatModel, ChatStream, ModelError, TokenUsage
-from bot.model_choice import (
+from bot.conversations.context import Turn, build_context, estimate_tokens, strip_mentions
+from bot.llm.port import ChatMessage, ChatModel, ChatStream, ModelError, TokenUsage
+from bot.llm.pricing import cost_usd
+from bot.members.directory import Member, UserDirectory
+from bot.model_choice.chain import (
     CatalogueUnavailable,
     Choice,
     ModelChooser,
@@ -21,8 +23,6 @@ from bot.model_choice import (
     parse_inline_override,
     parse_thread_command,
 )
-from bot.pricing import cost_usd
-from bot.users import Member, UserDirectory
 from db import queries
 from db.models import Conversation, Message
 

@@ -1,91 +1,25 @@
-"""The model port: stream a chat completion from any OpenAI-compatible endpoint."""
+"""The `openai` adapter of the model port: stream a chat completion from any compatible endpoint."""
 
 from __future__ import annotations
 
 import json
-import logging
-import queue
-import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx2
 import openai
 
-from bot.settings import Settings
-
-log = logging.getLogger(__name__)
-
-ChatMessage = dict[str, str]
+from bot.llm.port import ChatMessage, ChatStream, Completion, ModelError, TokenUsage
+from bot.llm.sse import EventStream, ResponseEndings
 
 
-@dataclass(frozen=True)
-class TokenUsage:
-    """Token counts (and the endpoint's own cost, when it reports one) for one completion."""
-
-    prompt: int
-    completion: int
-    total: int
-    cached: int | None = None
-    reasoning: int | None = None
-    cost_usd: Decimal | None = None
-
-
-@dataclass
-class Completion:
-    """What is known about a completion once its stream ends."""
-
-    model: str
-    usage: TokenUsage | None = None
-    finish_reason: str | None = None
-
-
-class ModelError(Exception):
-    """A model call failed; `message` is fit to show to the person who asked."""
-
-    def __init__(self, message: str, *, retryable: bool, detail: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.retryable = retryable
-        self.detail = detail or message
-
-
-@dataclass
-class ChatStream:
-    """Text deltas as the model writes them; `completion` is filled in when they end."""
-
-    deltas: Iterator[str]
-    completion: Completion = field(default_factory=lambda: Completion(model=""))
-
-    def __iter__(self) -> Iterator[str]:
-        return self.deltas
-
-
-class ChatModel(Protocol):
-    """Anything that can stream a chat completion."""
-
-    provider: str | None
-
-    def stream(self, model: str, messages: Sequence[ChatMessage]) -> ChatStream:
-        """Start a completion; iterating the result yields text, and may raise `ModelError`."""
-        ...
-
-    def list_models(self) -> list[str]:
-        """The model ids the endpoint offers."""
-        ...
-
-
-def build_client(settings: Settings, **kwargs: Any) -> openai.OpenAI:
-    """The `openai` client for the configured endpoint."""
-    return openai.OpenAI(
-        api_key=settings.openai_api_key or "unused",
-        base_url=settings.openai_base_url,
-        timeout=settings.model_timeout,
-        **kwargs,
-    )
+def build_client(
+    *, api_key: str | None, base_url: str | None, timeout: float, **kwargs: Any
+) -> openai.OpenAI:
+    """The `openai` client for an endpoint (`kwargs`: `max_retries`, `http_client`, …)."""
+    return openai.OpenAI(api_key=api_key or "unused", base_url=base_url, timeout=timeout, **kwargs)
 
 
 def provider_name(base_url: str | None) -> str | None:
@@ -117,7 +51,7 @@ class OpenAIChatModel:
     def __init__(self, client: openai.OpenAI, *, provider: str | None = None) -> None:
         self._client = client
         self.provider = provider
-        self._endings = _ResponseEndings()
+        self._endings = ResponseEndings()
 
     def stream(self, model: str, messages: Sequence[ChatMessage]) -> ChatStream:
         """Stream a chat completion, asking for usage in the final chunk."""
@@ -141,7 +75,7 @@ class OpenAIChatModel:
         #   costs about 0.6 ms for 2 messages and 13 ms for 60, all of it holding the GIL;
         # - its `Stream` stops reading at `data: [DONE]` and so closes the connection
         #   instead of returning it to the pool (openai-python#3440): a new TCP and TLS
-        #   handshake for every reply. We hand the end of the body to `_ResponseEndings`.
+        #   handshake for every reply. We hand the end of the body to `ResponseEndings`.
         body = {
             "model": model,
             "messages": messages,
@@ -159,7 +93,7 @@ class OpenAIChatModel:
             )
             # One delta per read from the network: what arrived together goes on together.
             chunks = response.iter_bytes()
-            events = _EventStream()
+            events = EventStream()
             for received in chunks:
                 text, done, failure = _read_events(events.feed(received), completion)
                 if text:
@@ -181,79 +115,6 @@ class OpenAIChatModel:
         finally:
             if response is not None:
                 response.close()
-
-
-class _ResponseEndings:
-    """Reads the end of each streamed body after `data: [DONE]`, off the reply's path.
-
-    A body read to its end gives its connection back to the pool. The end is normally there
-    already; a server that keeps the response open would hold the reading thread until the
-    read timeout, so while a few such responses wait, further ones are closed at once.
-    """
-
-    MAX_WAITING = 4
-
-    def __init__(self) -> None:
-        self._waiting: queue.Queue[tuple[httpx2.Response, Iterator[bytes]]] = queue.Queue(
-            self.MAX_WAITING
-        )
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-
-    def finish(self, response: httpx2.Response, chunks: Iterator[bytes]) -> None:
-        """Read what is left of `response`, then close it (at once, when too many wait)."""
-        try:
-            self._waiting.put_nowait((response, chunks))
-        except queue.Full:
-            response.close()
-            return
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="model-response-endings", daemon=True
-                )
-                self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            response, chunks = self._waiting.get()
-            try:
-                next(chunks, None)  # the end of the body; anything more: the server goes on
-            except httpx2.HTTPError:
-                pass  # the answer is complete; a connection that breaks now costs nothing
-            except Exception:
-                log.warning("reading the end of a model response failed", exc_info=True)
-            finally:
-                response.close()
-
-
-class _EventStream:
-    """Server-sent events, from the bytes of a response as they arrive.
-
-    Lines end only at CR, LF or CRLF, as SSE says; not `iter_lines()`, which like
-    `str.splitlines` also splits at U+2028, U+2029 and U+0085, and JSON may carry those
-    unescaped inside a string.
-    """
-
-    def __init__(self) -> None:
-        self._partial = b""
-        self._data: list[str] = []
-
-    def feed(self, received: bytes) -> list[str]:
-        """The data of each event that `received` completes (comments and other fields skipped)."""
-        lines = (self._partial + received).splitlines(keepends=True)
-        # A last piece without LF may be incomplete, or a CR whose LF is still to come.
-        self._partial = lines.pop() if lines and not lines[-1].endswith(b"\n") else b""
-        events = []
-        for raw in lines:
-            line = raw.rstrip(b"\r\n").decode()
-            if not line:
-                if any(self._data):  # an event with empty data is not dispatched
-                    events.append("\n".join(self._data))
-                self._data = []
-            elif line.startswith("data:"):
-                self._data.append(line[6:] if line.startswith("data: ") else line[5:])
-        return events
 
 
 def _read_events(events: list[str], completion: Completion) -> tuple[str, bool, ModelError | None]:

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import genai_prices
 
-from bot.llm import TokenUsage
+from bot.llm.port import TokenUsage
 
 
 def cost_usd(model: str, provider: str | None, usage: TokenUsage) -> Decimal | None:

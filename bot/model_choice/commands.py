@@ -8,14 +8,14 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.model_choice import (
+from bot.members.directory import UserDirectory
+from bot.model_choice.chain import (
     MAX_MODEL_NAME,
     CatalogueUnavailable,
     Choice,
     ModelChooser,
     UnknownModel,
 )
-from bot.users import UserDirectory
 
 # The prompt is reposted in the channel in the caller's name; longer text belongs in a message
 # of their own (mention the bot, or `[NAME]` in front), where the 40,000-character limit holds.

@@ -11,8 +11,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot import migrations
-from bot.settings import Settings, SettingsError
+from bot.shell import migrations
+from bot.shell.settings import Settings, SettingsError
 from db.engine import make_engine
 
 
@@ -130,13 +130,13 @@ def _safe_url(url: str) -> str:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.server import serve_http
+    from bot.shell.server import serve_http
 
     return serve_http(settings, port=args.port)
 
 
 def _socket(settings: Settings, _args: argparse.Namespace) -> int:
-    from bot.server import serve_socket
+    from bot.shell.server import serve_socket
 
     return serve_socket(settings)
 
@@ -149,7 +149,7 @@ def _auto(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _usage(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.usage_cli import run_usage
+    from bot.usage.cli import run_usage
 
     return run_usage(settings, args)
 

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from alembic import command
 
-ALEMBIC_INI = Path(__file__).resolve().parent.parent / "alembic.ini"
+ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
 
 
 def alembic_config(database_url: str) -> Config:

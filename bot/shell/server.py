@@ -12,8 +12,8 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from waitress.server import create_server
 
-from bot.app import Runtime, create_runtime
-from bot.settings import Settings
+from bot.shell.settings import Settings
+from bot.shell.wiring import Runtime, create_runtime
 
 log = logging.getLogger(__name__)
 

@@ -10,12 +10,19 @@ from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 import handlers
-from bot import migrations
-from bot.llm import OpenAIChatModel, build_client, provider_name
-from bot.services import Services, build_services
-from bot.settings import Settings
+from bot.conversations.service import ConversationService
+from bot.llm.openai_chat import OpenAIChatModel, build_client, provider_name
+from bot.llm.port import ChatModel
+from bot.members.directory import ProfileSource, UserDirectory
+from bot.model_choice.chain import Catalogue, ModelChooser
+from bot.model_choice.commands import ModelCommandService
+from bot.shell import migrations
+from bot.shell.services import Services
+from bot.shell.settings import Settings
+from bot.usage.reports import UsageService
 from db.engine import make_engine, make_sessionmaker
 from handlers.profiles import SlackProfiles
 
@@ -46,7 +53,12 @@ def create_runtime(settings: Settings, *, executor: ThreadPoolExecutor | None = 
     client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
     client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
     chat_model = OpenAIChatModel(
-        build_client(settings, max_retries=settings.model_max_retries),
+        build_client(
+            api_key=settings.openai_api_key,
+            base_url=settings.openai_base_url,
+            timeout=settings.model_timeout,
+            max_retries=settings.model_max_retries,
+        ),
         provider=provider_name(settings.openai_base_url),
     )
     services = build_services(
@@ -77,3 +89,34 @@ def build_app(
     )
     handlers.register(app, services)
     return app
+
+
+def build_services(
+    settings: Settings,
+    *,
+    sessions: sessionmaker[Session],
+    chat_model: ChatModel,
+    profiles: ProfileSource,
+) -> Services:
+    """Wire the services together."""
+    users = UserDirectory(sessions, profiles, admin_user_ids=settings.admin_user_ids)
+    models = ModelChooser(
+        Catalogue(settings.allowed_models, chat_model.list_models), settings.default_model
+    )
+    conversations = ConversationService(
+        sessions,
+        users=users,
+        models=models,
+        chat_model=chat_model,
+        system_prompt=settings.system_prompt,
+        max_context_tokens=settings.max_context_tokens,
+    )
+    return Services(
+        settings=settings,
+        sessions=sessions,
+        users=users,
+        models=models,
+        model_commands=ModelCommandService(sessions, users=users, models=models),
+        conversations=conversations,
+        usage=UsageService(sessions, users),
+    )

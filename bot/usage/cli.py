@@ -12,8 +12,9 @@ from typing import Any, TextIO
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.settings import Settings
-from bot.usage import (
+from bot.members.directory import UserDirectory
+from bot.shell.settings import Settings
+from bot.usage.reports import (
     UsageLine,
     UsageReport,
     UsageService,
@@ -22,8 +23,7 @@ from bot.usage import (
     format_usd,
     report_csv,
 )
-from bot.usage_request import DEFAULT_DAYS, MAX_DAYS, Period, UsageError, date_range, last_days
-from bot.users import UserDirectory
+from bot.usage.request import DEFAULT_DAYS, MAX_DAYS, Period, UsageError, date_range, last_days
 from db.engine import make_engine, make_sessionmaker
 
 TOP = 10

@@ -13,7 +13,8 @@ from typing import TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.usage_request import (
+from bot.members.directory import Member, UserDirectory
+from bot.usage.request import (
     EXAMPLES,
     MAX_DAYS,
     Period,
@@ -21,7 +22,6 @@ from bot.usage_request import (
     UsageRequest,
     parse_request,
 )
-from bot.users import Member, UserDirectory
 from db import usage_queries
 from db.models import User
 from db.usage_queries import Breakdown, Tally, UsageFilter

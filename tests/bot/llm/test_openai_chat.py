@@ -8,7 +8,8 @@ from decimal import Decimal
 import openai
 import pytest
 
-from bot.llm import ModelError, OpenAIChatModel, TokenUsage
+from bot.llm.openai_chat import OpenAIChatModel
+from bot.llm.port import ModelError, TokenUsage
 from tests.fakes import FakeOpenAI, FakeReply
 
 QUESTION = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi?"}]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.model_choice import (
+from bot.members.directory import Profile, UserDirectory
+from bot.model_choice.chain import (
     Catalogue,
     CatalogueUnavailable,
     Choice,
@@ -14,8 +15,15 @@ from bot.model_choice import (
     parse_inline_override,
     parse_thread_command,
 )
-from bot.model_commands import Ask, Changed, Help, ModelCommandService, Place, Refused, Status
-from bot.users import Profile, UserDirectory
+from bot.model_choice.commands import (
+    Ask,
+    Changed,
+    Help,
+    ModelCommandService,
+    Place,
+    Refused,
+    Status,
+)
 from db.models import Conversation
 
 TEAM = "T1"

@@ -14,7 +14,7 @@ READY = {"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "secret", "OPEN
 
 def run_bot(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run `python -m bot ARGS` with only `env` (plus PATH) as its environment."""
-    base = {"PATH": os.environ["PATH"], "PYTHONPATH": str(Path(__file__).parents[2])}
+    base = {"PATH": os.environ["PATH"], "PYTHONPATH": str(Path(__file__).parents[3])}
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         env=base | env,

@@ -13,7 +13,7 @@ from db.engine import normalize_url
 from tests.fakes import FakeOpenAI, FakeSlackAPI
 from tests.harness import SlackAppHarness, harness_settings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_the_app_migrates_an_empty_database_on_start(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import Settings, SettingsError
+from bot.shell.settings import Settings, SettingsError
 
 
 def test_defaults() -> None:

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Response, User
-from tests.bot.test_cli import run_bot
+from tests.bot.shell.test_cli import run_bot
 
 
 @pytest.fixture

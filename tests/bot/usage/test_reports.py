@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import Engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.usage import CSV_COLUMNS, UsageReport, UsageService, report_csv
-from bot.usage_request import UsageError, last_days
-from bot.users import Profile, UserDirectory
+from bot.members.directory import Profile, UserDirectory
+from bot.usage.reports import CSV_COLUMNS, UsageReport, UsageService, report_csv
+from bot.usage.request import UsageError, last_days
 from db.engine import make_engine, make_sessionmaker
 from db.models import Response, User
 from db.usage_queries import Tally

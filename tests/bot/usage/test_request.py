@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from bot.usage import format_count, format_ms, format_usd
-from bot.usage_request import UsageError, UsageHelp, parse_request
+from bot.usage.reports import format_count, format_ms, format_usd
+from bot.usage.request import UsageError, UsageHelp, parse_request
 
 NOW = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
 

@@ -1,0 +1,1 @@
+"""Conversations: the turn service, and the context each turn sends to the model."""

@@ -1,0 +1,66 @@
+"""The model port: what the services need of a chat model, whatever serves it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Protocol
+
+ChatMessage = dict[str, str]
+
+
+@dataclass(frozen=True)
+class TokenUsage:
+    """Token counts (and the endpoint's own cost, when it reports one) for one completion."""
+
+    prompt: int
+    completion: int
+    total: int
+    cached: int | None = None
+    reasoning: int | None = None
+    cost_usd: Decimal | None = None
+
+
+@dataclass
+class Completion:
+    """What is known about a completion once its stream ends."""
+
+    model: str
+    usage: TokenUsage | None = None
+    finish_reason: str | None = None
+
+
+class ModelError(Exception):
+    """A model call failed; `message` is fit to show to the person who asked."""
+
+    def __init__(self, message: str, *, retryable: bool, detail: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+        self.detail = detail or message
+
+
+@dataclass
+class ChatStream:
+    """Text deltas as the model writes them; `completion` is filled in when they end."""
+
+    deltas: Iterator[str]
+    completion: Completion = field(default_factory=lambda: Completion(model=""))
+
+    def __iter__(self) -> Iterator[str]:
+        return self.deltas
+
+
+class ChatModel(Protocol):
+    """Anything that can stream a chat completion."""
+
+    provider: str | None
+
+    def stream(self, model: str, messages: Sequence[ChatMessage]) -> ChatStream:
+        """Start a completion; iterating the result yields text, and may raise `ModelError`."""
+        ...
+
+    def list_models(self) -> list[str]:
+        """The model ids the endpoint offers."""
+        ...

@@ -1,0 +1,1 @@
+"""Usage: reports of requests, tokens and cost, the /usage request language, and the CLI."""
