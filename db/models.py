@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -120,6 +121,8 @@ class Message(Base):
     # The per-message model override, when the person asked for one.
     model: Mapped[str | None] = mapped_column(String(255))
     slack_ts: Mapped[str | None] = mapped_column(String(32))
+    # A reply's question: history sorts a reply right after it, whenever it was stored.
+    reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
     created_at: Mapped[created]
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
@@ -190,6 +193,45 @@ class Response(Base):
     status: Mapped[str] = mapped_column(String(8), default="ok")
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[created]
+
+
+class Turn(Base):
+    """The work of answering one stored message, claimed by one bot process at a time.
+
+    A turn is queued when its message is stored (before Slack gets its acknowledgement),
+    running while a process holds its lease, and done once its outcome is recorded. A process
+    that dies leaves a lease that runs out; another process (or the restarted one) takes it.
+    """
+
+    __tablename__ = "turns"
+    __table_args__ = (
+        CheckConstraint("state IN ('queued', 'running', 'done')", name="state"),
+        # What the dispatcher scans: the few unfinished turns, never the many done ones.
+        Index(
+            "ix_turns_unfinished",
+            "conversation_id",
+            "id",
+            postgresql_where=text("state <> 'done'"),
+            sqlite_where=text("state <> 'done'"),
+        ),
+    )
+
+    id: Mapped[intpk]
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), unique=True
+    )
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(8), default="queued")
+    # "answered", "failed", "refused", "model_set" or "expired", once done.
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # The reply's first Slack message, saved as soon as it exists: a turn taken over after a
+    # crash stops that stream before answering again.
+    reply_ts: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[created]
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ModelDefault(Base):

@@ -10,11 +10,11 @@ import functools
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import Insert, Table, bindparam, func, insert, select, update
+from sqlalchemy import Insert, Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from db.models import Base, Conversation, Message, ModelDefault, Response, User
+from db.models import Base, Conversation, Message, ModelDefault, Response, Turn, User
 
 
 def insert_unless_exists(
@@ -73,6 +73,23 @@ def get_user(session: Session, team_id: str, slack_user_id: str) -> User | None:
     return session.scalars(
         select(User).where(User.team_id == team_id, User.slack_user_id == slack_user_id)
     ).one_or_none()
+
+
+_USER_ID = select(User.id).where(
+    User.team_id == bindparam("team_id"), User.slack_user_id == bindparam("slack_user_id")
+)
+
+
+def ensure_user(session: Session, team_id: str, slack_user_id: str) -> tuple[int, bool]:
+    """The id of the member's `users` row, created bare (no profile yet) when missing; and
+    whether this session created it (it exists for others only once the session commits)."""
+    key = {"team_id": team_id, "slack_user_id": slack_user_id}
+    new_id = insert_unless_exists(
+        session, User, key | {"username": slack_user_id}, unique=("team_id", "slack_user_id")
+    )
+    if new_id is not None:
+        return new_id, True
+    return session.execute(_USER_ID, key).scalar_one(), False
 
 
 class Thread(NamedTuple):
@@ -190,6 +207,7 @@ def add_message_once(
     content: str,
     slack_ts: str | None,
     model: str | None = None,
+    reply_to_id: int | None = None,
 ) -> int | None:
     """Record a message; None when this Slack message was recorded before (a retried event)."""
     return insert_unless_exists(
@@ -202,6 +220,7 @@ def add_message_once(
             "content": content,
             "slack_ts": slack_ts,
             "model": model,
+            "reply_to_id": reply_to_id,
         },
         unique=("conversation_id", "slack_ts"),
     )
@@ -224,19 +243,25 @@ class Said(NamedTuple):
     author: str | None  # the person's name; None for the bot's replies
 
 
+# A reply sorts right after its question, so history follows the order messages were stored
+# in, whenever (and whether) a reply reached Slack. Refused messages and notes such as "model
+# changed" (role system) are left out.
+_asked_at = func.coalesce(Message.reply_to_id, Message.id)
 _HISTORY = (
     select(Message.role, Message.content, User.full_name, User.username)
     .outerjoin(User, Message.user_id == User.id)
-    .where(Message.conversation_id == bindparam("conversation_id"), Message.role != "system")
-    .order_by(Message.slack_ts.asc().nulls_last(), Message.id)
+    .outerjoin(Turn, Turn.message_id == Message.id)
+    .where(
+        Message.conversation_id == bindparam("conversation_id"),
+        Message.role != "system",
+        _asked_at <= bindparam("upto"),
+        or_(Turn.outcome.is_(None), Turn.outcome != "refused"),
+    )
+    .order_by(_asked_at, Message.id)
 )
 
 
-def thread_history(session: Session, conversation_id: int) -> list[Said]:
-    """The conversation's turns in Slack's order, with who wrote each.
-
-    Ordered by Slack ts, not by id: a reply is stored when it is complete, after questions
-    asked while it was being written. Notes such as "model changed" (role system) are left out.
-    """
-    rows = session.execute(_HISTORY, {"conversation_id": conversation_id})
+def thread_history(session: Session, conversation_id: int, *, upto: int) -> list[Said]:
+    """The conversation's turns up to message `upto` (included), with who wrote each."""
+    rows = session.execute(_HISTORY, {"conversation_id": conversation_id, "upto": upto})
     return [Said(role, content, full or username) for role, content, full, username in rows]

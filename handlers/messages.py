@@ -1,64 +1,71 @@
-"""Mentions, DMs and thread replies: each becomes one conversation turn."""
+"""Mentions, DMs and thread replies: each is stored as a turn before Slack is acknowledged."""
 
 from __future__ import annotations
 
+import logging
+import re
 from typing import Any
 
 from slack_bolt import App, BoltContext
-from slack_sdk import WebClient
 
 from bot.conversations.service import IncomingMessage
 from bot.shell.services import Services
-from handlers.reply import SlackReplyWriter
+
+log = logging.getLogger(__name__)
 
 # Plain messages, thread replies also sent to the channel, and messages with files attached.
 ANSWERED_SUBTYPES = (None, "thread_broadcast", "file_share")
 
 
 def register(app: App, services: Services) -> None:
-    """Listen for mentions and messages."""
+    """Listen for mentions and messages.
 
-    def handle_app_mention(event: dict[str, Any], context: BoltContext, client: WebClient) -> None:
-        answer(services, client, incoming_message(event, context))
+    The app runs with `process_before_response`: these listeners run before Slack gets its
+    acknowledgement, and only store the message (`accept` is fast). If that fails, Slack gets
+    an error and delivers the event again.
+    """
 
-    def handle_message(event: dict[str, Any], context: BoltContext, client: WebClient) -> None:
+    def handle_app_mention(event: dict[str, Any], context: BoltContext) -> None:
+        message = incoming_message(event, context)
+        if message is not None:
+            services.turns.accept(message)
+
+    def handle_message(event: dict[str, Any], context: BoltContext) -> None:
         if event.get("subtype") not in ANSWERED_SUBTYPES or event.get("bot_id"):
             return  # edits, deletions, joins, bots (ourselves included)
         message = incoming_message(event, context)
-        if message.mentions_bot and not message.is_dm:
+        if message is None or (message.mentions_bot and not message.is_dm):
             return  # the app_mention event for the same message answers it
-        answer(services, client, message)
+        services.turns.accept(message)
 
     app.event("app_mention")(handle_app_mention)
     app.event("message")(handle_message)
 
 
-def incoming_message(event: dict[str, Any], context: BoltContext) -> IncomingMessage:
-    """The service's view of a Slack message event."""
+def incoming_message(event: dict[str, Any], context: BoltContext) -> IncomingMessage | None:
+    """The service's view of a Slack message event; None when it is not a person's message."""
+    user, channel, ts = event.get("user"), event.get("channel"), event.get("ts")
+    if not (isinstance(user, str) and user and channel and ts):
+        # Workflow, system and some bot messages come without a user, channel or ts.
+        log.debug("ignoring a %s event without user, channel or ts", event.get("type"))
+        return None
     text = event.get("text") or ""
     bot_user_id = context.bot_user_id
     return IncomingMessage(
         team_id=context.team_id or event.get("team") or "",
-        channel_id=event["channel"],
-        user_id=event["user"],
-        text=text,
-        ts=event["ts"],
+        channel_id=str(channel),
+        user_id=user,
+        text=text if isinstance(text, str) else "",
+        ts=str(ts),
         thread_ts=event.get("thread_ts"),
         is_dm=event.get("channel_type") == "im",
-        mentions_bot=bool(bot_user_id) and f"<@{bot_user_id}" in text,
+        mentions_bot=mentions(text, bot_user_id),
         bot_user_id=bot_user_id,
     )
 
 
-def answer(
-    services: Services, client: WebClient, message: IncomingMessage, *, override: str | None = None
-) -> None:
-    """Run one conversation turn, its reply written into the message's thread."""
-    writer = SlackReplyWriter(
-        client,
-        channel=message.channel_id,
-        thread_ts=message.conversation_ts,
-        team_id=message.team_id,
-        user_id=message.user_id,
-    )
-    services.conversations.handle(message, writer, override=override)
+def mentions(text: Any, user_id: str | None) -> bool:
+    """Whether `text` mentions `user_id` (`<@U123>` or `<@U123|name>`, not `<@U1234>`)."""
+    if not user_id or not isinstance(text, str):
+        return False
+    return re.search(rf"<@{re.escape(user_id)}(?:\|[^>]*)?>", text) is not None

@@ -12,7 +12,6 @@ from slack_sdk.errors import SlackApiError
 from bot.conversations.service import IncomingMessage
 from bot.model_choice.commands import Ask, Changed, Help, Outcome, Place, Status
 from bot.shell.services import Services
-from handlers.messages import answer
 from handlers.model_blocks import (
     HELP,
     SELECT_ACTION,
@@ -32,10 +31,8 @@ def register(app: App, services: Services) -> None:
     commands = services.model_commands
 
     def handle_model_command(
-        ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext
+        command: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext
     ) -> None:
-        # An empty ack at once: fetching the catalogue or a profile may take longer than 3 s.
-        ack()
         place = Place(
             team_id=command.get("team_id") or context.team_id or "",
             channel_id=command["channel_id"],
@@ -54,9 +51,8 @@ def register(app: App, services: Services) -> None:
         ack()
 
     def handle_model_set(
-        ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond, client: WebClient
+        body: dict[str, Any], action: dict[str, Any], respond: Respond, client: WebClient
     ) -> None:
-        ack()
         place = place_of_action(body)
         name = selected_model(body)
         if name is None:
@@ -70,10 +66,17 @@ def register(app: App, services: Services) -> None:
         outcome = commands.choose(place, name, target=target)
         _show(client, respond, place, outcome, from_button=True)
 
-    app.command("/model")(handle_model_command)
+    # An empty ack at once; the work runs after it on Bolt's listener threads (lazy), never on
+    # the turn workers: fetching the catalogue or a profile may take longer than 3 s.
+    app.command("/model")(ack=acknowledge, lazy=[handle_model_command])
     app.action(SELECT_ACTION)(handle_model_menu_select)
-    app.action(SET_HERE_ACTION)(handle_model_set)
-    app.action(SET_NEXT_ACTION)(handle_model_set)
+    app.action(SET_HERE_ACTION)(ack=acknowledge, lazy=[handle_model_set])
+    app.action(SET_NEXT_ACTION)(ack=acknowledge, lazy=[handle_model_set])
+
+
+def acknowledge(ack: Ack) -> None:
+    """Tell Slack the request arrived; what it asks for follows."""
+    ack()
 
 
 def is_dm(channel_id: str, channel_name: str | None) -> bool:
@@ -187,4 +190,4 @@ def _ask(
         mentions_bot=True,
         bot_user_id=bot_user_id,
     )
-    answer(services, client, message, override=ask.model)
+    services.turns.accept(message, override=ask.model)

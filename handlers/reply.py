@@ -5,10 +5,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+
+from bot.conversations.service import ReplyTarget
 
 log = logging.getLogger(__name__)
 
@@ -22,41 +25,75 @@ FLUSH_SIZE = 4_000
 # A model that starts answering at once needs no "thinking" status: it would cost one more
 # Web API call per reply for nothing.
 STATUS_DELAY = 0.3
-# The delay is waited out on a few reused threads: a `threading.Timer` per reply made each reply
-# 1.3 ms slower on bench/conversations.py (median 5.8-9.4 ms against 4.5-7.2 ms), the cost of
-# starting a thread under load. A late status (every worker waiting) is only shown late.
-_status_waits = ThreadPoolExecutor(max_workers=4, thread_name_prefix="switchboard-status")
+# Slack errors that mean a stream is already closed: nothing left to stop.
+_NOT_STREAMING = ("message_not_in_streaming_state", "message_not_found", "cant_update_message")
+
+
+class SlackReplies:
+    """Makes the reply writer of each turn (the pipeline's `SinkFactory`)."""
+
+    def __init__(self, client: WebClient) -> None:
+        self._client = client
+        # The "thinking" delay is waited out on a few reused threads: a `threading.Timer` per
+        # reply made each reply 1.3 ms slower on bench/conversations.py (median 5.8-9.4 ms
+        # against 4.5-7.2 ms), the cost of starting a thread under load. When every waiter is
+        # busy, a status is only shown late.
+        self._status_waits = ThreadPoolExecutor(
+            max_workers=4, thread_name_prefix="switchboard-status"
+        )
+
+    def __call__(self, target: ReplyTarget, on_start: Callable[[str], None]) -> SlackReplyWriter:
+        return SlackReplyWriter(
+            self._client, target, on_start=on_start, status_waits=self._status_waits
+        )
+
+    def close(self) -> None:
+        """Let go of the waiting threads."""
+        self._status_waits.shutdown(wait=False, cancel_futures=True)
 
 
 class SlackReplyWriter:
-    """`ReplySink` on Slack's chat streaming API, falling back to one message updated in place."""
+    """`ReplySink` on Slack's chat streaming API, falling back to messages updated in place.
+
+    Every stream it starts it stops, whatever fails: an `appendStream` refused mid-reply stops
+    the stream and goes on in a new message.
+    """
 
     def __init__(
-        self, client: WebClient, *, channel: str, thread_ts: str, team_id: str, user_id: str
+        self,
+        client: WebClient,
+        target: ReplyTarget,
+        *,
+        on_start: Callable[[str], None] = lambda ts: None,
+        status_waits: Executor | None = None,
     ) -> None:
         self._client = client
-        self._channel = channel
-        self._thread_ts = thread_ts
-        self._team_id = team_id
-        self._user_id = user_id
+        self._channel = target.channel_id
+        self._thread_ts = target.thread_ts
+        self._team_id = target.team_id
+        self._user_id = target.user_id
+        self._on_start = on_start
+        self._status_waits = status_waits
         self._streaming = True
         self._pending = ""  # written by the model, not yet sent
         self._sent = ""  # sent in the current message
         self._ts: str | None = None  # the current message
         self._first_ts: str | None = None
         self._last_flush = 0.0
-        self._lock = threading.Lock()  # the status timer and the writer race for the thread
+        self._closed = False  # interrupted: later writes go nowhere
+        self._lock = threading.Lock()  # the status, the writer and `interrupt` race
         self._answered = threading.Event()  # text arrived or the reply ended: no status
 
     def waiting(self) -> None:
         """Show a status in the thread unless the first text arrives very soon."""
-        _status_waits.submit(self._set_status, time.monotonic() + STATUS_DELAY)
+        if self._status_waits is not None:
+            self._status_waits.submit(self._set_status, time.monotonic() + STATUS_DELAY)
 
     def _set_status(self, due: float) -> None:
         if self._answered.wait(due - time.monotonic()):
             return
         with self._lock:
-            if self._ts is not None or self._first_ts is not None:
+            if self._ts is not None or self._first_ts is not None or self._closed:
                 return
             try:
                 self._client.assistant_threads_setStatus(
@@ -65,43 +102,70 @@ class SlackReplyWriter:
             except SlackApiError as exc:
                 # Apps without the assistant feature cannot set a status; the reply still comes.
                 log.debug("no thread status: %s", _error(exc))
-            except Exception:  # a cosmetic call on a timer thread must never take anything down
+            except Exception:  # a cosmetic call on a side thread must never take anything down
                 log.warning("setting the thread status failed", exc_info=True)
 
     def write(self, text: str) -> None:
         """Buffer text; send it when the reply starts, or when enough time or text piled up."""
-        self._pending += text
-        due = time.monotonic() - self._last_flush >= FLUSH_INTERVAL
-        if self._ts is None or due or len(self._pending) >= FLUSH_SIZE:
-            with self._lock:
+        with self._lock:
+            if self._closed:
+                return
+            self._pending += text
+            due = time.monotonic() - self._last_flush >= FLUSH_INTERVAL
+            if self._ts is None or due or len(self._pending) >= FLUSH_SIZE:
                 self._flush()
 
     def finish(self) -> str | None:
         """Send what is left and close the message."""
         self._answered.set()
         with self._lock:
-            # The last words ride along with chat.stopStream: one call fewer.
-            self._flush(keep_last=True)
-            last, self._pending = self._pending, ""
-            self._close(last)
+            if not self._closed:
+                # The last words ride along with chat.stopStream: one call fewer.
+                self._flush(keep_last=True)
+                last, self._pending = self._pending, ""
+                self._close(last)
+                self._closed = True
         return self._first_ts
 
     def fail(self, message: str) -> str | None:
         """Keep what was written, and say in plain words what went wrong."""
-        self._pending += f"\n\n:warning: {message}" if self._sent or self._pending else message
+        with self._lock:
+            if not self._closed:
+                started = self._sent or self._pending or self._first_ts
+                self._pending += f"\n\n:warning: {message}" if started else message
         return self.finish()
 
-    def notice(self, text: str) -> None:
-        """A short message in the thread."""
-        self._client.chat_postMessage(
+    def notice(self, text: str) -> str | None:
+        """A short message in the thread; its ts."""
+        response = self._client.chat_postMessage(
             channel=self._channel, thread_ts=self._thread_ts, markdown_text=text
         )
+        return str(response["ts"])
 
     def refuse(self, text: str) -> None:
         """A message in the thread only its author sees."""
         self._client.chat_postEphemeral(
             channel=self._channel, user=self._user_id, thread_ts=self._thread_ts, markdown_text=text
         )
+
+    def close_interrupted(self, reply_ts: str, note: str) -> None:
+        """Stop a stream an earlier attempt left open, with `note` at its end."""
+        self._stop_stream(reply_ts, note)
+
+    def interrupt(self, note: str) -> None:
+        """End the reply now with `note`; whatever is written afterwards is dropped."""
+        self._answered.set()
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._ts is None:
+                return
+            if self._streaming:
+                self._stop_stream(self._ts, f"{self._pending}\n\n{note}")
+            else:
+                self._sent += f"{self._pending}\n\n{note}"
+                self._update()
 
     def _flush(self, *, keep_last: bool = False) -> None:
         """Send the pending text, closing messages that reach the limit.
@@ -123,23 +187,26 @@ class SlackReplyWriter:
         if self._ts is None:
             self._answered.set()  # the text is about to show; no status needed
             self._ts = self._start(text)
-            self._first_ts = self._first_ts or self._ts
+            self._sent = text
+            if self._first_ts is None:
+                self._first_ts = self._ts
+                self._on_start(self._ts)
         elif self._streaming:
             try:
                 self._client.chat_appendStream(
                     channel=self._channel, ts=self._ts, markdown_text=text
                 )
-            except SlackApiError as exc:
-                log.info("appendStream refused (%s); updating the message instead", _error(exc))
-                self._streaming = False
                 self._sent += text
-                self._update()
-                return
+            except (SlackApiError, OSError) as exc:
+                # Stop the stream, then go on in a message of its own, updated in place.
+                log.info("appendStream failed (%s); going on in a new message", _error(exc))
+                self._stop_stream(self._ts, None)
+                self._streaming = False
+                self._ts = None
+                self._send(text)
         else:
             self._sent += text
             self._update()
-            return
-        self._sent += text
 
     def _start(self, text: str) -> str:
         if self._streaming:
@@ -170,17 +237,26 @@ class SlackReplyWriter:
     def _close(self, last: str = "") -> None:
         """Close the open message; `last` is text that rides along with chat.stopStream."""
         if self._ts is not None and self._streaming:
-            try:
-                self._client.chat_stopStream(
-                    channel=self._channel, ts=self._ts, markdown_text=last or None
-                )
-            except SlackApiError as exc:
-                log.warning("stopStream failed: %s", _error(exc))
-                if last:
-                    self._sent += last
-                    self._update()
+            if not self._stop_stream(self._ts, last or None) and last:
+                self._sent += last
+                self._update()
+        elif self._ts is not None and last:
+            self._sent += last
+            self._update()
         self._ts = None
         self._sent = ""
+
+    def _stop_stream(self, ts: str, text: str | None) -> bool:
+        """chat.stopStream; whether the stream took `text` (a stopped one cannot)."""
+        try:
+            self._client.chat_stopStream(channel=self._channel, ts=ts, markdown_text=text or None)
+            return True
+        except SlackApiError as exc:
+            level = logging.DEBUG if _error(exc) in _NOT_STREAMING else logging.WARNING
+            log.log(level, "stopStream failed: %s", _error(exc))
+        except OSError as exc:
+            log.warning("stopStream failed: %s", exc)
+        return False
 
 
 def _break_before(text: str, limit: int) -> int:
@@ -194,5 +270,7 @@ def _break_before(text: str, limit: int) -> int:
     return limit
 
 
-def _error(exc: SlackApiError) -> str:
-    return str(exc.response.get("error", exc))
+def _error(exc: Exception) -> str:
+    if isinstance(exc, SlackApiError):
+        return str(exc.response.get("error", exc))
+    return str(exc)

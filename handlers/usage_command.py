@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt import Ack, App, BoltContext, Respond
+from slack_bolt import App, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.shell.services import Services
 from bot.usage.reports import UsageReport, report_csv
 from bot.usage.request import UsageError, UsageHelp
+from handlers.model_command import acknowledge
 from handlers.usage_blocks import report_message
 
 log = logging.getLogger(__name__)
@@ -22,10 +23,8 @@ def register(app: App, services: Services) -> None:
     usage = services.usage
 
     def handle_usage_command(
-        ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext
+        command: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext
     ) -> None:
-        # An empty ack at once: the report, and the admin check behind it, may take a while.
-        ack()
         team_id = command.get("team_id") or context.team_id or ""
         user_id = command["user_id"]
         try:
@@ -42,7 +41,8 @@ def register(app: App, services: Services) -> None:
         text, blocks = report_message(report)
         respond(text=text, blocks=blocks, response_type="ephemeral")
 
-    app.command("/usage")(handle_usage_command)
+    # An empty ack at once: the report, and the admin check behind it, may take a while.
+    app.command("/usage")(ack=acknowledge, lazy=[handle_usage_command])
 
 
 def csv_filename(report: UsageReport) -> str:

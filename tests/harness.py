@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 from bot.shell.server import make_http_server
 from bot.shell.settings import Settings
 from bot.shell.wiring import Runtime, create_runtime
+from db import turns
 from tests.fakes import FakeOpenAI, FakeSlackAPI
 
 SIGNING_SECRET = "test-signing-secret"
@@ -217,6 +218,7 @@ class SlackAppHarness(SlackRequests):
         self.executor = TrackingExecutor(settings.max_concurrent_turns)
         self.runtime: Runtime = create_runtime(settings, executor=self.executor)
         self.server = make_http_server(self.runtime, host="127.0.0.1", port=0, threads=8)
+        self.runtime.start()
         super().__init__(f"http://127.0.0.1:{self.server.effective_port}", slack)
         self._closing = False
         self._thread = threading.Thread(target=self._serve, daemon=True)
@@ -232,6 +234,7 @@ class SlackAppHarness(SlackRequests):
     def close(self) -> None:
         """Stop serving and let running turns finish."""
         self._closing = True
+        self.runtime.stop(grace=5)
         self.server.close()
         self._thread.join(timeout=5)
         self.runtime.close()
@@ -242,8 +245,18 @@ class SlackAppHarness(SlackRequests):
         return self.runtime.services
 
     def wait_idle(self, timeout: float = 10.0) -> None:
-        """Wait for every listener the app started to finish."""
+        """Wait for every listener the app started, and every stored turn, to finish."""
+        ends = time.monotonic() + timeout
         self.executor.wait_idle(timeout)
+        while True:
+            with self.runtime.services.sessions() as session:
+                unfinished = turns.unfinished(session)
+            if not unfinished and not self.runtime.services.turns.running:
+                break
+            if time.monotonic() > ends:
+                raise AssertionError(f"{unfinished} turns still unfinished")
+            time.sleep(0.01)
+        self.executor.wait_idle(max(0.1, ends - time.monotonic()))
 
 
 def harness_settings(

@@ -1,33 +1,49 @@
-"""A conversation turn: record the message, ask the model, stream the answer, account for it."""
+"""Conversation turns: accept a message (store it, queue its turn), then answer it exactly once.
+
+`accept` runs before Slack gets its acknowledgement and does nothing slow: it stores the
+message and its turn in one transaction, or raises, so that Slack delivers the event again.
+`run` answers a turn some process claimed (see `pipeline.py`): it reads the message back, asks
+the model with no transaction open, streams the reply, and records the outcome, the reply and
+its accounting in one transaction that only the turn's lease holder can commit.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
+from sqlalchemy import update
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.conversations.context import Turn, build_context, estimate_tokens, strip_mentions
-from bot.llm.port import ChatMessage, ChatModel, ChatStream, ModelError, TokenUsage
+from bot.llm.port import ChatModel, ChatStream, ModelError, TokenUsage
 from bot.llm.pricing import cost_usd
-from bot.members.directory import Member, UserDirectory
+from bot.members.directory import UserDirectory
 from bot.model_choice.chain import (
     CatalogueUnavailable,
-    Choice,
     ModelChooser,
     UnknownModel,
     parse_inline_override,
     parse_thread_command,
 )
-from db import queries
-from db.models import Conversation, Message
+from db import queries, turns
+from db.models import Conversation, Message, utcnow
+from db.turns import Claimed, Work
 
 log = logging.getLogger(__name__)
 _SECRET = re.compile(r"\b(sk|xox[abpr]|xapp)-[A-Za-z0-9_*\-]{4,}")
+
+MAX_PROMPT_CHARS = 40_000
+INTERRUPTED_NOTE = "_(Interrupted: I am answering again below.)_"
 
 
 def redact(text: str) -> str:
@@ -35,7 +51,9 @@ def redact(text: str) -> str:
     return _SECRET.sub("[redacted]", text)
 
 
-MAX_PROMPT_CHARS = 40_000
+def storable(text: str) -> str:
+    """`text` without NUL characters, which PostgreSQL refuses in text columns."""
+    return text.replace("\x00", "")
 
 
 @dataclass(frozen=True)
@@ -58,6 +76,16 @@ class IncomingMessage:
         return self.thread_ts or self.ts
 
 
+@dataclass(frozen=True)
+class ReplyTarget:
+    """Where a turn's reply goes: a thread, and the person it answers."""
+
+    team_id: str
+    channel_id: str
+    thread_ts: str
+    user_id: str
+
+
 class ReplySink(Protocol):
     """Where a reply goes while it is written (a Slack thread, in production)."""
 
@@ -73,30 +101,58 @@ class ReplySink(Protocol):
     def fail(self, message: str) -> str | None:
         """End the reply with a plain-words error, keeping what was written; as `finish`."""
 
-    def notice(self, text: str) -> None:
-        """Post a short message for everyone in the thread (confirmations)."""
+    def notice(self, text: str) -> str | None:
+        """Post a short message for everyone in the thread; its id."""
 
     def refuse(self, text: str) -> None:
         """Tell only the person who wrote why their message was not answered."""
 
+    def close_interrupted(self, reply_ts: str, note: str) -> None:
+        """Close a reply an earlier attempt left open (a stream still streaming)."""
+
+    def interrupt(self, note: str) -> None:
+        """End this reply now with `note` (the process is stopping); ignore later writes."""
+
+
+# Builds the sink of one turn; the callback is given the reply's id as soon as it exists.
+SinkFactory = Callable[[ReplyTarget, Callable[[str], None]], ReplySink]
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What `accept` did with a message: "queued", "duplicate" or "ignored"."""
+
+    status: str
+    turn_id: int | None = None
+
 
 @dataclass(frozen=True)
 class TurnOutcome:
-    """What became of one incoming message."""
+    """What became of one turn."""
 
-    status: str  # "answered", "failed", "duplicate", "ignored", "refused", "model_set"
+    # "answered", "failed", "refused", "model_set", "expired", or "lost" (taken over)
+    status: str
     model: str | None = None
     response_id: int | None = None
 
 
+class TakenOver(Exception):
+    """The turn's lease passed to another process; this attempt records nothing."""
+
+
 @dataclass
-class _Prepared:
-    conversation_id: int
-    user_row_id: int
-    message_id: int
-    query_size: int
-    choice: Choice
-    context: list[ChatMessage]
+class _Reply:
+    """A finished attempt at answering, as it will be recorded."""
+
+    text: str
+    reply_ts: str | None
+    model: str
+    usage: TokenUsage
+    estimated: bool
+    elapsed: float
+    ttft: float | None
+    is_streaming: bool
+    error: ModelError | None
 
 
 class ConversationService:
@@ -111,6 +167,9 @@ class ConversationService:
         chat_model: ChatModel,
         system_prompt: str,
         max_context_tokens: int,
+        answer_within: float = 600.0,
+        max_attempts: int = 3,
+        record_retry_for: float = 600.0,
     ) -> None:
         self._sessions = sessions
         self._users = users
@@ -118,42 +177,56 @@ class ConversationService:
         self._chat_model = chat_model
         self._system_prompt = system_prompt
         self._max_context_tokens = max_context_tokens
+        self._answer_within = timedelta(seconds=answer_within)
+        self._max_attempts = max_attempts
+        self._record_retry_for = record_retry_for
+        # Set when the process stops for good: a record still failing is then logged whole.
+        self.give_up = threading.Event()
 
-    def handle(
-        self, message: IncomingMessage, sink: ReplySink, *, override: str | None = None
-    ) -> TurnOutcome:
-        """Answer `message` once, however often it is delivered.
+    # --- before the acknowledgement -------------------------------------------------------
+    def accept(self, message: IncomingMessage, *, override: str | None = None) -> Accepted:
+        """Store `message` and queue its turn, once however often it is delivered.
 
-        The bot answers DMs, mentions, and replies in the threads it is part of.
+        The bot answers DMs, mentions, and replies in the threads it is part of. Raises when
+        the database cannot be reached: Slack must then not be told the event arrived.
         """
         thread = self._existing_thread(message)
         if thread is None and not (message.is_dm or message.mentions_bot):
-            return TurnOutcome("ignored")
-        text = strip_mentions(message.text, message.bot_user_id)
-        new_default = parse_thread_command(text)
-        inline, text = parse_inline_override(text)
-        if not text and new_default is None:
-            sink.refuse("Ask me something after the mention, for example `@Switchboard hello`.")
-            return TurnOutcome("refused")
-        if len(text) > MAX_PROMPT_CHARS:
-            sink.refuse(
-                f"That message is {len(text):,} characters long; I take at most "
-                f"{MAX_PROMPT_CHARS:,}. Attach less text, or split it over several messages."
+            return Accepted("ignored")
+        text = storable(strip_mentions(message.text, message.bot_user_id))
+        with self._sessions.begin() as session:
+            user_row_id = self._users.row_id(session, message.team_id, message.user_id)
+            if thread is not None:
+                conversation_id = thread.id
+            else:
+                conversation_id = self._start_conversation(session, message, user_row_id, text)
+            message_id = queries.add_message_once(
+                session,
+                conversation_id=conversation_id,
+                user_id=user_row_id,
+                role="user",
+                content=text,
+                slack_ts=message.ts,
+                model=override,
             )
-            return TurnOutcome("refused")
-        try:
-            requested = new_default or inline or override
-            model = self._models.catalogue.resolve(requested) if requested else None
-        except (UnknownModel, CatalogueUnavailable) as exc:
-            sink.refuse(str(exc))
-            return TurnOutcome("refused")
-        if new_default is not None:
-            return self._set_conversation_model(message, thread, model or new_default, sink)
-        member = self._users.member(message.team_id, message.user_id)
-        prepared = self._prepare(message, thread, text, member, override=model)
-        if prepared is None:
-            return TurnOutcome("duplicate")
-        return self._answer(message, prepared, sink)
+            if message_id is None:
+                # Retried or doubly delivered: its turn is queued already, or done.
+                return Accepted("duplicate")
+            if override is None:
+                pending = self._models.take_pending(
+                    session,
+                    team_id=message.team_id,
+                    channel_id=message.channel_id,
+                    slack_user_id=message.user_id,
+                )
+                if pending is not None:
+                    session.execute(
+                        update(Message).where(Message.id == message_id).values(model=pending)
+                    )
+            turn_id = turns.add_turn(
+                session, message_id=message_id, conversation_id=conversation_id
+            )
+        return Accepted("queued", turn_id)
 
     def _existing_thread(self, message: IncomingMessage) -> queries.Thread | None:
         """The conversation of the thread `message` replies in, if there is one."""
@@ -164,71 +237,9 @@ class ConversationService:
                 session, message.team_id, message.channel_id, message.thread_ts
             )
 
-    def _prepare(
-        self,
-        message: IncomingMessage,
-        thread: queries.Thread | None,
-        text: str,
-        member: Member,
-        *,
-        override: str | None,
-    ) -> _Prepared | None:
-        """Record the message and read the context, in one short transaction."""
-        with self._sessions.begin() as session:
-            conversation_id, default_model, is_new = self._conversation(
-                session, message, thread, member.id, title=text
-            )
-            message_id = queries.add_message_once(
-                session,
-                conversation_id=conversation_id,
-                user_id=member.id,
-                role="user",
-                content=text,
-                slack_ts=message.ts,
-                model=override,
-            )
-            if message_id is None:
-                # Retried or doubly delivered: whoever stored it first answers it.
-                return None
-            if override is None:
-                override = self._models.take_pending(
-                    session,
-                    team_id=message.team_id,
-                    channel_id=message.channel_id,
-                    slack_user_id=message.user_id,
-                )
-                if override is not None:
-                    session.get_one(Message, message_id).model = override
-            if is_new:
-                turns = [Turn("user", text, member.name)]
-            else:
-                turns = [
-                    Turn(said.role, said.content, said.author)
-                    for said in queries.thread_history(session, conversation_id)
-                ]
-            return _Prepared(
-                conversation_id=conversation_id,
-                user_row_id=member.id,
-                message_id=message_id,
-                query_size=len(text),
-                choice=self._models.for_turn(default_model, override),
-                context=build_context(
-                    self._system_prompt, turns, max_tokens=self._max_context_tokens
-                ),
-            )
-
-    def _conversation(
-        self,
-        session: Session,
-        message: IncomingMessage,
-        thread: queries.Thread | None,
-        user_row_id: int,
-        *,
-        title: str,
-    ) -> tuple[int, str, bool]:
-        """The thread's conversation (id, default model, whether it was created just now)."""
-        if thread is not None:
-            return thread.id, thread.default_model, False
+    def _start_conversation(
+        self, session: Session, message: IncomingMessage, user_row_id: int, title: str
+    ) -> int:
         scope, scope_id = self._models.scope_for(
             message.channel_id, message.user_id, is_dm=message.is_dm
         )
@@ -244,18 +255,100 @@ class ConversationService:
             title=title,
         )
         if created is not None:
-            return created.id, created.default_model, True
+            return created.id
         # Someone else (a retry, another process) created it a moment ago.
         found = queries.get_thread(
             session, message.team_id, message.channel_id, message.conversation_ts
         )
         assert found is not None
-        return found.id, found.default_model, False
+        return found.id
 
-    def _answer(
-        self, message: IncomingMessage, prepared: _Prepared, sink: ReplySink
-    ) -> TurnOutcome:
-        """Call the model with no transaction open, then record the reply and its accounting."""
+    # --- on a worker, once the turn is claimed -------------------------------------------
+    def run(self, claimed: Claimed, *, owner: str, sinks: SinkFactory) -> TurnOutcome:
+        """Answer a claimed turn, or refuse or excuse it, and record what became of it."""
+        with self._sessions() as session:
+            work = turns.work(session, claimed.id)
+        if work is None:  # the message was deleted, and its turn with it
+            return TurnOutcome("lost")
+        target = ReplyTarget(
+            work.team_id, work.channel_id, work.thread_ts, work.slack_user_id or ""
+        )
+        sink = sinks(target, lambda ts: self._save_reply_ts(claimed.id, owner, ts))
+        if claimed.reply_ts and claimed.attempts > 1:
+            sink.close_interrupted(claimed.reply_ts, INTERRUPTED_NOTE)
+        try:
+            return self._run(claimed, work, sink, owner=owner)
+        except TakenOver:
+            log.warning("turn %s was taken over by another process; not recorded here", claimed.id)
+            return TurnOutcome("lost")
+
+    def _run(self, claimed: Claimed, work: Work, sink: ReplySink, *, owner: str) -> TurnOutcome:
+        model = work.override or work.default_model
+        if _age(work.stored_at) > self._answer_within:
+            minutes = round(self._answer_within.total_seconds() / 60)
+            apology = (
+                f"Sorry, I could not answer this in time (within {minutes} minutes), and a late "
+                "answer would only confuse the thread. Please ask again."
+            )
+            return self._excuse(claimed, work, sink, owner, model, apology, "expired")
+        if claimed.attempts > self._max_attempts:
+            note = (
+                f"Sorry, answering this failed {self._max_attempts} times; I have given up on "
+                "it. Please ask again, perhaps in other words."
+            )
+            return self._excuse(claimed, work, sink, owner, model, note, "failed")
+
+        text = work.text
+        new_default = parse_thread_command(text)
+        inline, text = parse_inline_override(text)
+        refusal = self._refusal(text, new_default)
+        requested = new_default or inline
+        if refusal is None and requested:
+            try:
+                model = self._models.catalogue.resolve(requested)
+            except (UnknownModel, CatalogueUnavailable) as exc:
+                refusal = str(exc)
+        if refusal is not None:
+            sink.refuse(refusal)
+            self._finish(claimed.id, owner, "refused")
+            return TurnOutcome("refused")
+        if new_default is not None:
+            return self._set_conversation_model(claimed, work, sink, owner, model)
+        if inline is not None:
+            model_source: str | None = model
+        else:
+            model_source = work.override
+        reply = self._answer(work, text, model, sink)
+        response_id = self._record(
+            claimed.id, owner, work, reply, outcome="failed" if reply.error else "answered",
+            prompt=(text, model_source),
+        )  # fmt: skip
+        return TurnOutcome(
+            "failed" if reply.error else "answered", model=reply.model, response_id=response_id
+        )
+
+    @staticmethod
+    def _refusal(text: str, new_default: str | None) -> str | None:
+        if not text and new_default is None:
+            return "Ask me something after the mention, for example `@Switchboard hello`."
+        if len(text) > MAX_PROMPT_CHARS:
+            return (
+                f"That message is {len(text):,} characters long; I take at most "
+                f"{MAX_PROMPT_CHARS:,}. Attach less text, or split it over several messages."
+            )
+        return None
+
+    def _answer(self, work: Work, text: str, model: str, sink: ReplySink) -> _Reply:
+        """Call the model with no transaction open and stream its answer into `sink`."""
+        if work.slack_user_id:  # refreshes the name the model sees, when it is stale
+            self._users.member(work.team_id, work.slack_user_id)
+        with self._sessions() as session:
+            said = queries.thread_history(session, work.conversation_id, upto=work.message_id)
+        history = [Turn(s.role, s.content, s.author) for s in said]
+        if history and history[-1].role == "user":  # this message, as it is to be asked
+            history[-1] = Turn("user", text, history[-1].author)
+        context = build_context(self._system_prompt, history, max_tokens=self._max_context_tokens)
+
         sink.waiting()
         started = time.monotonic()
         first_token: float | None = None
@@ -263,7 +356,7 @@ class ConversationService:
         error: ModelError | None = None
         stream: ChatStream | None = None
         try:
-            stream = self._chat_model.stream(prepared.choice.model, prepared.context)
+            stream = self._chat_model.stream(model, context)
             for delta in stream:
                 if first_token is None:
                     first_token = time.monotonic()
@@ -273,7 +366,7 @@ class ConversationService:
                 sink.write("\n\n_(Cut off: the model reached its length limit.)_")
         except ModelError as exc:
             error = exc
-            log.warning("model call failed for %s: %s", prepared.choice.model, redact(exc.detail))
+            log.warning("model call failed for %s: %s", model, redact(exc.detail))
         except Exception as exc:
             # Whatever broke (Slack refusing our text, a bug), the turn is still accounted for.
             log.exception("turn failed while the answer was being written")
@@ -291,21 +384,30 @@ class ConversationService:
             )
         reply_ts = self._close_reply(sink, error)
         completion = stream.completion if stream is not None else None
-        model_used = (completion.model if completion else "") or prepared.choice.model
+        model_used = (completion.model if completion else "") or model
         usage = completion.usage if completion else None
-        response_id = self._record(
-            message,
-            prepared,
-            reply=reply,
+        estimated = usage is None
+        if usage is None:
+            if error is not None and not reply:
+                # Refused before any text came (bad key, rate limit, timeout): nothing to bill.
+                usage = TokenUsage(prompt=0, completion=0, total=0)
+            else:
+                prompt_tokens = sum(estimate_tokens(m["content"]) for m in context)
+                completion_tokens = estimate_tokens(reply) if reply else 0
+                usage = TokenUsage(
+                    prompt_tokens, completion_tokens, prompt_tokens + completion_tokens
+                )
+        return _Reply(
+            text=reply,
             reply_ts=reply_ts,
-            model_used=model_used,
+            model=model_used,
             usage=usage,
+            estimated=estimated,
             elapsed=elapsed,
             ttft=None if first_token is None else first_token - started,
+            is_streaming=getattr(completion, "streamed", True),
             error=error,
         )
-        status = "failed" if error else "answered"
-        return TurnOutcome(status, model=model_used, response_id=response_id)
 
     @staticmethod
     def _close_reply(sink: ReplySink, error: ModelError | None) -> str | None:
@@ -319,89 +421,184 @@ class ConversationService:
             log.exception("could not close the reply in Slack")
             return None
 
+    def _excuse(
+        self,
+        claimed: Claimed,
+        work: Work,
+        sink: ReplySink,
+        owner: str,
+        model: str,
+        text: str,
+        outcome: str,
+    ) -> TurnOutcome:
+        """Answer with a note instead of the model: the turn ends as an accounted error."""
+        reply_ts = None
+        try:
+            reply_ts = sink.notice(text)
+        except Exception:
+            log.exception("could not post a note in Slack")
+        reply = _Reply(
+            text="",
+            reply_ts=reply_ts,
+            model=model,
+            usage=TokenUsage(0, 0, 0),
+            estimated=False,
+            elapsed=0.0,
+            ttft=None,
+            is_streaming=False,
+            error=ModelError(text, retryable=False, detail=f"not answered: {outcome}"),
+        )
+        response_id = self._record(claimed.id, owner, work, reply, outcome=outcome)
+        return TurnOutcome(outcome, model=model, response_id=response_id)
+
     def _record(
         self,
-        message: IncomingMessage,
-        prepared: _Prepared,
+        turn_id: int,
+        owner: str,
+        work: Work,
+        reply: _Reply,
         *,
-        reply: str,
-        reply_ts: str | None,
-        model_used: str,
-        usage: TokenUsage | None,
-        elapsed: float,
-        ttft: float | None,
-        error: ModelError | None,
-    ) -> int:
-        estimated = usage is None
+        outcome: str,
+        prompt: tuple[str, str | None] | None = None,
+    ) -> int | None:
+        """Write the reply, its accounting and the turn's end in one transaction.
+
+        Retried with back-off while the database is unreachable (the answer was given; its
+        accounting must not be lost); logged whole when the process stops for good first.
+        """
         provider = self._chat_model.provider
         cost: Decimal | None = None
-        if usage is None and error is not None and not reply:
-            # Refused before any text came (bad key, rate limit, timeout): nothing to bill.
-            usage = TokenUsage(prompt=0, completion=0, total=0)
-        elif usage is None:
-            prompt = sum(estimate_tokens(m["content"]) for m in prepared.context)
-            completion = estimate_tokens(reply) if reply else 0
-            usage = TokenUsage(prompt=prompt, completion=completion, total=prompt + completion)
-            cost = cost_usd(model_used, provider, usage)
-        else:
-            cost = cost_usd(model_used, provider, usage)
-        with self._sessions.begin() as session:
+        if reply.text or not reply.estimated:
+            cost = cost_usd(reply.model, provider, reply.usage)
+        error = reply.error
+        response = {
+            "team_id": work.team_id,
+            "user_id": work.user_row_id,
+            "conversation_id": work.conversation_id,
+            "channel_id": work.channel_id,
+            "model_used": reply.model,
+            "provider": provider,
+            "tokens_prompt": reply.usage.prompt,
+            "tokens_completion": reply.usage.completion,
+            "tokens_total": reply.usage.total,
+            "tokens_cached": reply.usage.cached,
+            "tokens_reasoning": reply.usage.reasoning,
+            "tokens_estimated": reply.estimated,
+            "completion_time_ms": round(reply.elapsed * 1000),
+            "time_to_first_token_ms": None if reply.ttft is None else round(reply.ttft * 1000),
+            "cost_usd": cost,
+            "is_streaming": reply.is_streaming,
+            "query_size": len(prompt[0]) if prompt else len(work.text),
+            "response_size": len(reply.text),
+            "status": "error" if error else "ok",
+            "error": redact(error.detail)[:2000] if error else None,
+        }
+
+        def write(session: Session) -> int:
+            if not turns.finish(
+                session, turn_id=turn_id, owner=owner, outcome=outcome, now=utcnow()
+            ):
+                raise TakenOver(turn_id)
+            if prompt is not None and (prompt[0] != work.text or prompt[1] != work.override):
+                session.execute(
+                    update(Message)
+                    .where(Message.id == work.message_id)
+                    .values(content=prompt[0], model=prompt[1])
+                )
             reply_id = None
-            if reply:
+            if reply.text:
                 reply_id = queries.add_message_once(
                     session,
-                    conversation_id=prepared.conversation_id,
+                    conversation_id=work.conversation_id,
                     user_id=None,
                     role="assistant",
-                    content=reply,
-                    slack_ts=reply_ts,
-                    model=model_used,
+                    content=storable(reply.text),
+                    slack_ts=reply.reply_ts,
+                    model=reply.model,
+                    reply_to_id=work.message_id,
                 )
-            return queries.add_response(
-                session,
-                message_id=reply_id,
-                team_id=message.team_id,
-                user_id=prepared.user_row_id,
-                conversation_id=prepared.conversation_id,
-                channel_id=message.channel_id,
-                model_used=model_used,
-                provider=provider,
-                tokens_prompt=usage.prompt,
-                tokens_completion=usage.completion,
-                tokens_total=usage.total,
-                tokens_cached=usage.cached,
-                tokens_reasoning=usage.reasoning,
-                tokens_estimated=estimated,
-                completion_time_ms=round(elapsed * 1000),
-                time_to_first_token_ms=None if ttft is None else round(ttft * 1000),
-                cost_usd=cost,
-                is_streaming=True,
-                query_size=prepared.query_size,
-                response_size=len(reply),
-                status="error" if error else "ok",
-                error=redact(error.detail)[:2000] if error else None,
-            )
+            return queries.add_response(session, message_id=reply_id, **response)
+
+        return self._write_patiently(write, what=f"turn {turn_id}", record=response)
+
+    def _finish(self, turn_id: int, owner: str, outcome: str) -> None:
+        def write(session: Session) -> None:
+            if not turns.finish(
+                session, turn_id=turn_id, owner=owner, outcome=outcome, now=utcnow()
+            ):
+                raise TakenOver(turn_id)
+
+        self._write_patiently(write, what=f"turn {turn_id}", record={"outcome": outcome})
+
+    def _write_patiently(
+        self, write: Callable[[Session], Any], *, what: str, record: dict[str, Any]
+    ) -> Any:
+        delay = 0.25
+        deadline = time.monotonic() + self._record_retry_for
+        while True:
+            try:
+                with self._sessions.begin() as session:
+                    return write(session)
+            except DBAPIError as exc:
+                if not (exc.connection_invalidated or _is_operational(exc)):
+                    raise
+                if self.give_up.is_set() or time.monotonic() >= deadline:
+                    log.error(
+                        "could not record %s; its record follows whole: %s",
+                        what,
+                        json.dumps(record, default=str),
+                    )
+                    return None
+                log.warning(
+                    "could not record %s yet (%s); retrying in %.1f s", what, exc.orig, delay
+                )
+                self.give_up.wait(delay)
+                delay = min(delay * 2, 10.0)
+
+    def _save_reply_ts(self, turn_id: int, owner: str, reply_ts: str) -> None:
+        try:
+            with self._sessions.begin() as session:
+                turns.set_reply_ts(session, turn_id=turn_id, owner=owner, reply_ts=reply_ts)
+        except DBAPIError:
+            # Only a crash in the next seconds would need it; the reply goes on regardless.
+            log.warning("could not note where turn %s replies", turn_id, exc_info=True)
 
     def _set_conversation_model(
-        self, message: IncomingMessage, thread: queries.Thread | None, model: str, sink: ReplySink
+        self, claimed: Claimed, work: Work, sink: ReplySink, owner: str, model: str
     ) -> TurnOutcome:
         """`model NAME` in a thread: change that conversation's default, not sent to the model."""
-        member = self._users.member(message.team_id, message.user_id)
-        with self._sessions.begin() as session:
-            conversation_id, _, _ = self._conversation(
-                session, message, thread, member.id, title=f"model {model}"
+        who = work.slack_user_id or "someone"
+
+        def write(session: Session) -> None:
+            if not turns.finish(
+                session, turn_id=claimed.id, owner=owner, outcome="model_set", now=utcnow()
+            ):
+                raise TakenOver(claimed.id)
+            session.execute(
+                update(Conversation)
+                .where(Conversation.id == work.conversation_id)
+                .values(default_model=model)
             )
-            # Record the command too, so a retried delivery does not confirm twice.
-            stored = queries.add_message_once(
-                session,
-                conversation_id=conversation_id,
-                user_id=member.id,
-                role="system",
-                content=f"{member.name} set this conversation's model to {model}.",
-                slack_ts=message.ts,
+            # Kept as a note, left out of what the model is shown.
+            session.execute(
+                update(Message)
+                .where(Message.id == work.message_id)
+                .values(
+                    role="system", content=f"<@{who}> set this conversation's model to {model}."
+                )
             )
-            if stored is None:
-                return TurnOutcome("duplicate")
-            session.get_one(Conversation, conversation_id).default_model = model
-        sink.notice(f"From now on, `{model}` answers in this thread (set by <@{message.user_id}>).")
+
+        self._write_patiently(write, what=f"turn {claimed.id}", record={"model_set": model})
+        sink.notice(f"From now on, `{model}` answers in this thread (set by <@{who}>).")
         return TurnOutcome("model_set", model=model)
+
+
+def _age(stored_at: datetime) -> timedelta:
+    now = utcnow()
+    if stored_at.tzinfo is None:  # SQLite hands back naive datetimes (stored in UTC)
+        now = now.replace(tzinfo=None)
+    return now - stored_at
+
+
+def _is_operational(exc: DBAPIError) -> bool:
+    return isinstance(exc, OperationalError | InterfaceError)

@@ -68,6 +68,8 @@ class UserDirectory:
         # message, and keeps a member's row within a minute of what other processes wrote.
         self._memory_ttl = memory_ttl
         self._remembered: dict[tuple[str, str], tuple[float, Member]] = {}
+        # Row ids never change once a row exists (rows are not deleted while the bot runs).
+        self._row_ids: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
 
     def member(self, team_id: str, slack_user_id: str) -> Member:
@@ -92,6 +94,22 @@ class UserDirectory:
         with self._sessions.begin() as session:
             user = self._store(session, team_id, slack_user_id, profile)
             return self._member(user)
+
+    def row_id(self, session: Session, team_id: str, slack_user_id: str) -> int:
+        """The id of the member's row, created bare when missing; never asks Slack.
+
+        For the path that acknowledges Slack's events, which must stay fast: the profile is
+        read later, when the turn runs.
+        """
+        key = (team_id, slack_user_id)
+        with self._lock:
+            known = self._row_ids.get(key)
+        if known is None:
+            known, created = queries.ensure_user(session, team_id, slack_user_id)
+            if not created:  # a row made in this transaction is gone if it rolls back
+                with self._lock:
+                    self._row_ids[key] = known
+        return known
 
     def is_admin(self, team_id: str, slack_user_id: str) -> bool:
         """Whether the member is a workspace admin or owner, or named in ADMIN_USER_IDS."""

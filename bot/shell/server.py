@@ -1,9 +1,15 @@
-"""Serving Slack: HTTP (waitress, multi-threaded) or Socket Mode."""
+"""Serving Slack: HTTP (waitress, multi-threaded) or Socket Mode, and stopping gracefully."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
+import threading
+import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -20,15 +26,64 @@ log = logging.getLogger(__name__)
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-def wsgi_app(runtime: Runtime) -> WSGIApp:
+class DatabaseHealth:
+    """Whether the database answers, asked on one side thread and waited for `timeout` at most.
+
+    A frozen database (packets dropped, no error) would hold each probe until TCP gives up:
+    the HTTP thread asking never waits longer than `timeout`, and while one probe hangs no
+    other is started, so a frozen database holds one thread, never all of them.
+    """
+
+    def __init__(self, engine: Engine, *, timeout: float = 0.8, fresh_for: float = 1.0) -> None:
+        self._engine = engine
+        self._timeout = timeout
+        self._fresh_for = fresh_for
+        self._lock = threading.Lock()
+        self._probe = ThreadPoolExecutor(max_workers=1, thread_name_prefix="switchboard-health")
+        self._pending: Any = None
+        self._known: tuple[float, bool] | None = None
+
+    def __call__(self) -> bool:
+        with self._lock:
+            if self._known is not None and time.monotonic() - self._known[0] < self._fresh_for:
+                return self._known[1]
+            if self._pending is None or self._pending.done():
+                self._pending = self._probe.submit(self._reachable)
+            pending = self._pending
+        try:
+            ok = bool(pending.result(timeout=self._timeout))
+        except FutureTimeout:
+            ok = False
+        with self._lock:
+            self._known = (time.monotonic(), ok)
+        return ok
+
+    def _reachable(self) -> bool:
+        try:
+            with self._engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            return True
+        except SQLAlchemyError:
+            return False
+
+    def close(self) -> None:
+        """Let go of the probe thread (a hung probe is left behind)."""
+        self._probe.shutdown(wait=False, cancel_futures=True)
+
+
+def wsgi_app(runtime: Runtime, *, draining: threading.Event | None = None) -> WSGIApp:
     """`POST /slack/events` for Slack, `GET /healthz` for load balancers."""
     slack = SlackRequestHandler(runtime.app)
+    health = DatabaseHealth(runtime.engine)
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == "/healthz":
-            ok = database_reachable(runtime.engine)
-            status = "200 OK" if ok else "503 Service Unavailable"
-            body = b"ok\n" if ok else b"database unreachable\n"
+            if draining is not None and draining.is_set():
+                status, body = "503 Service Unavailable", b"stopping\n"
+            elif health():
+                status, body = "200 OK", b"ok\n"
+            else:
+                status, body = "503 Service Unavailable", b"database unreachable\n"
             start_response(
                 status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
             )
@@ -38,20 +93,12 @@ def wsgi_app(runtime: Runtime) -> WSGIApp:
     return application
 
 
-def database_reachable(engine: Engine) -> bool:
-    """Whether a trivial query succeeds."""
-    try:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        return True
-    except SQLAlchemyError:
-        return False
-
-
-def make_http_server(runtime: Runtime, *, host: str, port: int, threads: int) -> Any:
-    """A waitress server; its request threads only acknowledge, turns run on the executor."""
+def make_http_server(
+    runtime: Runtime, *, host: str, port: int, threads: int, draining: threading.Event | None = None
+) -> Any:
+    """A waitress server; its request threads store events and acknowledge, turns run apart."""
     return create_server(
-        wsgi_app(runtime),
+        wsgi_app(runtime, draining=draining),
         host=host,
         port=port,
         threads=threads,
@@ -63,34 +110,72 @@ def make_http_server(runtime: Runtime, *, host: str, port: int, threads: int) ->
 
 
 def serve_http(settings: Settings, *, port: int | None = None) -> int:
-    """`python -m bot serve`."""
+    """`python -m bot serve`: until SIGTERM or SIGINT, then drain and exit 0."""
     settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "OPENAI_API_KEY")
     runtime = create_runtime(settings)
+    stopping = threading.Event()
     server = make_http_server(
-        runtime, host="0.0.0.0", port=port or settings.port, threads=settings.http_threads
+        runtime,
+        host="0.0.0.0",
+        port=port or settings.port,
+        threads=settings.http_threads,
+        draining=stopping,
     )
+    _stop_on_signals(stopping)
+    runtime.start()
+    threading.Thread(target=_run_quietly, args=(server,), name="waitress", daemon=True).start()
     log.info(
         "Switchboard listening on :%s (POST /slack/events, GET /healthz)", server.effective_port
     )
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.close()
-        runtime.close()
+    _wait(stopping)
+    # Events that arrive while draining are still stored: Slack is acknowledged, and another
+    # process (or the next start) answers them. Refusing them instead would spend Slack's few
+    # retries, and too many failures make Slack turn the app's event delivery off.
+    log.info("stopping: finishing running turns (up to %.0f s)", settings.shutdown_grace_seconds)
+    runtime.stop(settings.shutdown_grace_seconds)
+    server.close()
+    runtime.close()
+    log.info("stopped")
     return 0
 
 
 def serve_socket(settings: Settings) -> int:
-    """`python -m bot socket`."""
+    """`python -m bot socket`: until SIGTERM or SIGINT, then disconnect, drain and exit 0."""
     settings.require("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "OPENAI_API_KEY")
     runtime = create_runtime(settings)
-    log.info("Switchboard connecting to Slack in Socket Mode")
-    try:
-        SocketModeHandler(runtime.app, settings.slack_app_token).start()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        runtime.close()
+    stopping = threading.Event()
+    _stop_on_signals(stopping)
+    runtime.start()
+    handler = SocketModeHandler(runtime.app, settings.slack_app_token)
+    handler.connect()
+    log.info("Switchboard connected to Slack in Socket Mode")
+    _wait(stopping)
+    # Disconnect first, so that Slack sends new events to the app's other connections.
+    handler.close()
+    log.info("stopping: finishing running turns (up to %.0f s)", settings.shutdown_grace_seconds)
+    runtime.stop(settings.shutdown_grace_seconds)
+    runtime.close()
+    log.info("stopped")
     return 0
+
+
+def _stop_on_signals(stopping: threading.Event) -> None:
+    def stop(signum: int, _frame: Any) -> None:
+        if stopping.is_set():
+            log.warning("second %s: stopping at once", signal.Signals(signum).name)
+            raise SystemExit(1)
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+
+def _wait(stopping: threading.Event) -> None:
+    # Short waits: the signal handler runs between them at the latest.
+    while not stopping.wait(0.5):
+        pass
+
+
+def _run_quietly(server: Any) -> None:
+    with contextlib.suppress(OSError):  # closing the socket under waitress's loop ends it so
+        server.run()

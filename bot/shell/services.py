@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.conversations.pipeline import TurnPipeline
 from bot.conversations.service import ConversationService
 from bot.members.directory import UserDirectory
 from bot.model_choice.chain import ModelChooser
@@ -24,4 +25,5 @@ class Services:
     models: ModelChooser
     model_commands: ModelCommandService
     conversations: ConversationService
+    turns: TurnPipeline
     usage: UsageService

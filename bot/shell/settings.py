@@ -51,6 +51,10 @@ class Settings:
     model_timeout: float = 120.0
     model_max_retries: int = 1
     auto_migrate: bool = True
+    shutdown_grace_seconds: float = 20.0
+    turn_lease_seconds: float = 30.0
+    turn_poll_seconds: float = 2.0
+    max_turn_age_seconds: float = 600.0
 
     @classmethod
     def from_env(
@@ -82,6 +86,10 @@ class Settings:
             model_timeout=env.float("MODEL_TIMEOUT", cls.model_timeout),
             model_max_retries=env.int("MODEL_MAX_RETRIES", cls.model_max_retries, high=10),
             auto_migrate=env.bool("AUTO_MIGRATE", cls.auto_migrate),
+            shutdown_grace_seconds=env.float("SHUTDOWN_GRACE_SECONDS", cls.shutdown_grace_seconds),
+            turn_lease_seconds=env.float("TURN_LEASE_SECONDS", cls.turn_lease_seconds),
+            turn_poll_seconds=env.float("TURN_POLL_SECONDS", cls.turn_poll_seconds),
+            max_turn_age_seconds=env.float("MAX_TURN_AGE_SECONDS", cls.max_turn_age_seconds),
         )
 
     def require(self, *names: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -13,7 +14,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 import handlers
-from bot.conversations.service import ConversationService
+from bot.conversations.pipeline import TurnPipeline
+from bot.conversations.service import ConversationService, SinkFactory
 from bot.llm.openai_chat import OpenAIChatModel, build_client, provider_name
 from bot.llm.port import ChatModel
 from bot.members.directory import ProfileSource, UserDirectory
@@ -25,8 +27,12 @@ from bot.shell.settings import Settings
 from bot.usage.reports import UsageService
 from db.engine import make_engine, make_sessionmaker
 from handlers.profiles import SlackProfiles
+from handlers.reply import SlackReplies
 
 log = logging.getLogger(__name__)
+
+# Seconds for one Slack Web API call; slack_sdk's default (30 s) would hold a turn too long.
+SLACK_TIMEOUT = 10
 
 
 @dataclass(frozen=True)
@@ -36,12 +42,47 @@ class Runtime:
     app: App
     services: Services
     engine: Engine
-    executor: ThreadPoolExecutor
+    executor: ThreadPoolExecutor  # Bolt's: acknowledgements, and command work after them
+    replies: SlackReplies
+
+    def start(self) -> None:
+        """Start answering stored turns."""
+        self.services.turns.start()
+
+    def stop(self, grace: float) -> None:
+        """Stop answering: turns running now get `grace` seconds, the rest are given back."""
+        self.services.turns.stop(grace)
 
     def close(self) -> None:
-        """Let running turns finish, then release the database."""
-        self.executor.shutdown(wait=True)
+        """Release threads and the database (after `stop`)."""
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.replies.close()
         self.engine.dispose()
+
+
+class BoundedRateLimitRetries(RateLimitErrorRetryHandler):
+    """Waits out Slack's rate limits only when `Retry-After` is short.
+
+    A long wait would hold a turn (and the person) for it: a call that cannot be retried soon
+    fails, and the turn records why.
+    """
+
+    def __init__(self, *, max_retry_count: int = 2, max_wait: float = 5.0) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self.max_wait = max_wait
+
+    def _can_retry(
+        self, *, state: Any, request: Any, response: Any = None, error: Any = None
+    ) -> bool:
+        if response is None or response.status_code != 429:
+            return False
+        headers = {key.lower(): value for key, value in response.headers.items()}
+        retry_after = headers.get("retry-after") or ["1"]
+        try:
+            wait = float(retry_after[0] if isinstance(retry_after, list) else retry_after)
+        except ValueError:
+            return False
+        return wait <= self.max_wait
 
 
 def create_runtime(settings: Settings, *, executor: ThreadPoolExecutor | None = None) -> Runtime:
@@ -49,9 +90,15 @@ def create_runtime(settings: Settings, *, executor: ThreadPoolExecutor | None = 
     settings.require("SLACK_BOT_TOKEN", "OPENAI_API_KEY")
     if settings.auto_migrate:
         migrations.upgrade(settings.database_url)
-    engine = make_engine(settings.database_url, pool_size=min(settings.max_concurrent_turns, 32))
-    client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
-    client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
+    # Turn workers and the HTTP threads that store events each may hold a connection.
+    engine = make_engine(
+        settings.database_url,
+        pool_size=min(settings.max_concurrent_turns + settings.http_threads, 32),
+    )
+    client = WebClient(
+        token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=SLACK_TIMEOUT
+    )
+    client.retry_handlers.append(BoundedRateLimitRetries())
     chat_model = OpenAIChatModel(
         build_client(
             api_key=settings.openai_api_key,
@@ -61,18 +108,21 @@ def create_runtime(settings: Settings, *, executor: ThreadPoolExecutor | None = 
         ),
         provider=provider_name(settings.openai_base_url),
     )
+    replies = SlackReplies(client)
     services = build_services(
         settings,
         sessions=make_sessionmaker(engine),
         chat_model=chat_model,
         profiles=SlackProfiles(client),
+        replies=replies,
     )
-    # Bolt's own executor has 5 threads: one slow model would make everyone else wait.
+    # Bolt's executor runs acknowledgements and the work of commands and buttons after them;
+    # turns run on the pipeline's own workers, so a slow model never makes a command wait.
     executor = executor or ThreadPoolExecutor(
-        max_workers=settings.max_concurrent_turns, thread_name_prefix="switchboard-turn"
+        max_workers=settings.http_threads, thread_name_prefix="switchboard-listener"
     )
     app = build_app(settings, services, client=client, executor=executor)
-    return Runtime(app=app, services=services, engine=engine, executor=executor)
+    return Runtime(app=app, services=services, engine=engine, executor=executor, replies=replies)
 
 
 def build_app(
@@ -83,8 +133,10 @@ def build_app(
         client=client,
         signing_secret=settings.slack_signing_secret or "",
         listener_executor=executor,
-        # Acknowledge at once and answer afterwards: Slack re-sends what is not acked in 3 s.
-        process_before_response=False,
+        # Listeners run before the acknowledgement: an event is acknowledged only once its
+        # message is stored (Slack re-sends what is not). Commands and buttons acknowledge at
+        # once and do their work afterwards in lazy listeners.
+        process_before_response=True,
         logger=logging.getLogger("slack_bolt"),
     )
     handlers.register(app, services)
@@ -97,6 +149,7 @@ def build_services(
     sessions: sessionmaker[Session],
     chat_model: ChatModel,
     profiles: ProfileSource,
+    replies: SinkFactory,
 ) -> Services:
     """Wire the services together."""
     users = UserDirectory(sessions, profiles, admin_user_ids=settings.admin_user_ids)
@@ -110,6 +163,15 @@ def build_services(
         chat_model=chat_model,
         system_prompt=settings.system_prompt,
         max_context_tokens=settings.max_context_tokens,
+        answer_within=settings.max_turn_age_seconds,
+    )
+    turns = TurnPipeline(
+        sessions,
+        conversations,
+        replies,
+        workers=settings.max_concurrent_turns,
+        lease_seconds=settings.turn_lease_seconds,
+        poll_seconds=settings.turn_poll_seconds,
     )
     return Services(
         settings=settings,
@@ -118,5 +180,6 @@ def build_services(
         models=models,
         model_commands=ModelCommandService(sessions, users=users, models=models),
         conversations=conversations,
+        turns=turns,
         usage=UsageService(sessions, users),
     )

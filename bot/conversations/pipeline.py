@@ -1,0 +1,232 @@
+"""The turn pipeline: stored turns claimed from the database under leases, run on workers.
+
+One dispatcher thread per process claims turns when a worker is free: at once when this
+process stored a message (`accept`) or finished a turn, and every `poll_seconds` otherwise,
+which is how turns stored by a process that died, or given back by one that stopped, are
+found. It also renews the leases of the turns running here. The database decides who runs
+what (`db.turns.claim`), so any number of processes can share one PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.conversations.service import (
+    Accepted,
+    ConversationService,
+    IncomingMessage,
+    ReplySink,
+    ReplyTarget,
+    SinkFactory,
+)
+from db import turns
+from db.models import utcnow
+from db.turns import Claimed
+
+log = logging.getLogger(__name__)
+
+STOPPED_NOTE = "_(Interrupted: I am restarting. This message will be answered again shortly.)_"
+
+
+@dataclass
+class _Running:
+    claimed: Claimed
+    sinks: list[ReplySink] = field(default_factory=list)
+
+
+class TurnPipeline:
+    """Accepts messages and answers their turns on `workers` threads of its own."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        service: ConversationService,
+        sinks: SinkFactory,
+        *,
+        workers: int,
+        lease_seconds: float = 30.0,
+        poll_seconds: float = 2.0,
+    ) -> None:
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._sessions = sessions
+        self._service = service
+        self._sinks = sinks
+        self._workers = workers
+        self._lease = timedelta(seconds=lease_seconds)
+        self._poll = poll_seconds
+        self._lock = threading.Condition()
+        self._running: dict[int, _Running] = {}
+        self._wanted = False  # something may be claimable right now
+        self._stopping = False
+        self._dispatcher: threading.Thread | None = None
+        # Daemon threads, not a ThreadPoolExecutor: Python joins an executor's threads at
+        # exit, so one turn blocked on a silent model endpoint would hold up a deploy.
+        self._queue: queue.SimpleQueue[Claimed | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        """Start the dispatcher and the workers."""
+        for number in range(self._workers):
+            thread = threading.Thread(
+                target=self._work, name=f"switchboard-turn-{number}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+        self._dispatcher = threading.Thread(
+            target=self._dispatch, name="switchboard-dispatcher", daemon=True
+        )
+        self._dispatcher.start()
+
+    def accept(self, message: IncomingMessage, *, override: str | None = None) -> Accepted:
+        """Store `message` and its turn (raises when it cannot be stored); runs soon after."""
+        accepted = self._service.accept(message, override=override)
+        if accepted.status == "queued":
+            self.wake()
+        return accepted
+
+    def wake(self) -> None:
+        """Look for claimable turns now rather than at the next poll."""
+        with self._lock:
+            self._wanted = True
+            self._lock.notify_all()
+
+    @property
+    def running(self) -> int:
+        """How many turns run here now."""
+        with self._lock:
+            return len(self._running)
+
+    # --- the dispatcher -------------------------------------------------------------------
+    def _dispatch(self) -> None:
+        renew_every = self._lease.total_seconds() / 3
+        next_renewal = time.monotonic() + renew_every
+        while True:
+            with self._lock:
+                deadline = min(next_renewal, time.monotonic() + self._poll)
+                while not self._stopping and not (
+                    self._wanted and len(self._running) < self._workers
+                ):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._lock.wait(left)
+                if self._stopping:
+                    return
+                self._wanted = False
+                free = self._workers - len(self._running)
+            if time.monotonic() >= next_renewal:
+                self._renew()
+                next_renewal = time.monotonic() + renew_every
+            if free > 0:
+                self._claim(free)
+
+    def _claim(self, free: int) -> None:
+        now = utcnow()
+        try:
+            with self._sessions.begin() as session:
+                claimed = turns.claim(
+                    session, owner=self.owner, now=now, until=now + self._lease, limit=free
+                )
+        except DBAPIError as exc:
+            log.warning("could not claim turns (%s); trying again shortly", exc.orig)
+            return
+        with self._lock:
+            for turn in claimed:
+                self._running[turn.id] = _Running(turn)
+            if len(claimed) == free:
+                self._wanted = True  # there may be more than there was room for
+        for turn in claimed:
+            self._queue.put(turn)
+
+    def _renew(self) -> None:
+        with self._lock:
+            ids = list(self._running)
+        if not ids:
+            return
+        now = utcnow()
+        try:
+            with self._sessions.begin() as session:
+                held = turns.renew(session, owner=self.owner, ids=ids, until=now + self._lease)
+        except DBAPIError as exc:
+            log.warning("could not renew the leases of %d turns (%s)", len(ids), exc.orig)
+            return
+        if held < len(ids):
+            log.warning("%d of %d turns running here were taken over", len(ids) - held, len(ids))
+
+    # --- the workers ----------------------------------------------------------------------
+    def _work(self) -> None:
+        while (claimed := self._queue.get()) is not None:
+            try:
+                self._service.run(claimed, owner=self.owner, sinks=self._sink_for(claimed.id))
+            except Exception:
+                log.exception("turn %s failed unexpectedly", claimed.id)
+            finally:
+                with self._lock:
+                    self._running.pop(claimed.id, None)
+                    # Its conversation's next turn, if any, may run now.
+                    self._wanted = True
+                    self._lock.notify_all()
+
+    def _sink_for(self, turn_id: int) -> SinkFactory:
+        """The factory, noting each sink so that `stop` can close what is left open."""
+
+        def make(target: ReplyTarget, on_start: object) -> ReplySink:
+            sink = self._sinks(target, on_start)  # type: ignore[arg-type]
+            with self._lock:
+                running = self._running.get(turn_id)
+                if running is not None:
+                    running.sinks.append(sink)
+            return sink
+
+        return make
+
+    # --- stopping -------------------------------------------------------------------------
+    def stop(self, grace: float) -> None:
+        """Stop claiming, let running turns finish within `grace` seconds, give back the rest.
+
+        What is given back has its open reply closed with a note, and is answered again by
+        another process, or by this one's next start.
+        """
+        with self._lock:
+            self._stopping = True
+            self._lock.notify_all()
+            ends = time.monotonic() + grace
+            while self._running and (left := ends - time.monotonic()) > 0:
+                self._lock.wait(left)
+            left_over = list(self._running.values())
+        self._service.give_up.set()
+        given: list[int] = []
+        if left_over:
+            # The database says which are given back: a turn that finished meanwhile is not.
+            try:
+                with self._sessions.begin() as session:
+                    given = turns.give_back(
+                        session, owner=self.owner, ids=[r.claimed.id for r in left_over]
+                    )
+                log.info("gave back %d unfinished turns for another process to answer", len(given))
+            except DBAPIError as exc:
+                log.warning("could not give back %d turns (%s)", len(left_over), exc.orig)
+                given = [r.claimed.id for r in left_over]  # their leases will run out instead
+        for running in left_over:
+            if running.claimed.id not in given:
+                continue
+            for sink in running.sinks:
+                try:
+                    sink.interrupt(STOPPED_NOTE)
+                except Exception:
+                    log.warning("could not close the reply of turn %s", running.claimed.id)
+        for _ in self._threads:
+            self._queue.put(None)
+        if self._dispatcher is not None:
+            self._dispatcher.join(timeout=5)

@@ -1,0 +1,180 @@
+"""Queries on turns: queue one, claim some under a lease, renew, finish or give them back.
+
+Who runs a turn is decided by the database alone, with leases: a claim is one UPDATE that
+takes the oldest unfinished turn of each conversation whose earlier turns are all done, and
+that nobody holds (queued, or its lease ran out). On PostgreSQL the candidates are read
+`FOR UPDATE SKIP LOCKED`, so processes claiming at the same moment take different turns
+instead of waiting on each other; SQLite runs one writer at a time, so the same statement is
+just as safe there. Leases rather than locks held for the length of a turn: a turn lasts as
+long as the model writes (minutes), and no transaction may stay open across a model call.
+
+Lease times are the claiming process's clock. Hosts sharing a database keep their clocks
+within milliseconds (NTP); leases last tens of seconds.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import NamedTuple
+
+from sqlalchemy import and_, bindparam, exists, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
+
+from db.models import Conversation, Message, Turn, User
+
+_earlier = aliased(Turn)
+_CANDIDATES = (
+    select(Turn.id)
+    .where(
+        Turn.state != "done",
+        or_(
+            Turn.state == "queued",
+            and_(Turn.lease_until < bindparam("now"), Turn.lease_owner != bindparam("owner")),
+        ),
+        # One turn at a time per conversation, in the order the messages were stored.
+        ~exists().where(
+            _earlier.conversation_id == Turn.conversation_id,
+            _earlier.state != "done",
+            _earlier.id < Turn.id,
+        ),
+    )
+    .order_by(Turn.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+_CLAIM = (
+    update(Turn)
+    .where(Turn.id.in_(_CANDIDATES.scalar_subquery()))
+    .values(
+        state="running",
+        lease_owner=bindparam("owner"),
+        lease_until=bindparam("until"),
+        attempts=Turn.attempts + 1,
+    )
+    .returning(Turn.id, Turn.attempts, Turn.reply_ts)
+    .execution_options(synchronize_session=False)
+)
+
+
+class Claimed(NamedTuple):
+    """A turn this process now holds."""
+
+    id: int
+    attempts: int  # this one included
+    reply_ts: str | None  # set when an earlier attempt had started a reply
+
+
+def add_turn(session: Session, *, message_id: int, conversation_id: int) -> int:
+    """Queue the answering of a stored message; the turn's id."""
+    turn = Turn(message_id=message_id, conversation_id=conversation_id, state="queued")
+    session.add(turn)
+    session.flush()
+    return turn.id
+
+
+def claim(
+    session: Session, *, owner: str, now: datetime, until: datetime, limit: int
+) -> list[Claimed]:
+    """Take up to `limit` turns that are free to run, leased to `owner` until `until`."""
+    rows = session.execute(
+        _CLAIM, {"owner": owner, "now": now, "until": until, "limit": limit}
+    ).all()
+    return sorted((Claimed(*row) for row in rows), key=lambda claimed: claimed.id)
+
+
+def renew(session: Session, *, owner: str, ids: list[int], until: datetime) -> int:
+    """Extend the leases `owner` still holds; how many it still held."""
+    if not ids:
+        return 0
+    result = session.execute(
+        update(Turn)
+        .where(Turn.id.in_(ids), Turn.lease_owner == owner, Turn.state == "running")
+        .values(lease_until=until)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount  # type: ignore[attr-defined, no-any-return]
+
+
+def set_reply_ts(session: Session, *, turn_id: int, owner: str, reply_ts: str) -> None:
+    """Note where the turn's reply is being written, so a successor can close it."""
+    session.execute(
+        update(Turn)
+        .where(Turn.id == turn_id, Turn.lease_owner == owner, Turn.state == "running")
+        .values(reply_ts=reply_ts)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def finish(session: Session, *, turn_id: int, owner: str, outcome: str, now: datetime) -> bool:
+    """Mark the turn done; False when `owner` no longer holds it (someone took it over)."""
+    result = session.execute(
+        update(Turn)
+        .where(Turn.id == turn_id, Turn.lease_owner == owner, Turn.state == "running")
+        .values(state="done", outcome=outcome, finished_at=now, lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def give_back(session: Session, *, owner: str, ids: list[int]) -> list[int]:
+    """Queue again the turns of `ids` that `owner` still holds; their ids."""
+    if not ids:
+        return []
+    rows = session.execute(
+        update(Turn)
+        .where(Turn.id.in_(ids), Turn.lease_owner == owner, Turn.state == "running")
+        .values(state="queued", lease_owner=None, lease_until=None)
+        .returning(Turn.id)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(rows.scalars())
+
+
+class Work(NamedTuple):
+    """What running a turn needs to know about its message."""
+
+    message_id: int
+    text: str
+    override: str | None
+    slack_ts: str | None
+    user_row_id: int | None
+    slack_user_id: str | None
+    conversation_id: int
+    team_id: str
+    channel_id: str
+    thread_ts: str
+    default_model: str
+    stored_at: datetime
+
+
+_WORK = (
+    select(
+        Message.id,
+        Message.content,
+        Message.model,
+        Message.slack_ts,
+        Message.user_id,
+        User.slack_user_id,
+        Conversation.id,
+        Conversation.team_id,
+        Conversation.channel_id,
+        Conversation.thread_ts,
+        Conversation.default_model,
+        Turn.created_at,
+    )
+    .join(Message, Message.id == Turn.message_id)
+    .join(Conversation, Conversation.id == Turn.conversation_id)
+    .outerjoin(User, User.id == Message.user_id)
+    .where(Turn.id == bindparam("turn_id"))
+)
+
+
+def work(session: Session, turn_id: int) -> Work | None:
+    """The message, its author and its conversation; None if the message was deleted."""
+    row = session.execute(_WORK, {"turn_id": turn_id}).one_or_none()
+    return None if row is None else Work(*row)
+
+
+def unfinished(session: Session) -> int:
+    """How many turns are queued or running (for tests, benches and health)."""
+    return session.scalar(select(func.count()).select_from(Turn).where(Turn.state != "done")) or 0
