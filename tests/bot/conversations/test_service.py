@@ -1,0 +1,309 @@
+"""The turn service on a real database with a small fake model and sink: fast, no HTTP."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.conversations.service import (
+    INTERRUPTED_NOTE,
+    ConversationService,
+    IncomingMessage,
+    ReplyTarget,
+    TurnOutcome,
+)
+from bot.llm.port import ChatMessage, ChatStream, Completion, ModelError, TokenUsage
+from bot.members.directory import Profile, UserDirectory
+from bot.model_choice.chain import Catalogue, ModelChooser
+from db import turns
+from db.models import Conversation, Message, Response, Turn, utcnow
+
+TEAM = "T1"
+_timestamps = itertools.count(1)
+OWNER = "test-process"
+
+
+class FakeChatModel:
+    """A `ChatModel` answering from a queue; `history` holds what it was asked."""
+
+    provider = "openai"
+
+    def __init__(self) -> None:
+        self.queued: list[str | ModelError] = []
+        self.history: list[tuple[str, list[ChatMessage]]] = []
+
+    def enqueue(self, *answers: str | ModelError) -> None:
+        """Queue answers (text, or an error to raise after no text)."""
+        self.queued.extend(answers)
+
+    def stream(self, model: str, messages: Sequence[ChatMessage]) -> ChatStream:
+        self.history.append((model, list(messages)))
+        answer = self.queued.pop(0) if self.queued else "ok"
+        completion = Completion(model=model)
+
+        def deltas() -> Iterator[str]:
+            if isinstance(answer, ModelError):
+                raise answer
+            yield from answer.split(" ")
+            completion.usage = TokenUsage(prompt=10, completion=5, total=15)
+            completion.finish_reason = "stop"
+
+        return ChatStream(deltas=deltas(), completion=completion)
+
+    def list_models(self) -> list[str]:
+        return ["gpt-4o", "gpt-4o-mini"]
+
+
+@dataclass
+class ListSink:
+    """A `ReplySink` that remembers what it was told."""
+
+    target: ReplyTarget
+    written: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    closed: list[tuple[str, str]] = field(default_factory=list)
+
+    def waiting(self) -> None:
+        pass
+
+    def write(self, text: str) -> None:
+        self.written.append(text)
+
+    def finish(self) -> str | None:
+        return f"1700000099.{next(_timestamps):06d}"
+
+    def fail(self, message: str) -> str | None:
+        self.failures.append(message)
+        return None
+
+    def notice(self, text: str) -> str | None:
+        self.notices.append(text)
+        return f"1700000099.{next(_timestamps):06d}"
+
+    def refuse(self, text: str) -> None:
+        self.refusals.append(text)
+
+    def close_interrupted(self, reply_ts: str, note: str) -> None:
+        self.closed.append((reply_ts, note))
+
+    def interrupt(self, note: str) -> None:
+        self.closed.append(("", note))
+
+
+class Profiles:
+    def fetch(self, team_id: str, slack_user_id: str) -> Profile | None:
+        return Profile(slack_user_id.lower(), f"Person {slack_user_id}")
+
+
+@pytest.fixture
+def chat() -> FakeChatModel:
+    return FakeChatModel()
+
+
+@pytest.fixture
+def service(sessions: sessionmaker[Session], chat: FakeChatModel) -> ConversationService:
+    return ConversationService(
+        sessions,
+        users=UserDirectory(sessions, Profiles()),
+        models=ModelChooser(Catalogue((), chat.list_models), "gpt-4o-mini"),
+        chat_model=chat,
+        system_prompt="Be brief.",
+        max_context_tokens=4000,
+        answer_within=600,
+        record_retry_for=1,
+    )
+
+
+class Runner:
+    """Claims queued turns as a process would, and runs them with list sinks."""
+
+    def __init__(self, sessions: sessionmaker[Session], service: ConversationService) -> None:
+        self.sessions = sessions
+        self.service = service
+        self.sinks: list[ListSink] = []
+
+    def run_all(self) -> list[TurnOutcome]:
+        outcomes = []
+        while claimed := self.claim():
+            for turn in claimed:
+                outcomes.append(self.service.run(turn, owner=OWNER, sinks=self.sink))
+        return outcomes
+
+    def claim(self, owner: str = OWNER) -> list[turns.Claimed]:
+        now = utcnow()
+        with self.sessions.begin() as session:
+            return turns.claim(
+                session, owner=owner, now=now, until=now + timedelta(seconds=30), limit=10
+            )
+
+    def sink(self, target: ReplyTarget, on_start: Any) -> ListSink:
+        sink = ListSink(target)
+        self.sinks.append(sink)
+        return sink
+
+
+@pytest.fixture
+def runner(sessions: sessionmaker[Session], service: ConversationService) -> Runner:
+    return Runner(sessions, service)
+
+
+def mention(text: str, ts: str, **kwargs: Any) -> IncomingMessage:
+    fields = {
+        "team_id": TEAM,
+        "channel_id": "C1",
+        "user_id": "U1",
+        "bot_user_id": "UBOT",
+        "mentions_bot": True,
+    }
+    return IncomingMessage(text=f"<@UBOT> {text}", ts=ts, **(fields | kwargs))
+
+
+def rows(sessions: sessionmaker[Session], *columns: Any) -> list[Any]:
+    with sessions() as session:
+        return list(session.execute(select(*columns)).all())
+
+
+def test_accept_stores_the_message_and_queues_its_turn_once(
+    service: ConversationService, sessions: sessionmaker[Session]
+) -> None:
+    first = service.accept(mention("hello", "1.000001"))
+    again = service.accept(mention("hello", "1.000001"))
+    assert first.status == "queued" and again.status == "duplicate"
+    assert rows(sessions, Message.content, Message.role) == [("hello", "user")]
+    assert rows(sessions, Turn.state) == [("queued",)]
+
+
+def test_a_channel_message_outside_the_bots_threads_is_ignored(
+    service: ConversationService, sessions: sessionmaker[Session]
+) -> None:
+    message = IncomingMessage(team_id=TEAM, channel_id="C1", user_id="U1", text="hi", ts="1.1")
+    assert service.accept(message).status == "ignored"
+    assert rows(sessions, Message.id) == []
+
+
+def test_a_turn_is_answered_and_accounted_once(
+    service: ConversationService, runner: Runner, chat: FakeChatModel, sessions: Any
+) -> None:
+    chat.enqueue("Hello there")
+    service.accept(mention("hello", "1.000001"))
+    [outcome] = runner.run_all()
+    assert outcome.status == "answered"
+    assert "".join(runner.sinks[0].written) == "Hellothere"
+    assert rows(sessions, Response.tokens_total, Response.status) == [(15, "ok")]
+    assert rows(sessions, Turn.state, Turn.outcome) == [("done", "answered")]
+    assert runner.run_all() == []  # nothing left to claim
+
+
+def test_follow_ups_wait_for_the_turn_before_them_and_see_its_answer(
+    service: ConversationService, runner: Runner, chat: FakeChatModel
+) -> None:
+    chat.enqueue("A1", "A2", "A3")
+    service.accept(mention("q1", "1.000001"))
+    runner.run_all()
+    thread = {"thread_ts": "1.000001", "mentions_bot": False}
+    service.accept(mention("q2", "1.000002", **thread))
+    service.accept(mention("q3", "1.000003", **thread))
+    first = runner.claim()
+    assert len(first) == 1  # one turn of a conversation at a time
+    assert runner.claim(owner="another process") == []
+    runner.service.run(first[0], owner=OWNER, sinks=runner.sink)
+    runner.run_all()
+    asked = [[m["content"] for m in messages[1:]] for _, messages in chat.history]
+    assert asked[-1] == ["q1", "A1", "q2", "A2", "q3"]
+
+
+def test_a_model_error_is_a_failed_turn_with_an_error_row(
+    service: ConversationService, runner: Runner, chat: FakeChatModel, sessions: Any
+) -> None:
+    chat.enqueue(ModelError("The model is down.", retryable=True, detail="503"))
+    service.accept(mention("hello", "1.000001"))
+    [outcome] = runner.run_all()
+    assert outcome.status == "failed"
+    assert runner.sinks[0].failures == ["The model is down. You can try again."]
+    assert rows(sessions, Response.status, Response.error) == [("error", "503")]
+
+
+def test_an_unknown_inline_model_is_refused_and_left_out_of_later_context(
+    service: ConversationService, runner: Runner, chat: FakeChatModel, sessions: Any
+) -> None:
+    service.accept(mention("[nonsense-model] hi", "1.000001"))
+    [outcome] = runner.run_all()
+    assert outcome.status == "refused"
+    assert "nonsense-model" in runner.sinks[0].refusals[0]
+    assert rows(sessions, Response.id) == []
+    service.accept(mention("now properly", "1.000002", thread_ts="1.000001"))
+    runner.run_all()
+    asked = [m["content"] for m in chat.history[-1][1][1:]]
+    assert asked == ["now properly"]
+
+
+def test_model_in_a_thread_changes_its_model_and_is_not_sent_to_the_model(
+    service: ConversationService, runner: Runner, chat: FakeChatModel, sessions: Any
+) -> None:
+    service.accept(mention("hello", "1.000001"))
+    runner.run_all()
+    service.accept(mention("model gpt-4o", "1.000002", thread_ts="1.000001"))
+    [outcome] = runner.run_all()
+    assert outcome.status == "model_set"
+    assert rows(sessions, Conversation.default_model) == [("gpt-4o",)]
+    service.accept(mention("and now?", "1.000003", thread_ts="1.000001"))
+    runner.run_all()
+    model, messages = chat.history[-1]
+    assert model == "gpt-4o"
+    assert [m["content"] for m in messages[1:]] == ["hello", "ok", "and now?"]
+
+
+def test_an_old_message_gets_an_apology_instead_of_a_late_answer(
+    service: ConversationService, runner: Runner, chat: FakeChatModel, sessions: Any
+) -> None:
+    service.accept(mention("hello", "1.000001"))
+    with sessions.begin() as session:
+        session.execute(update(Turn).values(created_at=utcnow() - timedelta(hours=1)))
+    [outcome] = runner.run_all()
+    assert outcome.status == "expired"
+    assert chat.history == []
+    assert "could not answer this in time" in runner.sinks[0].notices[0]
+    assert rows(sessions, Response.status) == [("error",)]
+
+
+def test_a_turn_taken_up_again_closes_the_reply_left_open_and_answers(
+    service: ConversationService, runner: Runner, chat: FakeChatModel, sessions: Any
+) -> None:
+    service.accept(mention("hello", "1.000001"))
+    [claimed] = runner.claim(owner="a process that died")
+    with sessions.begin() as session:
+        turns.set_reply_ts(session, turn_id=claimed.id, owner="a process that died", reply_ts="1.5")
+        session.execute(update(Turn).values(lease_until=utcnow() - timedelta(seconds=1)))
+    [outcome] = runner.run_all()
+    assert outcome.status == "answered"
+    assert runner.sinks[0].closed == [("1.5", INTERRUPTED_NOTE)]
+    assert rows(sessions, Turn.attempts) == [(2,)]
+    assert len(rows(sessions, Response.id)) == 1
+
+
+def test_a_turn_whose_lease_passed_to_another_process_records_nothing(
+    service: ConversationService, runner: Runner, sessions: Any
+) -> None:
+    service.accept(mention("hello", "1.000001"))
+    [claimed] = runner.claim()
+    with sessions.begin() as session:  # as if the lease ran out and another took the turn
+        session.execute(update(Turn).values(lease_owner="another process"))
+    outcome = service.run(claimed, owner=OWNER, sinks=runner.sink)
+    assert outcome.status == "lost"
+    assert rows(sessions, Response.id) == []
+
+
+def test_a_nul_character_is_stored_without_it(
+    service: ConversationService, sessions: sessionmaker[Session]
+) -> None:
+    service.accept(mention("nul\x00here", "1.000001"))
+    assert rows(sessions, Message.content) == [("nulhere",)]
