@@ -76,7 +76,9 @@ class TurnPipeline:
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        """Start the dispatcher and the workers."""
+        """Start the dispatcher and the workers (none for a process that only accepts)."""
+        if self._workers == 0:
+            return
         for number in range(self._workers):
             thread = threading.Thread(
                 target=self._work, name=f"switchboard-turn-{number}", daemon=True

@@ -1,4 +1,4 @@
-"""The command line: `python -m bot [serve|socket|migrate|check|usage]`."""
+"""The command line: `python -m bot [serve|socket|work|migrate|check|usage]`."""
 
 from __future__ import annotations
 
@@ -48,6 +48,12 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve = commands.add_parser("serve", help="serve Slack's HTTP requests at /slack/events")
     serve.add_argument("--port", type=int, help="port to listen on (default: PORT, 3000)")
+    serve.add_argument(
+        "--accept-only",
+        action="store_true",
+        help="only store events and acknowledge them; `work` processes answer them",
+    )
+    commands.add_parser("work", help="only answer stored turns (beside `serve --accept-only`)")
     commands.add_parser("socket", help="connect to Slack in Socket Mode (needs SLACK_APP_TOKEN)")
     commands.add_parser("migrate", help="apply pending database migrations")
     commands.add_parser("check", help="check the settings and the database, one OK/FAIL line each")
@@ -132,7 +138,13 @@ def _safe_url(url: str) -> str:
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from bot.shell.server import serve_http
 
-    return serve_http(settings, port=args.port)
+    return serve_http(settings, port=args.port, accept_only=getattr(args, "accept_only", False))
+
+
+def _work(settings: Settings, _args: argparse.Namespace) -> int:
+    from bot.shell.server import work
+
+    return work(settings)
 
 
 def _socket(settings: Settings, _args: argparse.Namespace) -> int:
@@ -157,6 +169,7 @@ def _usage(settings: Settings, args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "serve": _serve,
     "socket": _socket,
+    "work": _work,
     "migrate": _migrate,
     "check": _check,
     "usage": _usage,

@@ -109,10 +109,13 @@ def make_http_server(
     )
 
 
-def serve_http(settings: Settings, *, port: int | None = None) -> int:
-    """`python -m bot serve`: until SIGTERM or SIGINT, then drain and exit 0."""
+def serve_http(settings: Settings, *, port: int | None = None, accept_only: bool = False) -> int:
+    """`python -m bot serve`: until SIGTERM or SIGINT, then drain and exit 0.
+
+    With `accept_only`, this process only stores events; `work` processes answer them.
+    """
     settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "OPENAI_API_KEY")
-    runtime = create_runtime(settings)
+    runtime = create_runtime(settings, answer=not accept_only)
     stopping = threading.Event()
     server = make_http_server(
         runtime,
@@ -152,6 +155,22 @@ def serve_socket(settings: Settings) -> int:
     _wait(stopping)
     # Disconnect first, so that Slack sends new events to the app's other connections.
     handler.close()
+    log.info("stopping: finishing running turns (up to %.0f s)", settings.shutdown_grace_seconds)
+    runtime.stop(settings.shutdown_grace_seconds)
+    runtime.close()
+    log.info("stopped")
+    return 0
+
+
+def work(settings: Settings) -> int:
+    """`python -m bot work`: answer stored turns until SIGTERM or SIGINT, then drain, exit 0."""
+    settings.require("SLACK_BOT_TOKEN", "OPENAI_API_KEY")
+    runtime = create_runtime(settings)
+    stopping = threading.Event()
+    _stop_on_signals(stopping)
+    runtime.start()
+    log.info("Switchboard answering stored turns (%d workers)", settings.max_concurrent_turns)
+    _wait(stopping)
     log.info("stopping: finishing running turns (up to %.0f s)", settings.shutdown_grace_seconds)
     runtime.stop(settings.shutdown_grace_seconds)
     runtime.close()

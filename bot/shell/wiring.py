@@ -85,8 +85,13 @@ class BoundedRateLimitRetries(RateLimitErrorRetryHandler):
         return wait <= self.max_wait
 
 
-def create_runtime(settings: Settings, *, executor: ThreadPoolExecutor | None = None) -> Runtime:
-    """Build everything from the settings (migrating first unless AUTO_MIGRATE=false)."""
+def create_runtime(
+    settings: Settings, *, executor: ThreadPoolExecutor | None = None, answer: bool = True
+) -> Runtime:
+    """Build everything from the settings (migrating first unless AUTO_MIGRATE=false).
+
+    With `answer` false the runtime only stores what arrives (`serve --accept-only`).
+    """
     settings.require("SLACK_BOT_TOKEN", "OPENAI_API_KEY")
     if settings.auto_migrate:
         migrations.upgrade(settings.database_url)
@@ -115,6 +120,7 @@ def create_runtime(settings: Settings, *, executor: ThreadPoolExecutor | None = 
         chat_model=chat_model,
         profiles=SlackProfiles(client),
         replies=replies,
+        answer=answer,
     )
     # Bolt's executor runs acknowledgements and the work of commands and buttons after them;
     # turns run on the pipeline's own workers, so a slow model never makes a command wait.
@@ -150,6 +156,7 @@ def build_services(
     chat_model: ChatModel,
     profiles: ProfileSource,
     replies: SinkFactory,
+    answer: bool = True,
 ) -> Services:
     """Wire the services together."""
     users = UserDirectory(sessions, profiles, admin_user_ids=settings.admin_user_ids)
@@ -169,7 +176,7 @@ def build_services(
         sessions,
         conversations,
         replies,
-        workers=settings.max_concurrent_turns,
+        workers=settings.max_concurrent_turns if answer else 0,
         lease_seconds=settings.turn_lease_seconds,
         poll_seconds=settings.turn_poll_seconds,
     )

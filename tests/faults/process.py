@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class BotProcess(SlackRequests):
-    """`python -m bot serve` on a free port; signed requests go to it, faults come from outside."""
+    """`python -m bot serve` (or `work`) pointed at the fakes; faults come from outside."""
 
     def __init__(
         self,
@@ -28,6 +28,7 @@ class BotProcess(SlackRequests):
         database_url: str,
         *,
         log_path: Path,
+        command: tuple[str, ...] = ("serve",),
         **settings: str,
     ) -> None:
         with socket.socket() as probe:
@@ -50,8 +51,10 @@ class BotProcess(SlackRequests):
         }
         self.log_path = log_path
         self._log = log_path.open("a")
+        self.accepts = command[0] == "serve"
+        port = ("--port", str(self.port)) if self.accepts else ()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "bot", *command, *port],
             cwd=ROOT,
             env=self.env,
             stdout=self._log,
@@ -73,6 +76,11 @@ class BotProcess(SlackRequests):
 
     def _wait_healthy(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
+        if not self.accepts:  # `work` serves nothing: give it a moment to start, then check
+            time.sleep(2.0)
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the bot did not start:\n{self.log()}")
+            return
         while True:
             try:
                 urllib.request.urlopen(self.url + "/healthz", timeout=1).close()

@@ -1,0 +1,237 @@
+"""Load and faults: 1,000 mentions at 100 a second into real bot processes on PostgreSQL.
+
+The bots run as their own processes (`python -m bot serve`); this script holds the loopback
+fakes of the Slack Web API and of a model that streams each answer over about a second, and
+sends signed events on a fixed schedule, redelivering (as Slack does, up to three times) any
+event not acknowledged with a 200. Three runs: one process; two processes with every event
+delivered to both; two processes with one killed (SIGKILL) halfway through. Each prints events
+lost and replies duplicated (both must be 0), acknowledgement p50/p99, reply complete p50/p99
+(event sent → the reply's stream stopped), peak RSS and CPU seconds per turn of the bots.
+
+    .venv/bin/python bench/load.py [--events 1000] [--rate 100] [--database-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from bot.shell import migrations
+from db.engine import normalize_url
+from tests.fakes import FakeOpenAI, FakeReply, FakeSlackAPI
+from tests.faults import BotProcess
+from tests.harness import BOT_USER
+
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/switchboard_bench_load"
+ANSWER = " ".join(["word"] * 40)
+# One process; two, every event to both; two with one killed halfway; one that only accepts
+# (`serve --accept-only`) beside one that only answers (`work`).
+SCENARIOS = ("one", "two", "kill", "split")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1000)
+    parser.add_argument("--rate", type=float, default=100.0, help="events a second")
+    parser.add_argument("--database-url", default=DEFAULT_URL)
+    parser.add_argument("--only", choices=SCENARIOS, help="run one scenario")
+    args = parser.parse_args()
+    for scenario in SCENARIOS:
+        if args.only in (None, scenario):
+            run(scenario, args.events, args.rate, args.database_url)
+
+
+def run(scenario: str, events: int, rate: float, url: str) -> None:
+    """One scenario on a fresh database."""
+    fresh_database(url)
+    with tempfile.TemporaryDirectory() as scratch, FakeSlackAPI() as slack, FakeOpenAI() as model:
+        pieces = [word + " " for word in ANSWER.split(" ")]
+        model.default_reply = FakeReply(chunks=pieces, chunk_delay=1.0 / len(pieces))
+        settings = {"LOG_LEVEL": "WARNING", "TURN_LEASE_SECONDS": "5", "TURN_POLL_SECONDS": "0.5"}
+        commands = {
+            "one": [("serve",)],
+            "two": [("serve",), ("serve",)],
+            "kill": [("serve",), ("serve",)],
+            "split": [("serve", "--accept-only"), ("work",)],
+        }[scenario]
+        bots = [
+            BotProcess(
+                slack, model, url, log_path=Path(scratch) / f"bot{n}.log", command=cmd, **settings
+            )
+            for n, cmd in enumerate(commands)
+        ]
+        try:
+            report = Sender(bots, rate).send(
+                events, kill_at=events // 2 if scenario == "kill" else None
+            )
+            usage = [resources(bot) for bot in bots]
+            wait_answered(url, events, timeout=180)
+            summarize(scenario, report, slack, url, events, usage)
+        finally:
+            for bot in bots:
+                bot.kill()
+
+
+class Sender:
+    """Sends events on a schedule to every live bot, redelivering what is not acknowledged."""
+
+    def __init__(self, bots: list[BotProcess], rate: float) -> None:
+        self.bots = bots
+        self.rate = rate
+        self.acks: list[float] = []
+        self.sent_at: dict[str, float] = {}
+        self.refused = 0
+        self.dead: set[int] = set()
+        self.usage_at_kill: tuple[float, float] | None = None
+        self._lock = threading.Lock()
+
+    def send(self, events: int, *, kill_at: int | None) -> Sender:
+        pool = ThreadPoolExecutor(max_workers=128)
+        started = time.monotonic()
+        for n in range(events):
+            delay = started + n / self.rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            if n == kill_at:
+                self.usage_at_kill = resources(self.bots[0])
+                self.bots[0].kill()
+                self.dead.add(0)
+            event = self.bots[0].message_event(
+                f"<@{BOT_USER}> question {n}", channel=f"C{n % 50:04d}"
+            ) | {"type": "app_mention"}
+            self.sent_at[event["ts"]] = time.monotonic()
+            pool.submit(self._deliver, event)
+        pool.shutdown(wait=True)
+        return self
+
+    def _deliver(self, event: dict[str, Any]) -> None:
+        for attempt in range(4):  # the delivery, then Slack's three retries
+            acked = False
+            for index, bot in enumerate(self.bots):
+                if index in self.dead or not bot.accepts:
+                    continue
+                began = time.monotonic()
+                try:
+                    status = bot.event(event, retry_num=attempt or None).status
+                except OSError:
+                    continue
+                took = time.monotonic() - began
+                with self._lock:
+                    self.acks.append(took)
+                    if status != 200 or took > 3.0:
+                        self.refused += 1
+                acked = acked or (status == 200 and took <= 3.0)
+            if acked:
+                return
+            time.sleep(1.0)
+
+
+def resources(bot: BotProcess) -> tuple[float, float]:
+    """Peak RSS (MB) and CPU seconds of a bot process so far (0, 0 once it is gone)."""
+    pid = bot.process.pid
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0, 0.0
+    peak = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
+    ticks = os.sysconf("SC_CLK_TCK")
+    return peak / 1024, (int(stat[11]) + int(stat[12])) / ticks
+
+
+def wait_answered(url: str, events: int, *, timeout: float) -> None:
+    """Until every event's turn is done (or `timeout`)."""
+    engine = create_engine(normalize_url(url))
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            with engine.connect() as connection:
+                done = connection.scalar(text("SELECT count(*) FROM turns WHERE state = 'done'"))
+            if (done or 0) >= events:
+                return
+            time.sleep(0.5)
+    finally:
+        engine.dispose()
+
+
+def summarize(
+    scenario: str,
+    sender: Sender,
+    slack: FakeSlackAPI,
+    url: str,
+    events: int,
+    usage: list[tuple[float, float]],
+) -> None:
+    engine = create_engine(normalize_url(url))
+    with engine.connect() as connection:
+        per_thread = connection.execute(
+            text(
+                "SELECT c.thread_ts, count(r.id) FROM conversations c "
+                "LEFT JOIN responses r ON r.conversation_id = c.id GROUP BY c.thread_ts"
+            )
+        ).all()
+        turns = connection.scalar(text("SELECT count(*) FROM turns WHERE state = 'done'"))
+    engine.dispose()
+    answered = {ts: n for ts, n in per_thread}
+    lost = sum(1 for ts in sender.sent_at if answered.get(ts, 0) == 0)
+    duplicated = sum(1 for n in answered.values() if n > 1)
+    stopped: dict[str, float] = {}
+    streams: dict[str, str] = {}
+    for call in slack.calls:
+        if call.method == "chat.startStream":
+            streams[str(call.response.get("ts"))] = str(call.args.get("thread_ts"))
+        elif call.method == "chat.stopStream" and call.args.get("ts") in streams:
+            stopped[streams[call.args["ts"]]] = call.at
+    completes = [stopped[ts] - sent for ts, sent in sender.sent_at.items() if ts in stopped]
+    threads_with_two_answers = defaultdict(int)
+    for thread_ts in streams.values():
+        threads_with_two_answers[thread_ts] += 1
+    acks = sorted(sender.acks)
+    rss = max(peak for peak, _ in usage)
+    cpu = sum(seconds for _, seconds in usage)
+    print(f"== {scenario}: {len(usage)} process(es), {events} events at {sender.rate:g}/s")
+    print(f"  events lost: {lost}; replies duplicated: {duplicated}; turns done: {turns}")
+    print(f"  acknowledgement: p50 {pct(acks, 50):.0f} ms, p99 {pct(acks, 99):.0f} ms "
+          f"({sender.refused} not acknowledged in time, redelivered)")  # fmt: skip
+    print(f"  reply complete: p50 {pct(sorted(completes), 50):.0f} ms, "
+          f"p99 {pct(sorted(completes), 99):.0f} ms")  # fmt: skip
+    streams_per_thread = statistics.mean(threads_with_two_answers.values() or [0])
+    print(f"  Slack streams per thread: {streams_per_thread:.3f} (a killed turn's is restarted)")
+    print(f"  peak RSS {rss:.0f} MB; CPU {cpu / max(1, events) * 1000:.1f} ms per turn "
+          f"(sum over processes; the killed one's until its kill)")  # fmt: skip
+
+
+def pct(values: list[float], q: int) -> float:
+    """The q-th percentile of sorted `values`, in milliseconds."""
+    if not values:
+        return float("nan")
+    return values[min(len(values) - 1, round(q / 100 * (len(values) - 1)))] * 1000
+
+
+def fresh_database(url: str) -> None:
+    """Drop and create the scratch database, and migrate it."""
+    target = make_url(normalize_url(url))
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{target.database}"'))
+    admin.dispose()
+    migrations.upgrade(url)
+
+
+if __name__ == "__main__":
+    main()
