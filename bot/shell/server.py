@@ -7,11 +7,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from slack_bolt.adapter.socket_mode import SocketModeHandler
-from slack_bolt.adapter.wsgi import SlackRequestHandler
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from waitress.server import create_server
 
+from bot.shell.request_guard import MAX_BODY_BYTES, GuardedRequestHandler
 from bot.shell.settings import Settings
 from bot.shell.wiring import Runtime, create_runtime
 
@@ -22,7 +22,7 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 def wsgi_app(runtime: Runtime) -> WSGIApp:
     """`POST /slack/events` for Slack, `GET /healthz` for load balancers."""
-    slack = SlackRequestHandler(runtime.app)
+    slack = GuardedRequestHandler(runtime.app)
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == "/healthz":
@@ -58,6 +58,8 @@ def make_http_server(runtime: Runtime, *, host: str, port: int, threads: int) ->
         backlog=2048,
         connection_limit=2000,
         channel_timeout=60,
+        # Waitress answers 413 itself, before buffering, for chunked bodies too.
+        max_request_body_size=MAX_BODY_BYTES + 1,
         ident="switchboard",
     )
 
