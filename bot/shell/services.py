@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.conversations.service import ConversationService
+from bot.deliveries.receipts import CommandReceipts
 from bot.members.directory import UserDirectory
 from bot.model_choice.chain import ModelChooser
 from bot.model_choice.commands import ModelCommandService
@@ -25,3 +26,4 @@ class Services:
     model_commands: ModelCommandService
     conversations: ConversationService
     usage: UsageService
+    command_receipts: CommandReceipts

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import handlers
 from bot.conversations.service import ConversationService
+from bot.deliveries.receipts import CommandReceipts
 from bot.llm.openai_chat import OpenAIChatModel, build_client, provider_name
 from bot.llm.port import ChatModel
 from bot.members.directory import ProfileSource, UserDirectory
@@ -119,4 +120,5 @@ def build_services(
         model_commands=ModelCommandService(sessions, users=users, models=models),
         conversations=conversations,
         usage=UsageService(sessions, users),
+        command_receipts=CommandReceipts(sessions),
     )
