@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Callable, Sequence
 
@@ -12,6 +11,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.shell import migrations
+from bot.shell.logs import configure_logging
 from bot.shell.settings import Settings, SettingsError
 from db.engine import make_engine
 
@@ -27,10 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         print(f"switchboard: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level_number,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(settings)
     command: Callable[[Settings, argparse.Namespace], int] = COMMANDS[args.command or "auto"]
     try:
         return command(settings, args)
