@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.shell import migrations
+from bot.shell import migrations, preflight
 from bot.shell.logs import configure_logging
 from bot.shell.settings import Settings, SettingsError
 from db.engine import make_engine
@@ -82,6 +82,7 @@ def _check(settings: Settings, _args: argparse.Namespace) -> int:
             )
         )
     results.extend(_check_database(settings.database_url))
+    results.extend(_check_endpoints(settings))
     for name, problem in results:
         print(f"FAIL {name}: {problem}" if problem else f"OK   {name}")
     return 1 if any(problem for _, problem in results) else 0
@@ -114,6 +115,25 @@ def _check_database(url: str) -> list[tuple[str, str | None]]:
     ]
 
 
+def _check_endpoints(settings: Settings) -> list[tuple[str, str | None]]:
+    """Whether Slack takes the bot token, and what the model endpoint lists."""
+    results: list[tuple[str, str | None]] = []
+    if settings.slack_bot_token:
+        problem = preflight.slack_bot_token_problem(settings)
+        if problem and problem.unreachable:
+            results.append(("slack", f"cannot reach {settings.slack_api_url}: {problem.reason}"))
+        else:
+            results.append(("slack", problem.reason if problem else None))
+    if settings.openai_api_key:
+        try:
+            count = preflight.model_endpoint_models(settings)
+        except RuntimeError as exc:
+            results.append(("model endpoint", str(exc)))
+        else:
+            results.append((f"model endpoint: {count} models", None))
+    return results
+
+
 def _problem(check: Callable[[str], None], name: str) -> str | None:
     try:
         check(name)
@@ -135,6 +155,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 def _socket(settings: Settings, _args: argparse.Namespace) -> int:
     from bot.shell.server import serve_socket
 
+    if settings.slack_app_token:  # when missing, serve_socket names it
+        preflight.require_app_token(settings)
     return serve_socket(settings)
 
 

@@ -20,7 +20,7 @@ from bot.llm.port import ChatModel
 from bot.members.directory import ProfileSource, UserDirectory
 from bot.model_choice.chain import Catalogue, ModelChooser
 from bot.model_choice.commands import ModelCommandService
-from bot.shell import migrations
+from bot.shell import migrations, preflight
 from bot.shell.services import Services
 from bot.shell.settings import Settings
 from bot.usage.reports import UsageService
@@ -48,6 +48,7 @@ class Runtime:
 def create_runtime(settings: Settings, *, executor: ThreadPoolExecutor | None = None) -> Runtime:
     """Build everything from the settings (migrating first unless AUTO_MIGRATE=false)."""
     settings.require("SLACK_BOT_TOKEN", "OPENAI_API_KEY")
+    preflight.require_bot_token(settings)
     if settings.auto_migrate:
         migrations.upgrade(settings.database_url)
     engine = make_engine(settings.database_url, pool_size=min(settings.max_concurrent_turns, 32))
