@@ -276,3 +276,17 @@ class WorkspaceSettings(Base):
     channel_defaults_admins_only: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_by: Mapped[str | None] = mapped_column(String(32))
     updated_at: Mapped[updated]
+
+
+class CommandReceipt(Base):
+    """A slash command's trigger id, kept about an hour so a replayed command runs once."""
+
+    __tablename__ = "command_receipts"
+
+    id: Mapped[intpk]
+    # Slack's trigger ids are unique per invocation: the database decides which delivery runs.
+    trigger_id: Mapped[str] = mapped_column(String(255), unique=True)
+    team_id: Mapped[slack_id]
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )

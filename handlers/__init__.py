@@ -5,12 +5,13 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.shell.services import Services
-from handlers import errors, messages, model_command, usage_command
+from handlers import errors, messages, model_command, replays, usage_command
 
 
 def register(app: App, services: Services) -> None:
     """Attach every listener to the app."""
     errors.register(app, services)
+    replays.register(app, services)
     messages.register(app, services)
     model_command.register(app, services)
     usage_command.register(app, services)

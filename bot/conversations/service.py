@@ -32,7 +32,6 @@ from bot.model_choice.chain import (
     CatalogueUnavailable,
     ModelChooser,
     UnknownModel,
-    parse_inline_override,
     parse_thread_command,
 )
 from db import queries, turns
@@ -300,12 +299,14 @@ class ConversationService:
 
         text = work.text
         new_default = parse_thread_command(text)
-        inline, text = parse_inline_override(text)
+        inline = None
+        if new_default is None:  # `[NAME] …` only when NAME is a model: `[WIP] …` is a prompt
+            inline, text = self._models.catalogue.split_override(text)
+            model = inline or model
         refusal = self._refusal(text, new_default)
-        requested = new_default or inline
-        if refusal is None and requested:
+        if refusal is None and new_default is not None:
             try:
-                model = self._models.catalogue.resolve(requested)
+                model = self._models.catalogue.resolve(new_default)
             except (UnknownModel, CatalogueUnavailable) as exc:
                 refusal = str(exc)
         if refusal is not None:

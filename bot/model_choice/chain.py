@@ -50,6 +50,12 @@ class CatalogueUnavailable(RuntimeError):
     """The endpoint's model list could not be fetched and none is cached."""
 
 
+_UNAVAILABLE = (
+    "I could not fetch the list of models from the model endpoint. "
+    "Try again in a minute, or ask an admin to set ALLOWED_MODELS."
+)
+
+
 class Catalogue:
     """The models people may choose: ALLOWED_MODELS, or the endpoint's own list, cached."""
 
@@ -59,6 +65,7 @@ class Catalogue:
         list_models: Callable[[], list[str]],
         *,
         max_age: float = 600.0,
+        wait: float = 10.0,
     ) -> None:
         self._allowed = dict(allowed)
         self._list_models = list_models
@@ -67,6 +74,9 @@ class Catalogue:
         self._cached: list[str] | None = None
         self._fetched_at = 0.0
         self._failed_at: float | None = None
+        self._wait = wait
+        # Set while one caller fetches the endpoint's list; the others wait on it.
+        self._fetching: threading.Event | None = None
 
     def entries(self) -> dict[str, str]:
         """Name or alias -> model id."""
@@ -88,7 +98,25 @@ class Catalogue:
         suggestions = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
         raise UnknownModel(name, suggestions, choices)
 
+    def split_override(self, text: str) -> tuple[str | None, str]:
+        """(model id, prompt) when `text` starts with `[NAME]` naming a model, else (None, text).
+
+        `[WIP] can you review…` is a prompt, not a request for a model called WIP. When the
+        endpoint's list cannot be had (no ALLOWED_MODELS, nothing cached), the brackets stay in
+        the prompt: answering with the default model beats refusing every bracketed message.
+        """
+        name, rest = parse_inline_override(text)
+        if name is None:
+            return None, text
+        try:
+            return self.resolve(name), rest
+        except (UnknownModel, CatalogueUnavailable):
+            return None, text
+
     def _endpoint_models(self) -> list[str]:
+        # The lock guards the cache, never the network call: callers with a list (even a stale
+        # one) get it at once while one of them fetches; without a list they wait for that
+        # one fetch, at most `wait` seconds, not for the whole timeout and retries.
         with self._lock:
             now = time.monotonic()
             fresh = now - self._fetched_at < self._max_age
@@ -97,22 +125,40 @@ class Catalogue:
             backing_off = (
                 self._failed_at is not None and now - self._failed_at < _RETRY_AFTER_FAILURE
             )
-            if self._cached is not None and (fresh or backing_off):
+            if self._cached is not None and (fresh or backing_off or self._fetching is not None):
                 return self._cached
-            try:
-                if backing_off:
-                    raise RuntimeError("the model list failed a moment ago")
-                self._cached = self._list_models()
-                self._fetched_at = time.monotonic()
-                self._failed_at = None
-            except Exception as exc:
-                if not backing_off:
-                    self._failed_at = time.monotonic()
-                if self._cached is None:
-                    raise CatalogueUnavailable(
-                        "I could not fetch the list of models from the model endpoint. "
-                        "Try again in a minute, or ask an admin to set ALLOWED_MODELS."
-                    ) from exc
+            if backing_off:
+                raise CatalogueUnavailable(_UNAVAILABLE)
+            fetching = self._fetching
+            if fetching is None:
+                self._fetching = threading.Event()
+        if fetching is not None:
+            return self._wait_for(fetching)
+        try:
+            models = self._list_models()
+        except Exception as exc:
+            with self._lock:
+                self._failed_at = time.monotonic()
+                cached = self._cached
+            if cached is None:
+                raise CatalogueUnavailable(_UNAVAILABLE) from exc
+            return cached
+        else:
+            with self._lock:
+                self._cached, self._fetched_at, self._failed_at = models, time.monotonic(), None
+            return models
+        finally:
+            with self._lock:
+                done, self._fetching = self._fetching, None
+            if done is not None:
+                done.set()
+
+    def _wait_for(self, fetch: threading.Event) -> list[str]:
+        """The list another caller is fetching, when it comes within `wait` seconds."""
+        fetch.wait(self._wait)
+        with self._lock:
+            if self._cached is None:
+                raise CatalogueUnavailable(_UNAVAILABLE)
             return self._cached
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Callable, Sequence
 
@@ -11,7 +10,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.shell import migrations
+from bot.shell import migrations, preflight
+from bot.shell.logs import configure_logging
 from bot.shell.settings import Settings, SettingsError
 from db.engine import make_engine
 
@@ -27,10 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         print(f"switchboard: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level_number,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(settings)
     command: Callable[[Settings, argparse.Namespace], int] = COMMANDS[args.command or "auto"]
     try:
         return command(settings, args)
@@ -91,6 +88,7 @@ def _check(settings: Settings, _args: argparse.Namespace) -> int:
             )
         )
     results.extend(_check_database(settings.database_url))
+    results.extend(_check_endpoints(settings))
     for name, problem in results:
         print(f"FAIL {name}: {problem}" if problem else f"OK   {name}")
     return 1 if any(problem for _, problem in results) else 0
@@ -123,6 +121,25 @@ def _check_database(url: str) -> list[tuple[str, str | None]]:
     ]
 
 
+def _check_endpoints(settings: Settings) -> list[tuple[str, str | None]]:
+    """Whether Slack takes the bot token, and what the model endpoint lists."""
+    results: list[tuple[str, str | None]] = []
+    if settings.slack_bot_token:
+        problem = preflight.slack_bot_token_problem(settings)
+        if problem and problem.unreachable:
+            results.append(("slack", f"cannot reach {settings.slack_api_url}: {problem.reason}"))
+        else:
+            results.append(("slack", problem.reason if problem else None))
+    if settings.openai_api_key:
+        try:
+            count = preflight.model_endpoint_models(settings)
+        except RuntimeError as exc:
+            results.append(("model endpoint", str(exc)))
+        else:
+            results.append((f"model endpoint: {count} models", None))
+    return results
+
+
 def _problem(check: Callable[[str], None], name: str) -> str | None:
     try:
         check(name)
@@ -150,6 +167,8 @@ def _work(settings: Settings, _args: argparse.Namespace) -> int:
 def _socket(settings: Settings, _args: argparse.Namespace) -> int:
     from bot.shell.server import serve_socket
 
+    if settings.slack_app_token:  # when missing, serve_socket names it
+        preflight.require_app_token(settings)
     return serve_socket(settings)
 
 

@@ -13,11 +13,11 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from slack_bolt.adapter.socket_mode import SocketModeHandler
-from slack_bolt.adapter.wsgi import SlackRequestHandler
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from waitress.server import create_server
 
+from bot.shell.request_guard import MAX_BODY_BYTES, GuardedRequestHandler
 from bot.shell.settings import Settings
 from bot.shell.wiring import Runtime, create_runtime
 
@@ -73,7 +73,7 @@ class DatabaseHealth:
 
 def wsgi_app(runtime: Runtime, *, draining: threading.Event | None = None) -> WSGIApp:
     """`POST /slack/events` for Slack, `GET /healthz` for load balancers."""
-    slack = SlackRequestHandler(runtime.app)
+    slack = GuardedRequestHandler(runtime.app)
     health = DatabaseHealth(runtime.engine)
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -105,6 +105,8 @@ def make_http_server(
         backlog=2048,
         connection_limit=2000,
         channel_timeout=60,
+        # Waitress answers 413 itself, before buffering, for chunked bodies too.
+        max_request_body_size=MAX_BODY_BYTES + 1,
         ident="switchboard",
     )
 

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.conversations.pipeline import TurnPipeline
 from bot.conversations.service import ConversationService
+from bot.deliveries.receipts import CommandReceipts
 from bot.members.directory import UserDirectory
 from bot.model_choice.chain import ModelChooser
 from bot.model_choice.commands import ModelCommandService
@@ -27,3 +28,4 @@ class Services:
     conversations: ConversationService
     turns: TurnPipeline
     usage: UsageService
+    command_receipts: CommandReceipts

@@ -45,6 +45,8 @@ class Settings:
     port: int = 3000
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     log_level: str = "INFO"
+    # Whether logs may hold message text and request bodies (the libraries' DEBUG output).
+    log_content: bool = False
     max_context_tokens: int = 16_000
     max_concurrent_turns: int = 64
     http_threads: int = 16
@@ -80,6 +82,7 @@ class Settings:
             port=env.int("PORT", cls.port, low=1, high=65535),
             system_prompt=env.str("SYSTEM_PROMPT") or cls.system_prompt,
             log_level=env.choice("LOG_LEVEL", cls.log_level, _LOG_LEVELS),
+            log_content=env.bool("LOG_CONTENT", cls.log_content),
             max_context_tokens=env.int("MAX_CONTEXT_TOKENS", cls.max_context_tokens, low=256),
             max_concurrent_turns=env.int("MAX_CONCURRENT_TURNS", cls.max_concurrent_turns, low=1),
             http_threads=env.int("HTTP_THREADS", cls.http_threads, low=1, high=512),

@@ -16,12 +16,13 @@ from sqlalchemy.orm import Session, sessionmaker
 import handlers
 from bot.conversations.pipeline import TurnPipeline
 from bot.conversations.service import ConversationService, SinkFactory
+from bot.deliveries.receipts import CommandReceipts
 from bot.llm.openai_chat import OpenAIChatModel, build_client, provider_name
 from bot.llm.port import ChatModel
 from bot.members.directory import ProfileSource, UserDirectory
 from bot.model_choice.chain import Catalogue, ModelChooser
 from bot.model_choice.commands import ModelCommandService
-from bot.shell import migrations
+from bot.shell import migrations, preflight
 from bot.shell.services import Services
 from bot.shell.settings import Settings
 from bot.usage.reports import UsageService
@@ -93,6 +94,7 @@ def create_runtime(
     With `answer` false the runtime only stores what arrives (`serve --accept-only`).
     """
     settings.require("SLACK_BOT_TOKEN", "OPENAI_API_KEY")
+    preflight.require_bot_token(settings)
     if settings.auto_migrate:
         migrations.upgrade(settings.database_url)
     # Turn workers and the HTTP threads that store events each may hold a connection.
@@ -189,4 +191,5 @@ def build_services(
         conversations=conversations,
         turns=turns,
         usage=UsageService(sessions, users),
+        command_receipts=CommandReceipts(sessions),
     )

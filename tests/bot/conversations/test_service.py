@@ -232,18 +232,30 @@ def test_a_model_error_is_a_failed_turn_with_an_error_row(
     assert rows(sessions, Response.status, Response.error) == [("error", "503")]
 
 
-def test_an_unknown_inline_model_is_refused_and_left_out_of_later_context(
+def test_a_bracket_that_names_no_model_is_part_of_the_prompt(
+    service: ConversationService, runner: Runner, chat: FakeChatModel
+) -> None:
+    service.accept(mention("[WIP] can you review this?", "1.000001"))
+    service.accept(mention("[gpt-4o] and this?", "1.000002"))
+    assert [o.status for o in runner.run_all()] == ["answered", "answered"]
+    (first_model, first), (second_model, second) = chat.history
+    assert (first_model, first[-1]["content"]) == ("gpt-4o-mini", "[WIP] can you review this?")
+    assert (second_model, second[-1]["content"]) == ("gpt-4o", "and this?")
+
+
+def test_an_unknown_model_in_a_thread_command_is_refused_and_left_out_of_context(
     service: ConversationService, runner: Runner, chat: FakeChatModel, sessions: Any
 ) -> None:
-    service.accept(mention("[nonsense-model] hi", "1.000001"))
+    service.accept(mention("hello", "1.000001"))
+    runner.run_all()
+    service.accept(mention("model nonsense-model", "1.000002", thread_ts="1.000001"))
     [outcome] = runner.run_all()
     assert outcome.status == "refused"
-    assert "nonsense-model" in runner.sinks[0].refusals[0]
-    assert rows(sessions, Response.id) == []
-    service.accept(mention("now properly", "1.000002", thread_ts="1.000001"))
+    assert "nonsense-model" in runner.sinks[-1].refusals[0]
+    service.accept(mention("now properly", "1.000003", thread_ts="1.000001"))
     runner.run_all()
     asked = [m["content"] for m in chat.history[-1][1][1:]]
-    assert asked == ["now properly"]
+    assert asked == ["hello", "ok", "now properly"]
 
 
 def test_model_in_a_thread_changes_its_model_and_is_not_sent_to_the_model(

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
+
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -334,3 +338,101 @@ def test_choosing_the_next_message_twice_keeps_the_latest_choice(
     with sessions.begin() as session:
         assert chooser.take_pending(session, **place) == "second"
         assert chooser.take_pending(session, **place) is None
+
+
+# --- the catalogue under concurrency and inline overrides -------------------------------------
+
+
+class SlowEndpoint(Endpoint):
+    """An endpoint whose `GET /models` takes until `release` is set."""
+
+    def __init__(self, models: list[str]) -> None:
+        super().__init__(models)
+        self.release = threading.Event()
+        self.started = threading.Event()
+
+    def __call__(self) -> list[str]:
+        self.started.set()
+        self.release.wait(30)
+        return super().__call__()
+
+
+def _in_thread(call: Callable[[], object]) -> tuple[threading.Thread, list[object]]:
+    result: list[object] = []
+
+    def run() -> None:
+        try:
+            result.append(call())
+        except Exception as exc:  # the test looks at what came out
+            result.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, result
+
+
+def test_a_slow_fetch_does_not_hold_up_callers_with_a_cached_list() -> None:
+    endpoint = SlowEndpoint(["a"])
+    endpoint.release.set()
+    catalogue = Catalogue((), endpoint, max_age=0)
+    assert catalogue.resolve("a") == "a"
+    endpoint.release.clear()
+    endpoint.models = ["a", "b"]
+
+    fetcher, fetched = _in_thread(catalogue.entries)
+    assert endpoint.started.wait(5)
+    started = time.monotonic()
+    assert catalogue.entries() == {"a": "a"}  # the stale list, at once
+    assert time.monotonic() - started < 1.0
+
+    endpoint.release.set()
+    fetcher.join(5)
+    assert fetched == [{"a": "a", "b": "b"}]
+    assert endpoint.calls == 2
+
+
+def test_without_a_list_callers_wait_for_the_one_fetch_in_flight_bounded() -> None:
+    endpoint = SlowEndpoint(["a"])
+    catalogue = Catalogue((), endpoint, wait=0.3)
+    first, first_result = _in_thread(catalogue.entries)
+    assert endpoint.started.wait(5)
+
+    started = time.monotonic()
+    with pytest.raises(CatalogueUnavailable):
+        catalogue.entries()  # gives up after `wait`, not after the fetch
+    assert time.monotonic() - started < 2.0
+
+    second, second_result = _in_thread(catalogue.entries)
+    time.sleep(0.05)
+    endpoint.release.set()
+    first.join(5)
+    second.join(5)
+    assert first_result == [{"a": "a"}] and second_result == [{"a": "a"}]
+    assert endpoint.calls == 1  # one fetch served everyone
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[fast] hello", ("gpt-4o-mini", "hello")),
+        ("[SMART] hi", ("gpt-4o", "hi")),
+        ("[gpt-4o] hi", ("gpt-4o", "hi")),
+        ("[fast]", ("gpt-4o-mini", "")),
+        ("[WIP] can you review this?", (None, "[WIP] can you review this?")),
+        ("[1/3] part one", (None, "[1/3] part one")),
+        ("no override", (None, "no override")),
+    ],
+)
+def test_a_leading_name_overrides_only_when_it_is_a_model(
+    text: str, expected: tuple[str | None, str]
+) -> None:
+    assert Catalogue(ALIASES, Endpoint([])).split_override(text) == expected
+
+
+def test_without_a_catalogue_a_leading_name_stays_in_the_prompt() -> None:
+    endpoint = Endpoint(["a"])
+    endpoint.down = True
+    catalogue = Catalogue((), endpoint)
+    assert catalogue.split_override("[a] hello") == (None, "[a] hello")
+    endpoint.down = False
+    assert Catalogue((), endpoint).split_override("[a] hello") == ("a", "hello")

@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes import FakeOpenAI, FakeSlackAPI
+
 READY = {"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "secret", "OPENAI_API_KEY": "k"}
+
+
+@pytest.fixture
+def ready(slack: FakeSlackAPI, model: FakeOpenAI) -> dict[str, str]:
+    """Every required setting, with Slack and the model endpoint on the loopback fakes."""
+    return READY | {"SLACK_API_URL": slack.base_url, "OPENAI_BASE_URL": model.base_url}
 
 
 def run_bot(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -32,18 +40,24 @@ def test_help_lists_every_command(tmp_path: Path) -> None:
         assert command in result.stdout
 
 
-def test_migrate_then_check_passes(empty_db_url: str, tmp_path: Path) -> None:
-    env = READY | {"DATABASE_URL": empty_db_url}
+def test_migrate_then_check_passes(
+    empty_db_url: str, tmp_path: Path, ready: dict[str, str], model: FakeOpenAI
+) -> None:
+    env = ready | {"DATABASE_URL": empty_db_url}
     assert run_bot("migrate", env=env, cwd=tmp_path).returncode == 0
 
     result = run_bot("check", env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stdout
     assert "FAIL" not in result.stdout
     assert "OK   migrations" in result.stdout
+    assert "OK   slack\n" in result.stdout
+    assert f"OK   model endpoint: {len(model.models)} models\n" in result.stdout
 
 
-def test_check_reports_an_unmigrated_database(empty_db_url: str, tmp_path: Path) -> None:
-    result = run_bot("check", env=READY | {"DATABASE_URL": empty_db_url}, cwd=tmp_path)
+def test_check_reports_an_unmigrated_database(
+    empty_db_url: str, tmp_path: Path, ready: dict[str, str]
+) -> None:
+    result = run_bot("check", env=ready | {"DATABASE_URL": empty_db_url}, cwd=tmp_path)
     assert result.returncode == 1
     assert "FAIL migrations" in result.stdout
     assert "python -m bot migrate" in result.stdout
@@ -56,15 +70,18 @@ def test_check_reports_an_unmigrated_database(empty_db_url: str, tmp_path: Path)
         ("sqlite:////nonexistent-dir/x.db", "unable to open database file"),
     ],
 )
-def test_check_with_a_bad_database_url_fails(url: str, reason: str, tmp_path: Path) -> None:
-    result = run_bot("check", env=READY | {"DATABASE_URL": url}, cwd=tmp_path)
+def test_check_with_a_bad_database_url_fails(
+    url: str, reason: str, tmp_path: Path, ready: dict[str, str]
+) -> None:
+    result = run_bot("check", env=ready | {"DATABASE_URL": url}, cwd=tmp_path)
     assert result.returncode == 1
     assert "FAIL database" in result.stdout
     assert reason in result.stdout
 
 
-def test_check_names_a_missing_bot_token(tmp_path: Path) -> None:
-    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "OPENAI_API_KEY": "k"}
+def test_check_names_a_missing_bot_token(tmp_path: Path, ready: dict[str, str]) -> None:
+    env = {k: v for k, v in ready.items() if k != "SLACK_BOT_TOKEN"}
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'x.db'}"
     result = run_bot("check", env=env, cwd=tmp_path)
     assert result.returncode == 1
     assert "FAIL SLACK_BOT_TOKEN: SLACK_BOT_TOKEN is not set" in result.stdout
@@ -80,3 +97,27 @@ def test_env_file_in_working_directory_is_read(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text(f"DATABASE_URL=sqlite:///{tmp_path / 'from-env-file.db'}\n")
     assert run_bot("migrate", env={}, cwd=tmp_path).returncode == 0
     assert (tmp_path / "from-env-file.db").exists()
+
+
+def test_check_says_why_slack_refuses_the_token(
+    tmp_path: Path, ready: dict[str, str], slack: FakeSlackAPI
+) -> None:
+    slack.fail("auth.test", "invalid_auth")
+    result = run_bot(
+        "check", env=ready | {"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}, cwd=tmp_path
+    )
+    assert result.returncode == 1
+    assert "FAIL slack: invalid_auth\n" in result.stdout
+    assert "OK   model endpoint: 3 models\n" in result.stdout
+
+
+def test_check_says_why_the_model_endpoint_fails(tmp_path: Path, ready: dict[str, str]) -> None:
+    env = ready | {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+        "OPENAI_BASE_URL": "http://127.0.0.1:1/v1",
+    }
+    result = run_bot("check", env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    [line] = [line for line in result.stdout.splitlines() if "model endpoint" in line]
+    assert line.startswith("FAIL model endpoint: cannot reach http://127.0.0.1:1/v1/models")
+    assert "OK   slack\n" in result.stdout

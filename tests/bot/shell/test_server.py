@@ -94,3 +94,49 @@ def test_http_mode_without_a_bot_token_names_the_variable(tmp_path: Path) -> Non
     assert process.returncode == 2
     assert stderr.startswith("switchboard: SLACK_BOT_TOKEN is not set: put the app's Bot User")
     assert len(stderr.strip().splitlines()) == 1
+
+
+def _slack_env(slack: FakeSlackAPI, tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {
+        "SLACK_BOT_TOKEN": "xoxb-revoked",
+        "SLACK_SIGNING_SECRET": "secret",
+        "SLACK_API_URL": slack.base_url,
+        "OPENAI_API_KEY": "k",
+        "OPENAI_BASE_URL": "http://127.0.0.1:1/v1",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+        **extra,
+    }
+
+
+def test_a_bot_token_slack_refuses_stops_the_start_with_one_line(
+    slack: FakeSlackAPI, tmp_path: Path
+) -> None:
+    slack.fail("auth.test", "invalid_auth")
+    process = _start_bot(_slack_env(slack, tmp_path), "serve")
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 2
+    assert stderr.startswith("switchboard: SLACK_BOT_TOKEN was refused by Slack (invalid_auth): ")
+    assert len(stderr.strip().splitlines()) == 1
+
+
+def test_an_app_token_slack_refuses_stops_socket_mode_with_one_line(
+    slack: FakeSlackAPI, tmp_path: Path
+) -> None:
+    slack.fail("apps.connections.open", "invalid_auth")
+    process = _start_bot(_slack_env(slack, tmp_path, SLACK_APP_TOKEN="xapp-revoked"), "socket")
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 2
+    assert stderr.startswith("switchboard: SLACK_APP_TOKEN was refused by Slack (invalid_auth): ")
+    assert len(stderr.strip().splitlines()) == 1
+
+
+def test_slack_out_of_reach_at_start_stops_with_one_line(
+    slack: FakeSlackAPI, tmp_path: Path
+) -> None:
+    env = _slack_env(slack, tmp_path, SLACK_API_URL="http://127.0.0.1:1/api/")
+    process = _start_bot(env, "serve")
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 2
+    assert stderr.startswith("switchboard: Slack did not answer at http://127.0.0.1:1/api/ (")
+    assert "SLACK_API_URL" in stderr
+    assert len(stderr.strip().splitlines()) == 1

@@ -1,0 +1,1 @@
+"""Deliveries: what makes each request Slack sends (or someone replays) run once."""
