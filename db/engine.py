@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 
 def normalize_url(url: str) -> str:
@@ -22,10 +21,15 @@ def normalize_url(url: str) -> str:
 def make_engine(url: str, *, pool_size: int = 10, **kwargs: Any) -> Engine:
     """Create an engine tuned for the backend named by `url`."""
     url = normalize_url(url)
-    if make_url(url).get_backend_name() == "sqlite":
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database not in (None, "", ":memory:"):
+            # As many connections as PostgreSQL gets: a writer waiting for SQLite's lock
+            # holds its connection, and a reader must not queue behind it for one.
+            kwargs = {"pool_size": pool_size, "max_overflow": pool_size, **kwargs}
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
-        event.listen(engine, "connect", _sqlite_pragmas)
-        _serialize_transactions(engine)
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(
         url,
@@ -37,38 +41,58 @@ def make_engine(url: str, *, pool_size: int = 10, **kwargs: Any) -> Engine:
     )
 
 
+class _Session(Session):
+    """A session whose `begin()` takes SQLite's write lock at once (`BEGIN IMMEDIATE`)."""
+
+    def begin(self, nested: bool = False) -> SessionTransaction:
+        """Begin a transaction; on SQLite one that may write, so it waits for the lock now."""
+        transaction = super().begin(nested)
+        if not nested:
+            self.connection(execution_options={_BEGIN: "IMMEDIATE"})
+        return transaction
+
+
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    """Sessions whose objects stay readable after commit (services hand them to handlers)."""
+    """Sessions whose objects stay readable after commit (services hand them to handlers).
+
+    `sessions.begin()` is for work that writes; a plain `sessions()` only reads. On SQLite the
+    first begins with `BEGIN IMMEDIATE`, the second with a deferred `BEGIN` that, in WAL
+    mode, never waits for a writer.
+    """
+    if engine.dialect.name == "sqlite":
+        return sessionmaker(engine, class_=_Session, expire_on_commit=False)
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def _serialize_transactions(engine: Engine) -> None:
-    """Let one transaction of this process at a time into SQLite.
-
-    SQLite has one writer; when threads collide, its busy handler sleeps in growing steps (up
-    to 100 ms), which made 40 concurrent turns take seconds. Waiting on a lock here instead
-    hands the database over at once. Transactions are short (no model call happens inside
-    one), and other processes are still kept apart by SQLite's own locking.
-
-    The price: a thread must not keep a transaction open while it waits for another thread
-    that needs one, or both wait forever.
-    """
-    lock = threading.RLock()
-
-    def acquire(connection: Connection) -> None:
-        lock.acquire()
-        connection.info["switchboard_lock"] = True
-
-    def release(connection: Connection) -> None:
-        if connection.info.pop("switchboard_lock", False):
-            lock.release()
-
-    event.listen(engine, "begin", acquire)
-    event.listen(engine, "commit", release)
-    event.listen(engine, "rollback", release)
+# SQLAlchemy's recipe for pysqlite ("Serializable isolation / Savepoints / Transactional DDL"):
+# the driver's own transaction handling is off and we emit BEGIN ourselves. A transaction
+# that writes must take the write lock when it begins: one that read first and then tries to
+# write while another thread committed fails at once with "database is locked"
+# (SQLITE_BUSY_SNAPSHOT; the busy timeout does not apply). Readers begin deferred.
+#
+# It replaced a process-wide lock around every transaction, reads included. Medians of
+# `.venv/bin/python bench/sqlite_concurrency.py` (40 writer threads, 30,000 responses rows;
+# two runs each, 2026-12-04, shared 2-core machine):
+#                                                    lock          this
+#   trivial read started during a 40-write burst     42-59 ms      1.4-2.2 ms
+#   40 write transactions, wall time                 42-52 ms      115-190 ms
+#   per write transaction, p50 / p99                 23 / 39 ms    35-42 / 114-187 ms
+# Without the lock, waiting writers poll in SQLite's busy handler (sleeps of 1 ms growing to
+# 100 ms), so a burst of writes alone takes longer; end to end it does not show:
+# `bench/conversations.py`, 40 simultaneous conversations, 2.28-2.35 s before, 2.22-2.38 s
+# after. A report read in `sessions.begin()` holds the write lock while it runs (40 writes
+# behind it: 640-750 ms); reports should read in `sessions()`.
+_BEGIN = "switchboard_sqlite_begin"
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_begin(connection: Connection) -> None:
+    mode = connection.get_execution_options().get(_BEGIN, "DEFERRED")
+    connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # pysqlite would begin late (at the first write) and commit before DDL: we begin instead.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")

@@ -19,8 +19,8 @@ from db.models import Base, Conversation, Message, ModelDefault, Response, Turn,
 
 def insert_unless_exists(
     session: Session, model: type[Base], values: dict[str, Any], *, unique: Sequence[str]
-) -> int | None:
-    """INSERT … ON CONFLICT DO NOTHING; the new row's id, or None when `unique` already exists.
+) -> Any | None:
+    """INSERT … ON CONFLICT DO NOTHING; the new row's primary key, or None when `unique` exists.
 
     The database decides, so two processes racing for the same row cannot both win, and no
     exception (which would spoil the transaction on PostgreSQL) is involved.
@@ -59,7 +59,7 @@ def _insert_ignoring_conflicts(dialect: str, table: Table, unique: tuple[str, ..
     return (
         _insert_for(dialect, table)
         .on_conflict_do_nothing(index_elements=list(unique))
-        .returning(table.c.id)
+        .returning(*table.primary_key.columns)
     )
 
 

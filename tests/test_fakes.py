@@ -115,6 +115,62 @@ def test_chat_stream_helper(client: WebClient, slack: FakeSlackAPI) -> None:
     assert slack.streamed_text(stream.ts) == "Hello world!"
 
 
+def test_streaming_in_a_channel_needs_the_recipient(client: WebClient, slack: FakeSlackAPI) -> None:
+    with pytest.raises(SlackApiError, match="missing_recipient_team_id"):
+        client.chat_startStream(channel="C1", thread_ts="1.000001", recipient_user_id="U1")
+    with pytest.raises(SlackApiError, match="missing_recipient_user_id"):
+        client.chat_startStream(channel="C1", thread_ts="1.000001", recipient_team_id="T0001")
+    dm = client.chat_startStream(channel="D1", thread_ts="1.000001", markdown_text="hi")
+    assert slack.open_streams() == [dm["ts"]]
+
+
+def test_only_a_streaming_message_takes_appends_and_stops(
+    client: WebClient, slack: FakeSlackAPI
+) -> None:
+    with pytest.raises(SlackApiError, match="message_not_in_streaming_state"):
+        client.chat_appendStream(channel="D1", ts="1.000100", markdown_text="never started")
+    with pytest.raises(SlackApiError, match="message_not_in_streaming_state"):
+        client.chat_stopStream(channel="D1", ts="1.000100")
+    ts = client.chat_startStream(channel="D1", thread_ts="1.000001", markdown_text="a")["ts"]
+    client.chat_appendStream(channel="D1", ts=ts, markdown_text="b")
+    client.chat_stopStream(channel="D1", ts=ts, markdown_text="c")
+    with pytest.raises(SlackApiError, match="message_not_in_streaming_state"):
+        client.chat_appendStream(channel="D1", ts=ts, markdown_text="after the end")
+    with pytest.raises(SlackApiError, match="message_not_in_streaming_state"):
+        client.chat_stopStream(channel="D1", ts=ts)
+    assert slack.streamed_text(ts) == "abc"  # refused text is not shown
+    assert slack.open_streams() == []
+
+
+def test_stream_text_over_12000_characters_is_refused(
+    client: WebClient, slack: FakeSlackAPI
+) -> None:
+    start = {"channel": "D1", "thread_ts": "1.000001"}
+    with pytest.raises(SlackApiError, match="msg_too_long"):
+        client.chat_startStream(**start, markdown_text="x" * 12_001)
+    assert slack.open_streams() == []
+    ts = client.chat_startStream(**start, markdown_text="x" * 12_000)["ts"]
+    with pytest.raises(SlackApiError, match="msg_too_long"):
+        client.chat_appendStream(channel="D1", ts=ts, markdown_text="y" * 12_001)
+    with pytest.raises(SlackApiError, match="msg_too_long"):
+        client.chat_stopStream(channel="D1", ts=ts, markdown_text="z" * 12_001)
+    assert slack.open_streams() == [ts]  # a refused stop leaves it streaming
+    client.chat_stopStream(channel="D1", ts=ts)
+    assert slack.open_streams() == []
+
+
+def test_open_streams_lists_what_was_started_and_not_stopped(
+    client: WebClient, slack: FakeSlackAPI
+) -> None:
+    recipient = {"recipient_team_id": "T0001", "recipient_user_id": "U1"}
+    first = client.chat_startStream(channel="C1", thread_ts="1.000001", **recipient)["ts"]
+    second = client.chat_startStream(channel="C1", thread_ts="2.000001", **recipient)["ts"]
+    client.chat_stopStream(channel="C1", ts=first)
+    assert slack.open_streams() == [second]
+    slack.reset()
+    assert slack.open_streams() == []
+
+
 def test_files_upload_v2_stores_bytes(client: WebClient, slack: FakeSlackAPI) -> None:
     payload = b"line one\n\x00\xffbinary"
     result = client.files_upload_v2(

@@ -8,15 +8,37 @@ from dataclasses import dataclass
 
 from bot.llm.port import ChatMessage
 
-# About four characters a token for English text; good enough to budget, never used to bill
-# except when the endpoint reports no usage at all (and then the row says it is an estimate).
+# About four characters a token for English text, and about one a character for Chinese,
+# Japanese and Korean (four a token would undercount them several times); good enough to
+# budget, never used to bill except when the endpoint reports no usage at all (and then the row
+# says it is an estimate).
 CHARS_PER_TOKEN = 4
 _MESSAGE_OVERHEAD = 4
+_CJK = (
+    "\u1100-\u11ff"  # Hangul Jamo
+    "\u3000-\u30ff"  # CJK symbols and punctuation, Hiragana, Katakana
+    "\u3130-\u318f"  # Hangul compatibility Jamo
+    "\u31f0-\u31ff"  # Katakana phonetic extensions
+    "\u3400-\u4dbf"  # CJK Unified Ideographs extension A
+    "\u4e00-\u9fff"  # CJK Unified Ideographs
+    "\uac00-\ud7af"  # Hangul syllables
+    "\uf900-\ufaff"  # CJK compatibility ideographs
+    "\uff00-\uffef"  # halfwidth and fullwidth forms
+    "\U00020000-\U0003134f"  # CJK Unified Ideographs extensions B to G
+)
+# Runs of CJK (captured) and of anything else: every match starts where the last ended, which
+# is much faster than searching for CJK characters one at a time.
+_RUNS = re.compile(f"([{_CJK}]+)|[^{_CJK}]+")
 
 
 def estimate_tokens(text: str) -> int:
-    """A rough token count for `text`."""
-    return max(1, (len(text) + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN)
+    """A rough token count for `text`: a CJK character about one, other text four a token."""
+    # Runs over the thread's history on every turn. `build_context` over 16,000 tokens of it
+    # in 40 turns (measured 2026-12-04, busy 2-core machine): English 16 µs (ASCII skips the
+    # scan), Chinese 64 µs, French 260 µs, English and CJK alternating every word 530 µs.
+    cjk = 0 if text.isascii() else sum(map(len, _RUNS.findall(text)))
+    rest = len(text) - cjk
+    return max(1, cjk + (rest + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN)
 
 
 def strip_mentions(text: str, bot_user_id: str | None) -> str:

@@ -72,13 +72,20 @@ class EventStream:
 
     def __init__(self) -> None:
         self._partial = b""
+        self._after_cr = False
         self._data: list[str] = []
 
     def feed(self, received: bytes) -> list[str]:
         """The data of each event that `received` completes (comments and other fields skipped)."""
+        if self._after_cr and received:
+            # A CR ended the last read's line: an LF now is the rest of that line's end.
+            self._after_cr = False
+            received = received.removeprefix(b"\n")
         lines = (self._partial + received).splitlines(keepends=True)
-        # A last piece without LF may be incomplete, or a CR whose LF is still to come.
-        self._partial = lines.pop() if lines and not lines[-1].endswith(b"\n") else b""
+        # A last piece without CR or LF is incomplete: it waits for the rest of its line.
+        self._partial = lines.pop() if lines and not lines[-1].endswith((b"\r", b"\n")) else b""
+        if lines:
+            self._after_cr = lines[-1].endswith(b"\r")
         events = []
         for raw in lines:
             line = raw.rstrip(b"\r\n").decode()

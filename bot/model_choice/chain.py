@@ -306,13 +306,10 @@ class ModelChooser:
         self, session: Session, team_id: str, value: bool, *, set_by: str
     ) -> None:
         """Restrict (or open up) channel-default changes."""
-        row = session.get(WorkspaceSettings, team_id)
-        if row is None:
-            session.add(
-                WorkspaceSettings(
-                    team_id=team_id, channel_defaults_admins_only=value, updated_by=set_by
-                )
-            )
-        else:
-            row.channel_defaults_admins_only = value
-            row.updated_by = set_by
+        # The database decides, so two admins switching at once cannot both insert the row.
+        queries.insert_or_update(
+            session,
+            WorkspaceSettings,
+            {"team_id": team_id},
+            {"channel_defaults_admins_only": value, "updated_by": set_by},
+        )

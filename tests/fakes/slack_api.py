@@ -64,10 +64,23 @@ class _State:
     responses: list[tuple[str, Payload]] = field(default_factory=list)
     uploads: dict[str, bytes] = field(default_factory=dict)
     upload_names: dict[str, str] = field(default_factory=dict)
+    # ts of each message started with chat.startStream -> whether it is still streaming
+    streams: dict[str, bool] = field(default_factory=dict)
+
+
+# What Slack documents of chat.startStream/appendStream/stopStream and the fake enforces
+# (docs.slack.dev/reference/methods/chat.startStream and its siblings).
+MAX_MARKDOWN_TEXT = 12_000
+_STREAM_METHODS = ("chat.startStream", "chat.appendStream", "chat.stopStream")
 
 
 class FakeSlackAPI(LoopbackServer):
-    """Records Slack Web API calls and answers them with plausible `ok` payloads."""
+    """Records Slack Web API calls and answers them with plausible `ok` payloads.
+
+    The streaming methods are strict, as Slack is: `chat.startStream` outside a DM needs
+    `recipient_team_id` and `recipient_user_id`, appending to or stopping a message that is not
+    streaming fails, and `markdown_text` takes at most 12,000 characters.
+    """
 
     def __init__(
         self,
@@ -252,13 +265,18 @@ class FakeSlackAPI(LoopbackServer):
                 call_ts = call.args.get("ts")
             else:
                 continue
-            if call_ts != ts:
-                continue
+            if call_ts != ts or not call.response.get("ok", True):
+                continue  # another message, or text Slack refused
             text.append(call.args.get("markdown_text") or "")
             for chunk in call.arg("chunks") or []:
                 if isinstance(chunk, dict) and chunk.get("type") == "markdown_text":
                     text.append(chunk.get("text", ""))
         return "".join(text)
+
+    def open_streams(self) -> list[str]:
+        """The ts of every message started with `chat.startStream` and never stopped."""
+        with self._lock:
+            return [ts for ts, streaming in self._state.streams.items() if streaming]
 
     # ----- request handling (called from handler threads) ---------------------------------
 
@@ -317,9 +335,41 @@ class FakeSlackAPI(LoopbackServer):
             "profile": {k: v for k, v in profile.items() if v is not None},
         }
 
+    def _track_stream(self, method: str, args: Payload, payload: Payload) -> None:
+        """Note the streams a successful chat.startStream opens and chat.stopStream closes."""
+        if not payload.get("ok"):
+            return
+        with self._lock:
+            if method == "chat.startStream" and payload.get("ts"):
+                self._state.streams[str(payload["ts"])] = True
+            elif method == "chat.stopStream":
+                self._state.streams[str(args.get("ts"))] = False
+
+    def _refuse_stream_call(self, method: str, args: Payload) -> str | None:
+        """The error Slack answers this chat.*Stream call with, if any."""
+        # Slack's error tables name no error for over-long stream text: chat.postMessage's is
+        # msg_too_long.
+        if len(str(args.get("markdown_text") or "")) > MAX_MARKDOWN_TEXT:
+            return "msg_too_long"
+        if method == "chat.startStream":
+            if not str(args.get("channel", "")).startswith("D"):
+                if not args.get("recipient_team_id"):
+                    return "missing_recipient_team_id"
+                if not args.get("recipient_user_id"):
+                    return "missing_recipient_user_id"
+            return None
+        with self._lock:
+            if not self._state.streams.get(str(args.get("ts"))):
+                return "message_not_in_streaming_state"
+        return None
+
     def _answer(self, method: str, args: Payload) -> Payload:
         """Default `ok` payload for an API method."""
         channel = args.get("channel") or args.get("channel_id")
+        if method in _STREAM_METHODS:
+            error = self._refuse_stream_call(method, args)
+            if error is not None:
+                return {"ok": False, "error": error}
         if method == "auth.test":
             return {
                 "url": f"https://{self.team_name.lower()}.slack.com/",
@@ -425,7 +475,8 @@ class _SlackHandler(BaseHandler):
         elif responder is not None:
             payload = {"ok": True, **(responder(args) if callable(responder) else responder)}
         else:
-            payload = {"ok": True, **fake._answer(method, args)}
+            payload = {"ok": True, **fake._answer(method, args)}  # an `ok: False` stays
+        fake._track_stream(method, args, payload)
         fake._record(SlackCall(method, args, headers, arrived, url.path, payload))
         fake.sleep(delay)
         self.send_json(status, payload, extra)

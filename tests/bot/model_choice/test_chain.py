@@ -28,7 +28,7 @@ from bot.model_choice.commands import (
     Refused,
     Status,
 )
-from db.models import Conversation
+from db.models import Conversation, WorkspaceSettings
 
 TEAM = "T1"
 ALIASES = (("fast", "gpt-4o-mini"), ("smart", "gpt-4o"))
@@ -243,6 +243,32 @@ def test_admins_only_is_off_until_switched_on(
         assert chooser.channel_defaults_admins_only(session, TEAM) is True
         chooser.set_channel_defaults_admins_only(session, TEAM, False, set_by="UADMIN")
         assert chooser.channel_defaults_admins_only(session, TEAM) is False
+
+
+def test_admins_switching_at_once_both_succeed_and_the_last_one_wins(
+    sessions: sessionmaker[Session], chooser: ModelChooser
+) -> None:
+    errors: list[Exception] = []
+
+    def switch_off() -> None:
+        try:
+            with sessions.begin() as session:
+                chooser.set_channel_defaults_admins_only(session, TEAM, False, set_by="U2")
+        except Exception as exc:
+            errors.append(exc)
+
+    with sessions.begin() as session:
+        chooser.set_channel_defaults_admins_only(session, TEAM, True, set_by="U1")
+        session.flush()
+        other = threading.Thread(target=switch_off)
+        other.start()
+        other.join(0.3)  # it waits for this transaction: the row's key is taken
+        assert other.is_alive()
+    other.join(10)
+    assert errors == []
+    with sessions() as session:
+        row = session.get_one(WorkspaceSettings, TEAM)
+        assert (row.channel_defaults_admins_only, row.updated_by) == (False, "U2")
 
 
 # --- /model's decisions ----------------------------------------------------------------------

@@ -1,0 +1,95 @@
+"""Our event-stream reader, and the SDK behaviour that is the reason it exists."""
+
+from __future__ import annotations
+
+import time
+
+import openai
+import pytest
+
+from bot.llm.openai_chat import OpenAIChatModel
+from bot.llm.sse import EventStream
+from tests.fakes import FakeOpenAI
+
+QUESTION = [{"role": "user", "content": "Hi?"}]
+
+
+def read(*pieces: bytes) -> list[str]:
+    """The events a stream yields when `pieces` arrive one read at a time."""
+    stream = EventStream()
+    return [event for piece in pieces for event in stream.feed(piece)]
+
+
+@pytest.mark.parametrize("end", [b"\n", b"\r", b"\r\n"])
+def test_lines_end_at_lf_cr_or_crlf(end: bytes) -> None:
+    events = b"data: one" + end + end + b"data: two" + end + end
+    assert read(events) == ["one", "two"]
+
+
+def test_a_crlf_split_across_reads_is_one_line_end() -> None:
+    assert read(b"data: one\r", b"\n\r", b"\ndata: two\r\n\r\n") == ["one", "two"]
+
+
+def test_an_event_ended_by_cr_comes_at_once_not_with_the_next_read() -> None:
+    stream = EventStream()
+    assert stream.feed(b"data: one\r\r") == ["one"]
+    assert stream.feed(b"") == []
+    assert stream.feed(b"\ndata: two\r") == []  # that LF ended the CR's line
+    assert stream.feed(b"\n\r\n") == ["two"]
+
+
+def test_unicode_line_separators_inside_data_are_not_line_ends() -> None:
+    text = 'data: {"content": "a\u2028b\u2029c\u0085d"}\n\n'
+    assert read(text.encode()) == ['{"content": "a\u2028b\u2029c\u0085d"}']
+
+
+def test_comments_keep_alives_and_other_fields_are_ignored() -> None:
+    events = b": OPENROUTER PROCESSING\n\n: ping\n\nevent: message\nid: 7\nretry: 10\ndata: x\n\n"
+    assert read(events) == ["x"]
+
+
+def test_an_event_without_data_is_not_dispatched() -> None:
+    assert read(b"event: ping\n\ndata:\n\n") == []
+
+
+def test_data_lines_of_one_event_are_joined_with_newlines() -> None:
+    assert read(b"data: first\ndata:second\ndata:  indented\n\n") == ["first\nsecond\n indented"]
+
+
+def test_an_event_split_across_reads_comes_when_it_is_complete() -> None:
+    stream = EventStream()
+    assert stream.feed(b"da") == []
+    assert stream.feed(b"ta: hel") == []
+    assert stream.feed(b"lo\n") == []
+    assert stream.feed(b"\ndata: next") == ["hello"]
+    assert stream.feed(b"\n\n") == ["next"]
+
+
+def test_a_multibyte_character_split_across_reads_is_decoded_whole() -> None:
+    encoded = "data: héllo 漢字\n\n".encode()
+    cut = encoded.index("漢".encode()) + 1
+    assert read(encoded[:cut], encoded[cut:]) == ["héllo 漢字"]
+
+
+# ----- contract: why bot/llm/sse.py exists ------------------------------------------------
+
+
+def test_the_openai_sdk_still_drops_the_connection_after_a_stream(model: FakeOpenAI) -> None:
+    client = openai.OpenAI(base_url=model.base_url, api_key="sk-test", max_retries=0, timeout=10)
+    for _ in range(2):
+        stream = client.chat.completions.create(model="m", messages=QUESTION, stream=True)
+        assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        time.sleep(0.1)  # give a connection on its way back to the pool the time to get there
+    assert model.connections == 2, (
+        "openai-python now reuses connections after a stream (openai-python#3440 fixed?): "
+        "bot/llm/sse.py and the hand-read stream in bot/llm/openai_chat.py can go"
+    )
+
+
+def test_our_adapter_keeps_one_connection_for_reply_after_reply(model: FakeOpenAI) -> None:
+    client = openai.OpenAI(base_url=model.base_url, api_key="sk-test", max_retries=0, timeout=10)
+    chat = OpenAIChatModel(client)
+    for _ in range(2):
+        assert "".join(chat.stream("m", QUESTION))
+        time.sleep(0.1)  # the end of the body is read on another thread, just after the answer
+    assert model.connections == 1
