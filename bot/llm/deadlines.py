@@ -1,0 +1,90 @@
+"""How long one answer may take: to its first token, between two chunks, and in all."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import httpx2
+
+from bot.llm.port import ModelError
+
+# A connection that takes longer than this to open will not open; leave time for a retry.
+_CONNECT = 10.0
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    """The three limits of one answer, in seconds; retries happen inside `total`."""
+
+    first_token: float = 60.0
+    idle: float = 60.0
+    total: float = 300.0
+
+
+class Clock:
+    """One answer's deadlines, started when the answer is asked for.
+
+    The stream is read in the turn's own thread, so a read that never returns is stopped by
+    the HTTP client's read timeout: each request's is the time left to the first token, and
+    once the headers are in, the body's is set to what the next silence may last. Keep-alive
+    comments make reads return without progress; `check` catches those between reads.
+    """
+
+    __slots__ = ("_first_by", "_last", "_total_by", "deadlines", "started")
+
+    def __init__(self, deadlines: Deadlines) -> None:
+        self.deadlines = deadlines
+        self.started = time.monotonic()
+        self._first_by = self.started + deadlines.first_token
+        self._total_by = self.started + deadlines.total
+        self._last: float | None = None  # when the model last made progress
+
+    def left(self) -> float:
+        """Seconds left before the deadline that applies now."""
+        if self._last is None:
+            return min(self._first_by, self._total_by) - time.monotonic()
+        return min(self._last + self.deadlines.idle, self._total_by) - time.monotonic()
+
+    def request_timeout(self) -> httpx2.Timeout:
+        """The timeout of one request: its headers must come before the first-token deadline."""
+        left = self.left()
+        if left <= 0:
+            raise self.expired()
+        return httpx2.Timeout(left, connect=min(left, _CONNECT))
+
+    def body_read_timeout(self) -> float:
+        """How long one read of the body may wait (its headers are in, no text yet)."""
+        now = time.monotonic()
+        # Until the first token the first-token deadline rules; after it, the idle timeout.
+        # One value serves both (the client reads it once per body), `check` does the rest.
+        waits = max(self._first_by - now, self.deadlines.idle)
+        return max(0.001, min(waits, self._total_by - now))
+
+    def progress(self, now: float) -> None:
+        """The model wrote something (text, reasoning, usage or its end)."""
+        self._last = now
+
+    def check(self, now: float) -> None:
+        """Raise the `ModelError` of a deadline passed at `now`, if one has."""
+        if now >= self._total_by:
+            raise self.expired(now)
+        if self._last is None:
+            if now >= self._first_by:
+                raise self.expired(now)
+        elif now - self._last >= self.deadlines.idle:
+            raise self.expired(now)
+
+    def expired(self, now: float | None = None) -> ModelError:
+        """The error for the deadline that has passed (or is about to) at `now`."""
+        now = time.monotonic() if now is None else now
+        d = self.deadlines
+        limits = f"{d.first_token:g}/{d.idle:g}/{d.total:g} s"
+        detail = f"deadline passed after {now - self.started:.1f} s (limits {limits})"
+        if now >= self._total_by - 0.01:
+            text = f"The model took too long: its answer was not done after {d.total:g} seconds."
+        elif self._last is None:
+            text = f"The model took too long to start answering (over {d.first_token:g} seconds)."
+        else:
+            text = f"The model took too long: it stopped writing for over {d.idle:g} seconds."
+        return ModelError(text, retryable=True, detail=detail)
