@@ -31,20 +31,20 @@ class Clock:
     comments make reads return without progress; `check` catches those between reads.
     """
 
-    __slots__ = ("_first_by", "_last", "_total_by", "deadlines", "started")
+    __slots__ = ("_first_by", "deadlines", "last", "started", "total_by")
 
     def __init__(self, deadlines: Deadlines) -> None:
         self.deadlines = deadlines
         self.started = time.monotonic()
         self._first_by = self.started + deadlines.first_token
-        self._total_by = self.started + deadlines.total
-        self._last: float | None = None  # when the model last made progress
+        self.total_by = self.started + deadlines.total
+        self.last: float | None = None  # when the model last wrote something
 
     def left(self) -> float:
         """Seconds left before the deadline that applies now."""
-        if self._last is None:
-            return min(self._first_by, self._total_by) - time.monotonic()
-        return min(self._last + self.deadlines.idle, self._total_by) - time.monotonic()
+        if self.last is None:
+            return min(self._first_by, self.total_by) - time.monotonic()
+        return min(self.last + self.deadlines.idle, self.total_by) - time.monotonic()
 
     def request_timeout(self) -> httpx2.Timeout:
         """The timeout of one request: its headers must come before the first-token deadline."""
@@ -59,20 +59,16 @@ class Clock:
         # Until the first token the first-token deadline rules; after it, the idle timeout.
         # One value serves both (the client reads it once per body), `check` does the rest.
         waits = max(self._first_by - now, self.deadlines.idle)
-        return max(0.001, min(waits, self._total_by - now))
-
-    def progress(self, now: float) -> None:
-        """The model wrote something (text, reasoning, usage or its end)."""
-        self._last = now
+        return max(0.001, min(waits, self.total_by - now))
 
     def check(self, now: float) -> None:
         """Raise the `ModelError` of a deadline passed at `now`, if one has."""
-        if now >= self._total_by:
+        if now >= self.total_by:
             raise self.expired(now)
-        if self._last is None:
+        if self.last is None:
             if now >= self._first_by:
                 raise self.expired(now)
-        elif now - self._last >= self.deadlines.idle:
+        elif now - self.last >= self.deadlines.idle:
             raise self.expired(now)
 
     def expired(self, now: float | None = None) -> ModelError:
@@ -81,9 +77,9 @@ class Clock:
         d = self.deadlines
         limits = f"{d.first_token:g}/{d.idle:g}/{d.total:g} s"
         detail = f"deadline passed after {now - self.started:.1f} s (limits {limits})"
-        if now >= self._total_by - 0.01:
+        if now >= self.total_by - 0.01:
             text = f"The model took too long: its answer was not done after {d.total:g} seconds."
-        elif self._last is None:
+        elif self.last is None:
             text = f"The model took too long to start answering (over {d.first_token:g} seconds)."
         else:
             text = f"The model took too long: it stopped writing for over {d.idle:g} seconds."

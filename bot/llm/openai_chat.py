@@ -175,6 +175,7 @@ class OpenAIChatModel:
         chunks = response.iter_bytes()
         events = EventStream()
         seen = False
+        total_by = clock.total_by
         try:
             for received in chunks:
                 data = events.feed(received)
@@ -182,8 +183,8 @@ class OpenAIChatModel:
                 now = time.monotonic()
                 if data:
                     seen = True
-                    if progressed:  # keep-alive comments and empty chunks are not progress
-                        clock.progress(now)
+                if progressed:  # keep-alive comments and empty events are no progress
+                    clock.last = now
                 if text:
                     yield text
                 if failure is not None:
@@ -191,7 +192,9 @@ class OpenAIChatModel:
                 if done:
                     self._endings.finish(response, chunks)
                     return
-                clock.check(now)
+                # After progress only the total deadline can have passed: skip the call.
+                if not progressed or now >= total_by:
+                    clock.check(now)
         except BaseException:
             response.close()
             raise
