@@ -25,10 +25,15 @@ class Deadlines:
 class Clock:
     """One answer's deadlines, started when the answer is asked for.
 
-    The stream is read in the turn's own thread, so a read that never returns is stopped by
-    the HTTP client's read timeout: each request's is the time left to the first token, and
-    once the headers are in, the body's is set to what the next silence may last. Keep-alive
-    comments make reads return without progress; `check` catches those between reads.
+    The stream is read in the turn's own thread, with no watchdog: a read that never returns is
+    ended by the HTTP client's read timeout. A request's is the time left to the first token,
+    so missing headers fail on time; the body's is set once, when its headers are in, to the
+    longer of the first-token time left and the idle timeout (capped by the total), and
+    `check` compares the clock with the deadlines after every read, so keep-alive comments do
+    not hold a turn. What this leaves: a body that falls silent is noticed after that one
+    read timeout, so when the first-token and idle timeouts differ the shorter one can be
+    noticed late (up to the longer), and a stream silent in its last seconds can run past
+    the total by up to the idle timeout.
     """
 
     __slots__ = ("_first_by", "deadlines", "last", "started", "total_by")

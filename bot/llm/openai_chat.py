@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import re
 import time
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -231,6 +233,9 @@ def _retry_delay(headers: httpx2.Headers | None, retries: int) -> float:
                 return max(0.0, float(headers.get(name, "")) / divisor)
             except ValueError:
                 continue
+        with contextlib.suppress(TypeError, ValueError):  # an HTTP date
+            at = parsedate_to_datetime(headers.get("retry-after", ""))
+            return max(0.0, at.timestamp() - time.time())
     delay = min(_FIRST_RETRY_DELAY * 2**retries, _MAX_RETRY_DELAY)
     return delay * (1 - 0.25 * random.random())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.utils
 import time
 
 import openai
@@ -116,3 +117,11 @@ def test_the_client_timeout_stands_in_when_no_deadlines_are_given(model: FakeOpe
     _, error, took = run(OpenAIChatModel(client))
     assert 0.45 < took < 1.0
     assert "took too long" in error.message
+
+
+def test_a_retry_after_date_beyond_the_deadline_fails_at_once(model: FakeOpenAI) -> None:
+    later = email.utils.formatdate(time.time() + 600, usegmt=True)
+    model.enqueue(FakeReply(status=503, headers={"Retry-After": later}))
+    _, error, took = run(chat(model, retries=2))
+    assert took < 0.5
+    assert "asked us to wait" in error.message
