@@ -153,20 +153,23 @@ class OpenAIChatModel:
                     continue
                 if not _should_retry(exc.response) or retries >= self._max_retries:
                     raise
-                wait = _retry_delay(exc.response.headers, retries)
+                asked = _retry_after(exc.response.headers)
+                if asked is not None and asked >= clock.left():
+                    raise _cannot_wait(exc.status_code, asked, clock) from exc
+                wait = _backoff(retries) if asked is None else asked
             except openai.APITimeoutError:
                 if clock.left() <= 0 or retries >= self._max_retries:
                     raise
-                wait = _retry_delay(None, retries)
+                wait = _backoff(retries)
             except openai.APIConnectionError:
                 if retries >= self._max_retries:
                     raise
-                wait = _retry_delay(None, retries)
+                wait = _backoff(retries)
             else:
                 _set_read_timeout(response, clock.body_read_timeout())
                 return response
             if wait >= clock.left():
-                raise _cannot_wait(wait, clock)
+                raise clock.expired()
             time.sleep(wait)
             retries += 1
 
@@ -225,28 +228,33 @@ def _should_retry(response: httpx2.Response) -> bool:
     return response.status_code in _RETRY_STATUSES or response.status_code >= 500
 
 
-def _retry_delay(headers: httpx2.Headers | None, retries: int) -> float:
-    """`Retry-After(-ms)` when the endpoint gives one, else the client's jittered backoff."""
-    if headers is not None:
-        for name, divisor in (("retry-after-ms", 1000), ("retry-after", 1)):
-            try:
-                return max(0.0, float(headers.get(name, "")) / divisor)
-            except ValueError:
-                continue
-        with contextlib.suppress(TypeError, ValueError):  # an HTTP date
-            at = parsedate_to_datetime(headers.get("retry-after", ""))
-            return max(0.0, at.timestamp() - time.time())
+def _retry_after(headers: httpx2.Headers) -> float | None:
+    """The seconds `Retry-After(-ms)` asks for (a number or an HTTP date), if it is given."""
+    for name, divisor in (("retry-after-ms", 1000), ("retry-after", 1)):
+        try:
+            return max(0.0, float(headers.get(name, "")) / divisor)
+        except ValueError:
+            continue
+    with contextlib.suppress(TypeError, ValueError):
+        at = parsedate_to_datetime(headers.get("retry-after", ""))
+        return max(0.0, at.timestamp() - time.time())
+    return None
+
+
+def _backoff(retries: int) -> float:
+    """The client's jittered exponential backoff."""
     delay = min(_FIRST_RETRY_DELAY * 2**retries, _MAX_RETRY_DELAY)
     return delay * (1 - 0.25 * random.random())
 
 
-def _cannot_wait(wait: float, clock: Clock) -> ModelError:
+def _cannot_wait(status: int, wait: float, clock: Clock) -> ModelError:
     left = max(0.0, clock.left())
+    state = "is rate-limiting us" if status == 429 else "is unavailable"
     return ModelError(
-        f"The model's endpoint is busy and asked us to wait {wait:.0f} seconds before asking "
-        f"again, more than the {left:.0f} seconds this answer has left.",
+        f"The model's endpoint {state} and asked us to wait {wait:.0f} seconds, more than the "
+        f"{left:.0f} seconds this answer has left.",
         retryable=True,
-        detail=f"retry delay {wait:.1f} s > {left:.1f} s left",
+        detail=f"HTTP {status}, Retry-After {wait:.1f} s > {left:.1f} s left",
     )
 
 
