@@ -49,7 +49,7 @@ class Settings:
     max_context_tokens: int = 16_000
     max_concurrent_turns: int = 64
     http_threads: int = 16
-    # Deprecated (MODEL_TIMEOUT): read only as the default of the first-token and idle timeouts.
+    # Deprecated: MODEL_TIMEOUT, now the default of the first-token and idle timeouts below.
     model_timeout: float = 120.0
     model_first_token_timeout: float = 60.0
     model_idle_timeout: float = 60.0
