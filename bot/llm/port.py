@@ -29,6 +29,8 @@ class Completion:
     model: str
     usage: TokenUsage | None = None
     finish_reason: str | None = None
+    # False when the endpoint answered in one piece instead of streaming.
+    streamed: bool = True
 
 
 class ModelError(Exception):

@@ -7,6 +7,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -50,8 +51,15 @@ class Settings:
     max_context_tokens: int = 16_000
     max_concurrent_turns: int = 64
     http_threads: int = 16
+    # Deprecated: MODEL_TIMEOUT, now the default of the first-token and idle timeouts below.
     model_timeout: float = 120.0
+    model_first_token_timeout: float = 60.0
+    model_idle_timeout: float = 60.0
+    model_total_timeout: float = 300.0
     model_max_retries: int = 1
+    model_provider: str | None = None
+    # (model, USD per million input tokens, USD per million output tokens), as configured.
+    model_prices: tuple[tuple[str, Decimal, Decimal], ...] = ()
     auto_migrate: bool = True
     shutdown_grace_seconds: float = 20.0
     turn_lease_seconds: float = 30.0
@@ -87,7 +95,17 @@ class Settings:
             max_concurrent_turns=env.int("MAX_CONCURRENT_TURNS", cls.max_concurrent_turns, low=1),
             http_threads=env.int("HTTP_THREADS", cls.http_threads, low=1, high=512),
             model_timeout=env.float("MODEL_TIMEOUT", cls.model_timeout),
+            model_first_token_timeout=env.float(
+                "MODEL_FIRST_TOKEN_TIMEOUT",
+                env.float("MODEL_TIMEOUT", cls.model_first_token_timeout),
+            ),
+            model_idle_timeout=env.float(
+                "MODEL_IDLE_TIMEOUT", env.float("MODEL_TIMEOUT", cls.model_idle_timeout)
+            ),
+            model_total_timeout=env.float("MODEL_TOTAL_TIMEOUT", cls.model_total_timeout),
             model_max_retries=env.int("MODEL_MAX_RETRIES", cls.model_max_retries, high=10),
+            model_provider=env.name("MODEL_PROVIDER"),
+            model_prices=env.prices("MODEL_PRICES"),
             auto_migrate=env.bool("AUTO_MIGRATE", cls.auto_migrate),
             shutdown_grace_seconds=env.float("SHUTDOWN_GRACE_SECONDS", cls.shutdown_grace_seconds),
             turn_lease_seconds=env.float("TURN_LEASE_SECONDS", cls.turn_lease_seconds),
@@ -218,6 +236,38 @@ class _Env:
                 )
             entries[alias] = model
         return tuple(entries.items())
+
+    def name(self, name: str) -> str | None:
+        value = self.str(name)
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9][\w.-]*", value):
+            raise SettingsError(
+                f"{name} must be one word naming the provider, for example openai, "
+                "openrouter or ollama."
+            )
+        return value.lower() if value else None
+
+    def prices(self, name: str) -> tuple[tuple[str, Decimal, Decimal], ...]:
+        example = "for example my-llama=0.10/0.30,other-model=1/2"
+        entries: dict[str, tuple[Decimal, Decimal]] = {}
+        for item in filter(None, (part.strip() for part in (self.str(name) or "").split(","))):
+            model, _, price = item.rpartition("=")
+            prompt, slash, completion = price.partition("/")
+            try:
+                pair = (Decimal(prompt.strip()), Decimal(completion.strip()))
+            except ArithmeticError:
+                pair = None
+            if (
+                not model.strip()
+                or not slash
+                or pair is None
+                or not all(p.is_finite() and p >= 0 for p in pair)
+            ):
+                raise SettingsError(
+                    f"{name} has a malformed entry {item!r}: use comma-separated "
+                    f"model=INPUT/OUTPUT prices in USD per million tokens, {example}."
+                )
+            entries[model.strip()] = pair
+        return tuple((model, *pair) for model, pair in entries.items())
 
     def user_ids(self, name: str) -> frozenset[str]:
         ids = [part.strip() for part in (self.str(name) or "").split(",") if part.strip()]

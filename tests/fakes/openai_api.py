@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -58,6 +58,20 @@ class FakeReply:
     stream_error: Payload | None = None
     after_done: str = ""
     hold_after_done: float = 0.0
+    # Faults of endpoints that do not stream as asked: answer `stream: true` with one whole
+    # chat.completion; refuse `stream: true` with a 400 naming the parameter (and answer the
+    # request without it); send `raw` as the body, labelled `content_type`, instead of an answer.
+    ignore_stream: bool = False
+    refuse_stream: bool = False
+    raw: bytes | None = None
+    content_type: str = "text/html; charset=utf-8"
+    # Send `keep_alive_text` (a comment, or any raw SSE) every `keep_alive` seconds after the
+    # preamble, `keep_alives` times (None: until the client goes away); end the stream without
+    # `data: [DONE]` when `done` is false.
+    keep_alive: float = 0.0
+    keep_alives: int | None = None
+    keep_alive_text: str = ": ping\n\n"
+    done: bool = True
 
     def pieces(self) -> list[str]:
         """The streamed content pieces: `chunks`, or `text` split every `chunk_size` chars."""
@@ -173,6 +187,10 @@ class FakeOpenAI(LoopbackServer):
             self._requests.append(body)
             self._changed.notify_all()
 
+    def _queue_front(self, reply: FakeReply) -> None:
+        with self._lock:
+            self._queue.appendleft(replace(reply, refuse_stream=False))
+
     def _next_reply(self) -> FakeReply:
         with self._lock:
             return self._queue.popleft() if self._queue else self.default_reply
@@ -210,6 +228,19 @@ class _OpenAIHandler(BaseHandler):
             return
         reply = fake._next_reply()
         fake.sleep(reply.hang)
+        if reply.refuse_stream and body.get("stream"):
+            error = {
+                "message": "This model does not support streaming; set stream to false.",
+                "type": "invalid_request_error",
+                "param": "stream",
+                "code": "unsupported_value",
+            }
+            fake._queue_front(reply)  # the request without streaming gets the answer
+            self.send_json(400, {"error": error})
+            return
+        if reply.raw is not None:
+            self.send_bytes(reply.status, reply.raw, reply.content_type, reply.headers)
+            return
         if reply.status != 200:
             self.send_json(reply.status, reply.error_payload(), reply.headers)
             return
@@ -219,7 +250,7 @@ class _OpenAIHandler(BaseHandler):
             "model": reply.model or body.get("model") or "fake-model",
             "system_fingerprint": "fp_fake",
         }
-        if body.get("stream"):
+        if body.get("stream") and not reply.ignore_stream:
             self._stream(fake, reply, body, base)
         else:
             fake.sleep(reply.first_token_delay)
@@ -259,6 +290,13 @@ class _OpenAIHandler(BaseHandler):
         try:
             if reply.preamble:
                 self._write_chunk(reply.preamble.encode())
+            sent = 0
+            while reply.keep_alive and not fake._stopping.is_set():
+                if reply.keep_alives is not None and sent >= reply.keep_alives:
+                    break
+                fake.sleep(reply.keep_alive)
+                self._write_chunk(reply.keep_alive_text.encode())
+                sent += 1
             self._event(chunk({"role": "assistant", "content": "", "refusal": None}))
             fake.sleep(reply.first_token_delay)
             pieces = reply.pieces() or [""]
@@ -278,6 +316,9 @@ class _OpenAIHandler(BaseHandler):
                 self._event(
                     {**base, "object": "chat.completion.chunk", "choices": [], "usage": usage}
                 )
+            if not reply.done:
+                self._write_chunk(b"")
+                return
             self._write_chunk(b"data: [DONE]\n\n")
             if reply.after_done:
                 self._write_chunk(reply.after_done.encode())

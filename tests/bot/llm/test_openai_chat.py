@@ -108,7 +108,7 @@ def test_a_stream_that_is_not_chunks_is_explained(
     model.enqueue(FakeReply(text="x", preamble=event))
     with pytest.raises(ModelError) as failed:
         list(chat.stream("gpt-4o-mini", QUESTION))
-    assert "not a chat completion stream" in failed.value.message
+    assert "not a chat completion" in failed.value.message
 
 
 @pytest.mark.parametrize("after_done", ["", "\n\n", ": still here\n\n"])
@@ -140,6 +140,87 @@ def test_a_model_that_stops_writing_midway_times_out(model: FakeOpenAI) -> None:
     assert received == ["Slow "]
     assert "took too long" in failed.value.message
     assert failed.value.retryable
+
+
+def test_an_endpoint_that_does_not_stream_still_answers(
+    chat: OpenAIChatModel, model: FakeOpenAI
+) -> None:
+    usage = {"prompt_tokens": 42, "completion_tokens": 7, "total_tokens": 49}
+    model.enqueue(FakeReply(text="The whole answer.", ignore_stream=True, usage=usage))
+    stream = chat.stream("gpt-4o-mini", QUESTION)
+    assert list(stream) == ["The whole answer."]
+    assert stream.completion.usage == TokenUsage(prompt=42, completion=7, total=49)
+    assert stream.completion.finish_reason == "stop"
+    assert stream.completion.streamed is False
+
+
+def test_a_model_that_refuses_streaming_is_asked_again_without(
+    chat: OpenAIChatModel, model: FakeOpenAI
+) -> None:
+    model.enqueue(FakeReply(text="Given whole.", refuse_stream=True))
+    stream = chat.stream("o1-pro", QUESTION)
+    assert "".join(stream) == "Given whole."
+    assert stream.completion.streamed is False
+    streaming, plain = model.completions()
+    assert streaming["stream"] is True
+    assert plain["stream"] is False and "stream_options" not in plain
+    assert plain["messages"] == QUESTION
+
+
+def test_a_streamed_answer_is_marked_streamed(chat: OpenAIChatModel, model: FakeOpenAI) -> None:
+    stream = chat.stream("gpt-4o-mini", QUESTION)
+    assert "".join(stream)
+    assert stream.completion.streamed is True
+
+
+@pytest.mark.parametrize(
+    ("raw", "content_type"),
+    [
+        (b"<html><body>Please sign in</body></html>", "text/html; charset=utf-8"),
+        (b"", "text/plain"),
+        (b'{"object": "list", "data": []}', "application/json"),
+    ],
+)
+def test_a_body_that_is_not_a_completion_is_said_so(
+    chat: OpenAIChatModel, model: FakeOpenAI, raw: bytes, content_type: str
+) -> None:
+    model.enqueue(FakeReply(raw=raw, content_type=content_type))
+    with pytest.raises(ModelError) as failed:
+        list(chat.stream("gpt-4o-mini", QUESTION))
+    assert "not a chat completion" in failed.value.message
+    assert "empty answer" not in failed.value.message
+
+
+def test_an_event_stream_under_another_label_is_read(
+    chat: OpenAIChatModel, model: FakeOpenAI
+) -> None:
+    event = 'data: {"choices": [{"index": 0, "delta": {"content": "Hi."}}]}\n\ndata: [DONE]\n\n'
+    model.enqueue(FakeReply(raw=event.encode(), content_type="text/plain"))
+    assert "".join(chat.stream("gpt-4o-mini", QUESTION)) == "Hi."
+
+
+def test_a_stream_that_ends_without_its_end_was_cut_off(
+    chat: OpenAIChatModel, model: FakeOpenAI
+) -> None:
+    model.enqueue(
+        FakeReply(text="The first part, then", chunk_size=5, finish_reason="", done=False)
+    )
+    received = []
+    with pytest.raises(ModelError) as failed:
+        for delta in chat.stream("gpt-4o-mini", QUESTION):
+            received.append(delta)
+    assert "".join(received) == "The first part, then"
+    assert "cut off" in failed.value.message
+    assert failed.value.retryable
+
+
+def test_a_stream_with_a_finish_reason_needs_no_done(
+    chat: OpenAIChatModel, model: FakeOpenAI
+) -> None:
+    model.enqueue(FakeReply(text="Complete.", done=False))
+    stream = chat.stream("gpt-4o-mini", QUESTION)
+    assert "".join(stream) == "Complete."
+    assert stream.completion.finish_reason == "stop"
 
 
 def test_a_refusal_in_the_stream_is_not_worth_retrying(
