@@ -273,7 +273,10 @@ def harness_settings(
         default_model="gpt-4o-mini",
         auto_migrate=False,
         model_max_retries=0,
-        model_timeout=10.0,
+        model_provider="openai",  # the fake stands in for OpenAI: its models have prices
+        model_first_token_timeout=10.0,
+        model_idle_timeout=10.0,
+        model_total_timeout=30.0,
     )
     return replace(base, **overrides)
 

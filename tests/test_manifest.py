@@ -81,6 +81,8 @@ def test_the_running_app_handles_every_command_and_event_in_the_manifest(
 WEB_API_SCOPES: dict[str, set[str]] = {
     "api_test": set(),
     "auth_test": set(),
+    # Called with the app-level token (xapp-, scope connections:write), not the bot token.
+    "apps_connections_open": set(),
     # Since 2026-03 chat:write is enough for the status (it used to take assistant:write).
     "assistant_threads_setStatus": {"chat:write"},
     "assistant_threads_setSuggestedPrompts": {"assistant:write"},

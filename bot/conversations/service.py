@@ -14,7 +14,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.conversations.context import Turn, build_context, estimate_tokens, strip_mentions
 from bot.llm.port import ChatModel, ChatStream, ModelError, TokenUsage
-from bot.llm.pricing import cost_usd
+from bot.llm.pricing import ModelPrice, cost_usd
 from bot.members.directory import UserDirectory
 from bot.model_choice.chain import (
     CatalogueUnavailable,
@@ -166,6 +166,7 @@ class ConversationService:
         chat_model: ChatModel,
         system_prompt: str,
         max_context_tokens: int,
+        model_prices: Sequence[ModelPrice] = (),
         answer_within: float = 600.0,
         max_attempts: int = 3,
         record_retry_for: float = 600.0,
@@ -176,6 +177,7 @@ class ConversationService:
         self._chat_model = chat_model
         self._system_prompt = system_prompt
         self._max_context_tokens = max_context_tokens
+        self._model_prices = tuple(model_prices)
         self._answer_within = timedelta(seconds=answer_within)
         self._max_attempts = max_attempts
         self._record_retry_for = record_retry_for
@@ -380,7 +382,7 @@ class ConversationService:
         reply = "".join(parts)
         if error is None and not reply:
             error = ModelError(
-                "The model sent back an empty answer. Try again, or pick another model.",
+                "The model sent back an empty answer; another model may do better.",
                 retryable=True,
             )
         reply_ts = self._close_reply(sink, error)
@@ -406,7 +408,7 @@ class ConversationService:
             estimated=estimated,
             elapsed=elapsed,
             ttft=None if first_token is None else first_token - started,
-            is_streaming=getattr(completion, "streamed", True),
+            is_streaming=completion.streamed if completion else True,
             error=error,
         )
 
@@ -470,7 +472,7 @@ class ConversationService:
         provider = self._chat_model.provider
         cost: Decimal | None = None
         if reply.text or not reply.estimated:
-            cost = cost_usd(reply.model, provider, reply.usage)
+            cost = cost_usd(reply.model, provider, reply.usage, prices=self._model_prices)
         error = reply.error
         response = {
             "team_id": work.team_id,

@@ -17,6 +17,7 @@ import handlers
 from bot.conversations.pipeline import TurnPipeline
 from bot.conversations.service import ConversationService, SinkFactory
 from bot.deliveries.receipts import CommandReceipts
+from bot.llm.deadlines import Deadlines
 from bot.llm.openai_chat import OpenAIChatModel, build_client, provider_name
 from bot.llm.port import ChatModel
 from bot.members.directory import ProfileSource, UserDirectory
@@ -110,10 +111,14 @@ def create_runtime(
         build_client(
             api_key=settings.openai_api_key,
             base_url=settings.openai_base_url,
-            timeout=settings.model_timeout,
             max_retries=settings.model_max_retries,
         ),
-        provider=provider_name(settings.openai_base_url),
+        provider=settings.model_provider or provider_name(settings.openai_base_url),
+        deadlines=Deadlines(
+            first_token=settings.model_first_token_timeout,
+            idle=settings.model_idle_timeout,
+            total=settings.model_total_timeout,
+        ),
     )
     replies = SlackReplies(client)
     services = build_services(
@@ -172,6 +177,7 @@ def build_services(
         chat_model=chat_model,
         system_prompt=settings.system_prompt,
         max_context_tokens=settings.max_context_tokens,
+        model_prices=settings.model_prices,
         answer_within=settings.max_turn_age_seconds,
     )
     turns = TurnPipeline(

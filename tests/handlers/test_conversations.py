@@ -321,7 +321,7 @@ def test_model_timeout_is_explained(
     make_app: Callable[..., SlackAppHarness], slack: FakeSlackAPI, model: FakeOpenAI,
     sessions: sessionmaker[Session],
 ) -> None:  # fmt: skip
-    app = make_app(model_timeout=0.3)
+    app = make_app(model_first_token_timeout=0.3)
     model.enqueue(FakeReply(hang=2.0))
     app.mention("slow one")
     app.wait_idle()
@@ -469,3 +469,34 @@ def test_a_burst_of_requests_is_acknowledged_without_dropping_any(
     app.wait_idle(timeout=60)
     assert statuses == [200] * 120
     assert count(sessions, Response) == 120
+
+
+def test_an_answer_given_whole_is_recorded_as_not_streamed(
+    app: SlackAppHarness, slack: FakeSlackAPI, model: FakeOpenAI, sessions: sessionmaker[Session]
+) -> None:
+    usage = {"prompt_tokens": 42, "completion_tokens": 7, "total_tokens": 49}
+    model.enqueue(FakeReply(text="All at once.", ignore_stream=True, usage=usage))
+    app.mention("hi")
+    app.wait_idle()
+    assert "All at once." in reply_text(slack)
+    [response] = responses(sessions)
+    assert (response.status, response.is_streaming) == ("ok", False)
+    assert (response.tokens_prompt, response.tokens_completion) == (42, 7)
+
+
+def test_a_configured_price_prices_a_local_model(
+    make_app: Callable[..., SlackAppHarness], model: FakeOpenAI, sessions: sessionmaker[Session]
+) -> None:
+    app = make_app(
+        default_model="my-llama",
+        model_provider=None,
+        model_prices=(("my-llama", Decimal("0.10"), Decimal("0.30")),),
+    )
+    model.enqueue(FakeReply(text="hi", usage={
+        "prompt_tokens": 1_000_000, "completion_tokens": 1_000_000, "total_tokens": 2_000_000,
+    }))  # fmt: skip
+    app.mention("hi")
+    app.wait_idle()
+    [response] = responses(sessions)
+    assert response.cost_usd == Decimal("0.4")
+    assert response.provider is None

@@ -180,7 +180,7 @@ def test_sigterm_mid_reply_drains_gives_the_turn_back_and_exits_0(
     bots()
     wait_until(lambda: count(db, Turn, Turn.state == "done"), what="the turn to be answered")
     one_answer(db)
-    assert not slack.open_streams() if hasattr(slack, "open_streams") else True
+    assert not slack.open_streams()
 
 
 def test_sigterm_lets_a_turn_in_flight_finish_within_the_grace(
@@ -250,7 +250,7 @@ def test_follow_ups_sent_together_are_answered_in_order_and_see_each_other(
 def test_commands_answer_while_every_turn_slot_waits_on_a_hung_model(
     make_app: Callable[..., SlackAppHarness], slack: FakeSlackAPI, model: FakeOpenAI
 ) -> None:
-    app = make_app(max_concurrent_turns=2, model_timeout=30.0)
+    app = make_app(max_concurrent_turns=2, model_first_token_timeout=30.0)
     model.enqueue(FakeReply(first_token_delay=8), FakeReply(first_token_delay=8))
     app.mention("one", channel="C1")
     app.mention("two", channel="C2")
@@ -275,8 +275,7 @@ def test_a_failed_append_stops_the_stream_before_going_on_in_a_new_message(
     assert stops_of(slack, stream), "the stream whose append failed was never stopped"
     posted = [c for c in slack.calls_to("chat.postMessage") if c.args.get("thread_ts") == ts]
     assert posted, "the reply did not go on in a message of its own"
-    if hasattr(slack, "open_streams"):
-        assert not slack.open_streams()
+    assert not slack.open_streams()
     assert count(db, Response, Response.status == "ok") == 1
 
 
