@@ -234,3 +234,23 @@ class WorkspaceSettings(Base):
     channel_defaults_admins_only: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_by: Mapped[str | None] = mapped_column(String(32))
     updated_at: Mapped[updated]
+
+
+class Feedback(Base):
+    """One person's thumbs up or down on one answer; their latest click counts."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (
+        # One vote per person per answer: a second click updates it.
+        UniqueConstraint("response_id", "team_id", "slack_user_id"),
+        CheckConstraint("rating IN ('up', 'down')", name="rating"),
+    )
+
+    id: Mapped[intpk]
+    response_id: Mapped[int] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"))
+    # The voter's own workspace: in a shared channel it may differ from the answer's.
+    team_id: Mapped[slack_id]
+    slack_user_id: Mapped[slack_id]
+    rating: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[created]
+    updated_at: Mapped[updated]

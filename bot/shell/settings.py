@@ -21,6 +21,8 @@ DEFAULT_SYSTEM_PROMPT = (
 )
 _SLACK_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# Slack shows at most four suggested prompts (assistant.threads.setSuggestedPrompts).
+MAX_SUGGESTED_PROMPTS = 4
 
 
 class SettingsError(ValueError):
@@ -51,6 +53,8 @@ class Settings:
     model_timeout: float = 120.0
     model_max_retries: int = 1
     auto_migrate: bool = True
+    # (title, message) pairs shown when someone opens the bot's Messages tab; empty: defaults.
+    suggested_prompts: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_env(
@@ -82,6 +86,7 @@ class Settings:
             model_timeout=env.float("MODEL_TIMEOUT", cls.model_timeout),
             model_max_retries=env.int("MODEL_MAX_RETRIES", cls.model_max_retries, high=10),
             auto_migrate=env.bool("AUTO_MIGRATE", cls.auto_migrate),
+            suggested_prompts=env.prompts("SUGGESTED_PROMPTS"),
         )
 
     def require(self, *names: str) -> None:
@@ -217,3 +222,21 @@ class _Env:
                 "such as U012ABCDEF,U034GHIJKL (profile → ⋮ → Copy member ID)."
             )
         return frozenset(ids)
+
+    def prompts(self, name: str) -> tuple[tuple[str, str], ...]:
+        example = "for example Summarise|Summarise this thread;Translate|Translate to French"
+        prompts = []
+        for item in filter(None, (part.strip() for part in (self.str(name) or "").split(";"))):
+            title, bar, message = item.partition("|")
+            if not bar or not title.strip() or not message.strip():
+                raise SettingsError(
+                    f"{name} has a malformed entry {item!r}: use title|message pairs separated "
+                    f"by semicolons, {example}."
+                )
+            prompts.append((title.strip(), message.strip()))
+        if len(prompts) > MAX_SUGGESTED_PROMPTS:
+            raise SettingsError(
+                f"{name} has {len(prompts)} prompts; Slack shows at most "
+                f"{MAX_SUGGESTED_PROMPTS}, {example}."
+            )
+        return tuple(prompts)
