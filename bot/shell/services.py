@@ -6,7 +6,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.agent.prompts import SuggestedPrompts
 from bot.conversations.service import ConversationService
+from bot.feedback.service import FeedbackService
+from bot.home.service import HomeService
 from bot.members.directory import UserDirectory
 from bot.model_choice.chain import ModelChooser
 from bot.model_choice.commands import ModelCommandService
@@ -25,3 +28,7 @@ class Services:
     model_commands: ModelCommandService
     conversations: ConversationService
     usage: UsageService
+    # Issue 12: the agent surface (suggested prompts, feedback on answers, the Home tab).
+    prompts: SuggestedPrompts
+    feedback: FeedbackService
+    home: HomeService

@@ -13,7 +13,10 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 import handlers
+from bot.agent.prompts import SuggestedPrompts
 from bot.conversations.service import ConversationService
+from bot.feedback.service import FeedbackService
+from bot.home.service import HomeService
 from bot.llm.openai_chat import OpenAIChatModel, build_client, provider_name
 from bot.llm.port import ChatModel
 from bot.members.directory import ProfileSource, UserDirectory
@@ -111,6 +114,7 @@ def build_services(
         system_prompt=settings.system_prompt,
         max_context_tokens=settings.max_context_tokens,
     )
+    usage = UsageService(sessions, users)
     return Services(
         settings=settings,
         sessions=sessions,
@@ -118,5 +122,9 @@ def build_services(
         models=models,
         model_commands=ModelCommandService(sessions, users=users, models=models),
         conversations=conversations,
-        usage=UsageService(sessions, users),
+        usage=usage,
+        # Issue 12: the agent surface.
+        prompts=SuggestedPrompts(settings.suggested_prompts, default_model=settings.default_model),
+        feedback=FeedbackService(sessions),
+        home=HomeService(sessions, users=users, models=models, usage=usage),
     )
