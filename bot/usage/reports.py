@@ -55,6 +55,8 @@ class UsageLine:
         """The priced cost divided by the answers rated positively; None when there are none."""
         if self.ratings is None or not self.ratings.positive:
             return None
+        if self.tally.unpriced == self.tally.requests:
+            return None  # no price known: not free
         return self.tally.cost_usd / self.ratings.positive
 
 
