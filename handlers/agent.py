@@ -6,7 +6,6 @@ import logging
 from typing import Any
 
 from slack_bolt import App, BoltContext
-from slack_bolt.context.set_suggested_prompts import SetSuggestedPrompts
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -20,27 +19,28 @@ def register(app: App, services: Services) -> None:
     """Listen for people opening the App Home (either tab)."""
 
     def handle_app_home_opened(
-        event: dict[str, Any],
-        context: BoltContext,
-        client: WebClient,
-        set_suggested_prompts: SetSuggestedPrompts | None,
+        event: dict[str, Any], context: BoltContext, client: WebClient
     ) -> None:
-        # Bolt has acknowledged the event already: Slack's view calls happen afterwards.
-        tab = event.get("tab")
-        if tab == "messages" and set_suggested_prompts is not None:
-            suggest_prompts(services, set_suggested_prompts)
-        elif tab == "home" and event.get("user"):
+        # Runs after Bolt acknowledged the event: the Slack calls below never delay the ack.
+        tab, user, channel = event.get("tab"), event.get("user"), event.get("channel")
+        if tab == "messages" and channel:
+            suggest_prompts(services, client, channel_id=channel)
+        elif tab == "home" and user:
             team_id = context.team_id or (event.get("view") or {}).get("team_id") or ""
-            publish_home(services, client, team_id=team_id, user_id=event["user"])
+            publish_home(services, client, team_id=team_id, user_id=user)
 
     app.event("app_home_opened")(handle_app_home_opened)
 
 
-def suggest_prompts(services: Services, set_suggested_prompts: SetSuggestedPrompts) -> None:
-    """Show the suggested prompts in the person's DM with the bot (no thread: agent apps)."""
+def suggest_prompts(services: Services, client: WebClient, *, channel_id: str) -> None:
+    """Show the suggested prompts in a person's DM with the bot."""
     prompts = services.prompts
     try:
-        set_suggested_prompts(
+        # No thread_ts: for an agent app (agent_view) a call with one silently does nothing.
+        # The client, not Bolt's `set_suggested_prompts` helper: this also runs as a lazy
+        # listener, where only the payload and the client are sure to be at hand.
+        client.assistant_threads_setSuggestedPrompts(
+            channel_id=channel_id,
             prompts=[{"title": p.title, "message": p.message} for p in prompts.prompts()],
             title=prompts.title,
         )

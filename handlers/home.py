@@ -7,6 +7,7 @@ from typing import Any
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot.model_choice.commands import Changed, Place
 from bot.shell.services import Services
@@ -51,4 +52,8 @@ def publish_home(
 ) -> None:
     """Build the person's Home tab and publish it."""
     home = services.home.home_for(team_id, user_id)
-    client.views_publish(user_id=user_id, view=home_view(home, notice=notice))
+    try:
+        client.views_publish(user_id=user_id, view=home_view(home, notice=notice))
+    except SlackApiError as exc:
+        # Most often the Home tab is not enabled in the app's settings (home_tab_enabled).
+        log.warning("could not publish the Home tab: %s", exc.response.get("error"))
