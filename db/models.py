@@ -244,6 +244,8 @@ class Feedback(Base):
         # One vote per person per answer: a second click updates it.
         UniqueConstraint("response_id", "team_id", "slack_user_id"),
         CheckConstraint("rating IN ('up', 'down')", name="rating"),
+        # A person's own votes, for their Home tab.
+        Index("ix_feedback_team_user_updated", "team_id", "slack_user_id", "updated_at"),
     )
 
     id: Mapped[intpk]

@@ -5,7 +5,8 @@ Revises: 0002
 Create Date: 2026-12-04 17:20:00.000000
 
 One row per person and answer: the thumbs up or down they last clicked under it. The unique
-constraint (its leading column) also serves the reports' join from responses.
+constraint (its leading column) also serves the reports' join from responses; the index on
+the voter serves their Home tab.
 """
 
 from collections.abc import Sequence
@@ -46,7 +47,14 @@ def upgrade() -> None:
             name=op.f("uq_feedback_response_id_team_id_slack_user_id"),
         ),
     )
+    op.create_index(
+        "ix_feedback_team_user_updated",
+        "feedback",
+        ["team_id", "slack_user_id", "updated_at"],
+        unique=False,
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_feedback_team_user_updated", table_name="feedback")
     op.drop_table("feedback")
