@@ -290,3 +290,25 @@ class CommandReceipt(Base):
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, index=True
     )
+
+
+class Feedback(Base):
+    """One person's thumbs up or down on one answer; their latest click counts."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (
+        # One vote per person per answer: a second click updates it.
+        UniqueConstraint("response_id", "team_id", "slack_user_id"),
+        CheckConstraint("rating IN ('up', 'down')", name="rating"),
+        # A person's own votes, for their Home tab.
+        Index("ix_feedback_team_user_updated", "team_id", "slack_user_id", "updated_at"),
+    )
+
+    id: Mapped[intpk]
+    response_id: Mapped[int] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"))
+    # The voter's own workspace: in a shared channel it may differ from the answer's.
+    team_id: Mapped[slack_id]
+    slack_user_id: Mapped[slack_id]
+    rating: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[created]
+    updated_at: Mapped[updated]

@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from db.models import Response, User
+from db.models import Feedback, Response, User
 
 # Percentile fractions are applied in integer arithmetic (see `_percentiles_by_window`).
 _SCALE = 10_000
@@ -128,6 +128,38 @@ def breakdown(session: Session, usage: UsageFilter) -> Breakdown:
         by_channel=result["channel"],
         by_day=result["day"],
     )
+
+
+@dataclass(frozen=True)
+class Ratings:
+    """Answers with at least one vote, and those with more thumbs up than down."""
+
+    rated: int = 0
+    positive: int = 0
+
+
+def ratings_by_model(session: Session, usage: UsageFilter) -> dict[str, Ratings]:
+    """The filtered answers' ratings by model: one grouped query over their feedback rows."""
+    per_answer = (
+        select(
+            Response.model_used.label("model"),
+            func.count().filter(Feedback.rating == "up").label("ups"),
+            func.count().filter(Feedback.rating == "down").label("downs"),
+        )
+        .join(Feedback, Feedback.response_id == Response.id)
+        .where(*_conditions(usage))
+        .group_by(Response.id, Response.model_used)
+        .subquery("per_answer")
+    )
+    statement = select(
+        per_answer.c.model,
+        func.count(),
+        func.count().filter(per_answer.c.ups > per_answer.c.downs),
+    ).group_by(per_answer.c.model)
+    return {
+        model: Ratings(rated=int(rated), positive=int(positive))
+        for model, rated, positive in session.execute(statement)
+    }
 
 
 def completion_percentiles(

@@ -5,7 +5,16 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.shell.services import Services
-from handlers import errors, messages, model_command, replays, usage_command
+from handlers import (
+    agent,
+    errors,
+    feedback,
+    home,
+    messages,
+    model_command,
+    replays,
+    usage_command,
+)
 
 
 def register(app: App, services: Services) -> None:
@@ -15,3 +24,6 @@ def register(app: App, services: Services) -> None:
     messages.register(app, services)
     model_command.register(app, services)
     usage_command.register(app, services)
+    agent.register(app, services)
+    feedback.register(app, services)
+    home.register(app, services)

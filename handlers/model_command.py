@@ -12,6 +12,7 @@ from slack_sdk.errors import SlackApiError
 from bot.conversations.service import IncomingMessage
 from bot.model_choice.commands import Ask, Changed, Help, Outcome, Place, Status
 from bot.shell.services import Services
+from handlers.lazy import after_ack
 from handlers.model_blocks import (
     HELP,
     SELECT_ACTION,
@@ -68,15 +69,10 @@ def register(app: App, services: Services) -> None:
 
     # An empty ack at once; the work runs after it on Bolt's listener threads (lazy), never on
     # the turn workers: fetching the catalogue or a profile may take longer than 3 s.
-    app.command("/model")(ack=acknowledge, lazy=[handle_model_command])
+    after_ack(app.command("/model"), handle_model_command)
     app.action(SELECT_ACTION)(handle_model_menu_select)
-    app.action(SET_HERE_ACTION)(ack=acknowledge, lazy=[handle_model_set])
-    app.action(SET_NEXT_ACTION)(ack=acknowledge, lazy=[handle_model_set])
-
-
-def acknowledge(ack: Ack) -> None:
-    """Tell Slack the request arrived; what it asks for follows."""
-    ack()
+    after_ack(app.action(SET_HERE_ACTION), handle_model_set)
+    after_ack(app.action(SET_NEXT_ACTION), handle_model_set)
 
 
 def is_dm(channel_id: str, channel_name: str | None) -> bool:

@@ -7,11 +7,13 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.conversations.service import ReplyTarget
+from handlers.feedback_blocks import feedback_blocks
 
 log = logging.getLogger(__name__)
 
@@ -116,24 +118,32 @@ class SlackReplyWriter:
                 self._flush()
 
     def finish(self) -> str | None:
-        """Send what is left and close the message."""
-        self._answered.set()
-        with self._lock:
-            if not self._closed:
-                # The last words ride along with chat.stopStream: one call fewer.
-                self._flush(keep_last=True)
-                last, self._pending = self._pending, ""
-                self._close(last)
-                self._closed = True
-        return self._first_ts
+        """Send what is left and close the message, with the feedback buttons under it."""
+        return self._end(feedback=True)
 
     def fail(self, message: str) -> str | None:
-        """Keep what was written, and say in plain words what went wrong."""
+        """Keep what was written, and say in plain words what went wrong (no buttons)."""
         with self._lock:
             if not self._closed:
                 started = self._sent or self._pending or self._first_ts
                 self._pending += f"\n\n:warning: {message}" if started else message
-        return self.finish()
+        return self._end(feedback=False)
+
+    def _end(self, *, feedback: bool) -> str | None:
+        self._answered.set()
+        with self._lock:
+            if not self._closed:
+                # The last words ride along with chat.stopStream: one call fewer. So do the
+                # buttons: no Web API call of their own.
+                self._flush(keep_last=True)
+                last, self._pending = self._pending, ""
+                blocks = None
+                if feedback and self._streaming and self._ts is not None:
+                    later = self._ts != self._first_ts
+                    blocks = feedback_blocks(self._first_ts if later else None)
+                self._close(last, blocks=blocks)
+                self._closed = True
+        return self._first_ts
 
     def notice(self, text: str) -> str | None:
         """A short message in the thread; its ts."""
@@ -234,10 +244,10 @@ class SlackReplyWriter:
         except SlackApiError as exc:
             log.warning("chat.update failed: %s", _error(exc))
 
-    def _close(self, last: str = "") -> None:
-        """Close the open message; `last` is text that rides along with chat.stopStream."""
+    def _close(self, last: str = "", *, blocks: list[dict[str, Any]] | None = None) -> None:
+        """Close the open message; `last` and `blocks` ride along with chat.stopStream."""
         if self._ts is not None and self._streaming:
-            if not self._stop_stream(self._ts, last or None) and last:
+            if not self._stop_stream(self._ts, last or None, blocks=blocks) and last:
                 self._sent += last
                 self._update()
         elif self._ts is not None and last:
@@ -246,10 +256,14 @@ class SlackReplyWriter:
         self._ts = None
         self._sent = ""
 
-    def _stop_stream(self, ts: str, text: str | None) -> bool:
+    def _stop_stream(
+        self, ts: str, text: str | None, *, blocks: list[dict[str, Any]] | None = None
+    ) -> bool:
         """chat.stopStream; whether the stream took `text` (a stopped one cannot)."""
         try:
-            self._client.chat_stopStream(channel=self._channel, ts=ts, markdown_text=text or None)
+            self._client.chat_stopStream(
+                channel=self._channel, ts=ts, markdown_text=text or None, blocks=blocks
+            )
             return True
         except SlackApiError as exc:
             level = logging.DEBUG if _error(exc) in _NOT_STREAMING else logging.WARNING

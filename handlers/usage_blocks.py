@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bot.usage.reports import UsageLine, UsageReport, format_count, format_ms, format_usd
+from bot.usage.reports import (
+    UsageLine,
+    UsageReport,
+    format_count,
+    format_ms,
+    format_share,
+    format_usd,
+)
 
 TOP = 10
 # Slack allows 3,000 characters in a section's text and 50 blocks in a message.
@@ -34,7 +41,7 @@ def report_message(report: UsageReport) -> tuple[str, list[Block]]:
         return text, blocks
     blocks.append(_summary(report.total))
     blocks.append({"type": "divider"})
-    blocks.append(_top("By model", report.models, lambda line: f"`{line.label}`"))
+    blocks.append(_top("By model", report.models, lambda line: f"`{line.label}`", _model_figures))
     if not report.one_user:
         blocks.append(_top("Top users", report.users, _user))
     if not report.one_channel:
@@ -65,8 +72,36 @@ def _summary(line: UsageLine) -> Block:
         f"prompt {format_count(tally.tokens_prompt)} · "
         f"completion {format_count(tally.tokens_completion)}",
         f"*Completion time*\nmedian {format_ms(line.median_ms)} · p95 {format_ms(line.p95_ms)}",
+        f"*Ratings*\n{_ratings_summary(line)}",
     ]
     return {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]}
+
+
+def _ratings_summary(line: UsageLine) -> str:
+    rated = line.ratings.rated if line.ratings else 0
+    if not rated:
+        return "no answers rated (👍/👎 under each answer)"
+    cost = line.cost_per_positive
+    per_positive = "no 👍 answers" if cost is None else f"{format_usd(cost)} per 👍 answer"
+    return (
+        f"{format_count(rated)} answers rated · {format_share(line.share_positive)} 👍\n"
+        f"{per_positive}"
+    )
+
+
+def _rating_figures(line: UsageLine) -> str:
+    rated = line.ratings.rated if line.ratings else 0
+    if not rated:
+        return "not rated"
+    parts = [f"{format_count(rated)} rated", f"{format_share(line.share_positive)} 👍"]
+    cost = line.cost_per_positive
+    if cost is not None:
+        parts.append(f"{format_usd(cost)}/👍")
+    return " · ".join(parts)
+
+
+def _model_figures(line: UsageLine) -> str:
+    return f"{_figures(line)} · {_rating_figures(line)}"
 
 
 def _figures(line: UsageLine) -> str:
@@ -91,8 +126,13 @@ def _channel(line: UsageLine) -> str:
     return f"<#{line.key}>" if line.key else line.label
 
 
-def _top(title: str, lines: list[UsageLine], name: Callable[[UsageLine], str]) -> Block:
-    rows = [f"{name(line)}  {_figures(line)}" for line in lines[:TOP]]
+def _top(
+    title: str,
+    lines: list[UsageLine],
+    name: Callable[[UsageLine], str],
+    figures: Callable[[UsageLine], str] = _figures,
+) -> Block:
+    rows = [f"{name(line)}  {figures(line)}" for line in lines[:TOP]]
     if len(lines) > TOP:
         rows.append(f"_…and {len(lines) - TOP} more in `/usage csv`_")
     return _section(f"*{title}*\n" + "\n".join(rows))

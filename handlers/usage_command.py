@@ -12,7 +12,7 @@ from slack_sdk.errors import SlackApiError
 from bot.shell.services import Services
 from bot.usage.reports import UsageReport, report_csv
 from bot.usage.request import UsageError, UsageHelp
-from handlers.model_command import acknowledge
+from handlers.lazy import after_ack
 from handlers.usage_blocks import report_message
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def register(app: App, services: Services) -> None:
         respond(text=text, blocks=blocks, response_type="ephemeral")
 
     # An empty ack at once: the report, and the admin check behind it, may take a while.
-    app.command("/usage")(ack=acknowledge, lazy=[handle_usage_command])
+    after_ack(app.command("/usage"), handle_usage_command)
 
 
 def csv_filename(report: UsageReport) -> str:

@@ -23,6 +23,7 @@ SCHEMA = _SHARED_SCHEMA if _SHARED_SCHEMA.exists() else ROOT / "tests/data/slack
 EVENT_LISTENERS = {
     "app_mention": {"app_mention"},
     "message": {"message.channels", "message.groups", "message.im", "message.mpim"},
+    "app_home_opened": {"app_home_opened"},
 }
 
 
@@ -109,8 +110,9 @@ WEB_API_SCOPES: dict[str, set[str]] = {
 # Bolt's shortcuts for Web API calls, as the listeners receive them.
 BOLT_SHORTCUTS = {"say": "chat_postMessage", "say_stream": "chat_startStream", "respond": None}
 # The scope behind each event subscription and feature of the manifest.
-EVENT_SCOPES = {
+EVENT_SCOPES: dict[str, str | None] = {
     "app_mention": "app_mentions:read",
+    "app_home_opened": None,  # Slack's docs: no scope required
     "message.channels": "channels:history",
     "message.groups": "groups:history",
     "message.im": "im:history",
@@ -163,7 +165,8 @@ def test_the_manifest_grants_every_scope_the_bot_needs(manifest: dict[str, Any])
         for scope in WEB_API_SCOPES.get(name, ())
     }
     for event in manifest["settings"]["event_subscriptions"]["bot_events"]:
-        needed[EVENT_SCOPES[event]] = f"the {event} event"
+        if (scope := EVENT_SCOPES[event]) is not None:
+            needed[scope] = f"the {event} event"
     if manifest["features"].get("slash_commands"):
         needed["commands"] = "the slash commands"
     missing = {scope: why for scope, why in needed.items() if scope not in granted}

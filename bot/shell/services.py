@@ -6,9 +6,12 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.agent.prompts import SuggestedPrompts
 from bot.conversations.pipeline import TurnPipeline
 from bot.conversations.service import ConversationService
 from bot.deliveries.receipts import CommandReceipts
+from bot.feedback.service import FeedbackService
+from bot.home.service import HomeService
 from bot.members.directory import UserDirectory
 from bot.model_choice.chain import ModelChooser
 from bot.model_choice.commands import ModelCommandService
@@ -29,3 +32,7 @@ class Services:
     turns: TurnPipeline
     usage: UsageService
     command_receipts: CommandReceipts
+    # Issue 12: the agent surface (suggested prompts, feedback on answers, the Home tab).
+    prompts: SuggestedPrompts
+    feedback: FeedbackService
+    home: HomeService

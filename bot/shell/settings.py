@@ -22,6 +22,8 @@ DEFAULT_SYSTEM_PROMPT = (
 )
 _SLACK_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# Slack shows at most four suggested prompts (assistant.threads.setSuggestedPrompts).
+MAX_SUGGESTED_PROMPTS = 4
 
 
 class SettingsError(ValueError):
@@ -65,6 +67,8 @@ class Settings:
     turn_lease_seconds: float = 30.0
     turn_poll_seconds: float = 2.0
     max_turn_age_seconds: float = 600.0
+    # (title, message) pairs shown when someone opens the bot's Messages tab; empty: defaults.
+    suggested_prompts: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_env(
@@ -111,6 +115,7 @@ class Settings:
             turn_lease_seconds=env.float("TURN_LEASE_SECONDS", cls.turn_lease_seconds),
             turn_poll_seconds=env.float("TURN_POLL_SECONDS", cls.turn_poll_seconds),
             max_turn_age_seconds=env.float("MAX_TURN_AGE_SECONDS", cls.max_turn_age_seconds),
+            suggested_prompts=env.prompts("SUGGESTED_PROMPTS"),
         )
 
     def require(self, *names: str) -> None:
@@ -278,3 +283,21 @@ class _Env:
                 "such as U012ABCDEF,U034GHIJKL (profile → ⋮ → Copy member ID)."
             )
         return frozenset(ids)
+
+    def prompts(self, name: str) -> tuple[tuple[str, str], ...]:
+        example = "for example Summarise|Summarise this thread;Translate|Translate to French"
+        prompts = []
+        for item in filter(None, (part.strip() for part in (self.str(name) or "").split(";"))):
+            title, bar, message = item.partition("|")
+            if not bar or not title.strip() or not message.strip():
+                raise SettingsError(
+                    f"{name} has a malformed entry {item!r}: use title|message pairs separated "
+                    f"by semicolons, {example}."
+                )
+            prompts.append((title.strip(), message.strip()))
+        if len(prompts) > MAX_SUGGESTED_PROMPTS:
+            raise SettingsError(
+                f"{name} has {len(prompts)} prompts; Slack shows at most "
+                f"{MAX_SUGGESTED_PROMPTS}, {example}."
+            )
+        return tuple(prompts)

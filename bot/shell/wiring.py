@@ -14,9 +14,12 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 import handlers
+from bot.agent.prompts import SuggestedPrompts
 from bot.conversations.pipeline import TurnPipeline
 from bot.conversations.service import ConversationService, SinkFactory
 from bot.deliveries.receipts import CommandReceipts
+from bot.feedback.service import FeedbackService
+from bot.home.service import HomeService
 from bot.llm.deadlines import Deadlines
 from bot.llm.openai_chat import OpenAIChatModel, build_client, provider_name
 from bot.llm.port import ChatModel
@@ -188,6 +191,7 @@ def build_services(
         lease_seconds=settings.turn_lease_seconds,
         poll_seconds=settings.turn_poll_seconds,
     )
+    usage = UsageService(sessions, users)
     return Services(
         settings=settings,
         sessions=sessions,
@@ -196,6 +200,10 @@ def build_services(
         model_commands=ModelCommandService(sessions, users=users, models=models),
         conversations=conversations,
         turns=turns,
-        usage=UsageService(sessions, users),
         command_receipts=CommandReceipts(sessions),
+        usage=usage,
+        # Issue 12: the agent surface.
+        prompts=SuggestedPrompts(settings.suggested_prompts, default_model=settings.default_model),
+        feedback=FeedbackService(sessions),
+        home=HomeService(sessions, users=users, models=models, usage=usage),
     )

@@ -20,6 +20,7 @@ from bot.usage.reports import (
     UsageService,
     format_count,
     format_ms,
+    format_share,
     format_usd,
     report_csv,
 )
@@ -142,6 +143,15 @@ def report_json(report: UsageReport) -> dict[str, Any]:
 
 def _line_json(line: UsageLine) -> dict[str, Any]:
     tally = line.tally
+    ratings = {}
+    if line.ratings is not None:
+        cost = line.cost_per_positive
+        ratings = {
+            "answers_rated": line.ratings.rated,
+            "answers_positive": line.ratings.positive,
+            "share_positive": line.share_positive,
+            "cost_per_positive_usd": None if cost is None else float(cost),
+        }
     return {
         "key": line.key,
         "name": line.label,
@@ -155,6 +165,7 @@ def _line_json(line: UsageLine) -> dict[str, Any]:
         "unpriced_requests": tally.unpriced,
         "median_ms": line.median_ms,
         "p95_ms": line.p95_ms,
+        **ratings,
     }
 
 
@@ -178,6 +189,7 @@ def report_table(report: UsageReport) -> str:
         f"({format_count(total.unpriced)} requests unpriced, not in the cost)",
         f"Completion time  median {format_ms(report.total.median_ms)}, "
         f"p95 {format_ms(report.total.p95_ms)}",
+        f"Ratings          {_ratings_words(report.total)}",
     ]
     sections = (
         ("Model", report.models, len(report.models)),
@@ -192,8 +204,21 @@ def report_table(report: UsageReport) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _ratings_words(line: UsageLine) -> str:
+    rated = line.ratings.rated if line.ratings else 0
+    if not rated:
+        return "no answers rated"
+    cost = line.cost_per_positive
+    per_positive = "no positive answers" if cost is None else f"{format_usd(cost)} per positive"
+    share = format_share(line.share_positive)
+    return f"{format_count(rated)} answers rated, {share} positive, {per_positive}"
+
+
 def _table(title: str, rows: list[UsageLine]) -> list[str]:
     header = [title, "requests", "errors", "prompt", "completion", "tokens", "cost", "unpriced"]
+    rated = any(line.ratings is not None for line in rows)
+    if rated:
+        header += ["rated", "positive", "cost/positive"]
     body = [
         [
             f"{line.label} ({line.key})" if line.key and line.key != line.label else line.label,
@@ -204,6 +229,7 @@ def _table(title: str, rows: list[UsageLine]) -> list[str]:
             format_count(line.tally.tokens_total),
             format_usd(line.tally.cost_usd),
             format_count(line.tally.unpriced),
+            *(_rating_cells(line) if rated else []),
         ]
         for line in rows
     ]
@@ -213,4 +239,14 @@ def _table(title: str, rows: list[UsageLine]) -> list[str]:
             cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row)
         ).rstrip()
         for row in [header, *body]
+    ]
+
+
+def _rating_cells(line: UsageLine) -> list[str]:
+    rated = line.ratings.rated if line.ratings else 0
+    cost = line.cost_per_positive
+    return [
+        format_count(rated),
+        format_share(line.share_positive),
+        "n/a" if cost is None else format_usd(cost),
     ]

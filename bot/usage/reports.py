@@ -24,7 +24,7 @@ from bot.usage.request import (
 )
 from db import usage_queries
 from db.models import User
-from db.usage_queries import Breakdown, Tally, UsageFilter
+from db.usage_queries import Breakdown, Ratings, Tally, UsageFilter
 
 PERCENTILES = (0.5, 0.95)
 _Key = TypeVar("_Key")
@@ -40,6 +40,24 @@ class UsageLine:
     tally: Tally
     median_ms: float | None = None
     p95_ms: float | None = None
+    # Feedback on the answers: counted for the total and by model only (None elsewhere).
+    ratings: Ratings | None = None
+
+    @property
+    def share_positive(self) -> float | None:
+        """The share of rated answers rated positively, 0..1; None when none was rated."""
+        if self.ratings is None or not self.ratings.rated:
+            return None
+        return self.ratings.positive / self.ratings.rated
+
+    @property
+    def cost_per_positive(self) -> Decimal | None:
+        """The priced cost divided by the answers rated positively; None when there are none."""
+        if self.ratings is None or not self.ratings.positive:
+            return None
+        if self.tally.unpriced == self.tally.requests:
+            return None  # no price known: not free
+        return self.tally.cost_usd / self.ratings.positive
 
 
 @dataclass(frozen=True)
@@ -77,7 +95,7 @@ class UsageService:
         request = parse_request(text, now=now or datetime.now(UTC))
         # Read the caller first: it may ask Slack, which must not happen inside a transaction.
         caller = self._users.member(team_id, slack_user_id)
-        with self._sessions.begin() as session:
+        with self._sessions() as session:
             user_id, user_label = self._resolve_user(session, caller, request)
             own_only = not caller.is_admin
             if request.channel_id and not usage_queries.has_usage(
@@ -127,7 +145,7 @@ class UsageService:
         model: str | None = None,
     ) -> UsageReport:
         """An operator's report: any workspace or all of them; UsageError for an unknown user."""
-        with self._sessions.begin() as session:
+        with self._sessions() as session:
             user_ids = None
             filters = []
             if slack_user_id is not None:
@@ -149,10 +167,20 @@ class UsageService:
         report = self._build(usage, period, filters)
         return replace(report, one_user=user_ids is not None)
 
+    def summary(self, period: Period, *, team_id: str, user_id: int | None = None) -> UsageReport:
+        """A workspace's report for `period`, or one member's (their `users.id`), unchecked."""
+        usage = UsageFilter(
+            start=period.start,
+            end=period.end,
+            team_id=team_id,
+            user_ids=None if user_id is None else (user_id,),
+        )
+        return replace(self._build(usage, period, []), one_user=user_id is not None)
+
     def _read(
         self, query: Callable[[Session, UsageFilter], _Result], usage: UsageFilter
     ) -> _Result:
-        with self._sessions.begin() as session:
+        with self._sessions() as session:
             usage_queries.prepare_report_transaction(session)
             return query(session, usage)
 
@@ -208,7 +236,7 @@ class UsageService:
         # for the other, so a busy pool (or SQLite's one writer) only makes them take turns.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-report") as pool:
             pending = pool.submit(self._read, _percentiles, usage)
-            tallies, users = self._read(_tallies, usage)
+            tallies, users, ratings = self._read(_tallies, usage)
             percentiles = pending.result()
 
         def user_line(key: int | None, tally: Tally) -> UsageLine:
@@ -221,9 +249,13 @@ class UsageService:
         return UsageReport(
             period=period,
             team_id=usage.team_id,
-            total=_with_percentiles(UsageLine("", "Total", tallies.total), percentiles),
+            total=_with_percentiles(
+                UsageLine("", "Total", tallies.total, ratings=_sum_ratings(ratings.values())),
+                percentiles,
+            ),
             models=[
-                UsageLine(name, name, tally) for name, tally in _ranked(tallies.by_model.items())
+                UsageLine(name, name, tally, ratings=ratings.get(name, Ratings()))
+                for name, tally in _ranked(tallies.by_model.items())
             ],
             users=[user_line(key, tally) for key, tally in _ranked(tallies.by_user.items())],
             channels=[
@@ -250,9 +282,19 @@ def _ranked(items: Iterable[tuple[_Key, Tally]]) -> list[tuple[_Key, Tally]]:
     return sorted(items, key=biggest_first)
 
 
-def _tallies(session: Session, usage: UsageFilter) -> tuple[Breakdown, dict[int, User]]:
+def _tallies(
+    session: Session, usage: UsageFilter
+) -> tuple[Breakdown, dict[int, User], dict[str, Ratings]]:
     tallies = usage_queries.breakdown(session, usage)
-    return tallies, usage_queries.users_by_id(session, [key for key in tallies.by_user if key])
+    users = usage_queries.users_by_id(session, [key for key in tallies.by_user if key])
+    return tallies, users, usage_queries.ratings_by_model(session, usage)
+
+
+def _sum_ratings(ratings: Iterable[Ratings]) -> Ratings:
+    rated = positive = 0
+    for each in ratings:
+        rated, positive = rated + each.rated, positive + each.positive
+    return Ratings(rated=rated, positive=positive)
 
 
 def _percentiles(session: Session, usage: UsageFilter) -> tuple[float, ...] | None:
@@ -287,6 +329,11 @@ def format_usd(value: Decimal) -> str:
     return f"${value:,.2f}"
 
 
+def format_share(value: float | None) -> str:
+    """A share as a whole percentage, or n/a when there is none."""
+    return "n/a" if value is None else f"{round(value * 100)}%"
+
+
 def format_ms(value: float | None) -> str:
     """A duration in whole milliseconds, or n/a when there is none."""
     return "n/a" if value is None else f"{round(value):,} ms"
@@ -305,6 +352,10 @@ CSV_COLUMNS = (
     "unpriced_requests",
     "median_ms",
     "p95_ms",
+    "answers_rated",
+    "answers_positive",
+    "share_positive",
+    "cost_per_positive_usd",
 )
 
 
@@ -347,6 +398,19 @@ def _csv_row(section: str, line: UsageLine) -> list[str]:
         str(tally.unpriced),
         _csv_ms(line.median_ms),
         _csv_ms(line.p95_ms),
+        *_csv_ratings(line),
+    ]
+
+
+def _csv_ratings(line: UsageLine) -> list[str]:
+    if line.ratings is None:
+        return ["", "", "", ""]
+    share, cost = line.share_positive, line.cost_per_positive
+    return [
+        str(line.ratings.rated),
+        str(line.ratings.positive),
+        "" if share is None else f"{share:.4f}",
+        "" if cost is None else format(cost.quantize(Decimal("0.00000001")).normalize(), "f"),
     ]
 
 

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import Conversation, Message, Response, User
+from db.models import Conversation, Feedback, Message, Response, User
 
 
 def _conversation(
@@ -103,3 +103,30 @@ def test_deleting_a_conversation_removes_messages_and_keeps_responses(
 def test_role_and_status_are_checked(sessions: sessionmaker[Session]) -> None:
     with pytest.raises(IntegrityError), sessions.begin() as session:
         session.add(Response(team_id="T1", model_used="m", status="maybe"))
+
+
+def test_one_vote_per_person_per_answer(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as session:
+        response = Response(team_id="T1", model_used="m")
+        session.add(response)
+        session.flush()
+        response_id = response.id
+        session.add(
+            Feedback(response_id=response_id, team_id="T1", slack_user_id="U1", rating="up")
+        )
+    with pytest.raises(IntegrityError), sessions.begin() as session:
+        session.add(
+            Feedback(response_id=response_id, team_id="T1", slack_user_id="U1", rating="down")
+        )
+    with pytest.raises(IntegrityError), sessions.begin() as session:
+        session.add(
+            Feedback(response_id=response_id, team_id="T1", slack_user_id="U2", rating="meh")
+        )
+    with sessions.begin() as session:
+        # The same user id in another workspace (a shared channel) is another person.
+        session.add(
+            Feedback(response_id=response_id, team_id="T2", slack_user_id="U1", rating="up")
+        )
+        session.delete(session.get_one(Response, response_id))
+    with sessions() as session:
+        assert session.scalars(select(Feedback)).all() == []  # votes go with their answer

@@ -11,9 +11,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import Response, User
+from db.models import Feedback, Response, User
 from tests.fakes import FakeSlackAPI
 from tests.harness import TEAM, SlackAppHarness
 
@@ -237,3 +238,31 @@ def test_the_command_is_acknowledged_before_slow_work(
     assert (ack.status, ack.body) == (200, "")
     app.wait_idle()
     assert slack.responses[-1][1]["text"].startswith("Usage, last 30 days")
+
+
+def test_ratings_per_model_beside_requests_tokens_and_cost(
+    app: SlackAppHarness, sessions: sessionmaker[Session]
+) -> None:
+    with sessions.begin() as session:
+        gpt = session.scalars(
+            select(Response.id).where(Response.team_id == TEAM, Response.model_used == "gpt-4o")
+        ).all()
+        for response_id, rating in zip(gpt[:3], ("up", "up", "down"), strict=True):
+            session.add(
+                Feedback(response_id=response_id, team_id=TEAM, slack_user_id=MEMBER, rating=rating)
+            )
+        # Another workspace's vote on its own answer is not this workspace's rating.
+        other = session.scalars(select(Response.id).where(Response.team_id == "T0002")).one()
+        session.add(Feedback(response_id=other, team_id="T0002", slack_user_id=MEMBER, rating="up"))
+    answer = run(app)
+    check_block_kit_limits(answer["blocks"])
+    shown = texts(answer)
+    assert "*Ratings*\n3 answers rated · 67% 👍\n$9.38 per 👍 answer" in shown
+    assert (
+        "`gpt-4o`  15 req · 231,000 tok · $18.75 · 1 errors · 3 rated · 67% 👍 · $9.38/👍" in shown
+    )
+    assert "`llama-local`  15 req · 247,500 tok · unpriced · not rated" in shown
+
+
+def test_without_ratings_the_report_says_how_to_rate(app: SlackAppHarness) -> None:
+    assert "*Ratings*\nno answers rated (👍/👎 under each answer)" in texts(run(app))

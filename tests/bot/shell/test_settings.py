@@ -78,3 +78,26 @@ def test_secrets_are_not_in_repr() -> None:
 def test_postgres_urls_are_accepted() -> None:
     settings = Settings.from_env({"DATABASE_URL": "postgres://u:p@db/x"}, env_file=None)
     assert settings.database_url == "postgres://u:p@db/x"
+
+
+def test_suggested_prompts() -> None:
+    assert Settings.from_env({}, env_file=None).suggested_prompts == ()
+    value = "Summarise | Summarise this thread ; Translate|Translate to French: bonjour|salut;"
+    assert Settings.from_env({"SUGGESTED_PROMPTS": value}, env_file=None).suggested_prompts == (
+        ("Summarise", "Summarise this thread"),
+        ("Translate", "Translate to French: bonjour|salut"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("Summarise", "SUGGESTED_PROMPTS has a malformed entry 'Summarise': use title|message"),
+        ("|message", "SUGGESTED_PROMPTS has a malformed entry '|message'"),
+        ("a|1;b|2;c|3;d|4;e|5", "SUGGESTED_PROMPTS has 5 prompts; Slack shows at most 4"),
+    ],
+)
+def test_malformed_suggested_prompts_name_the_variable(value: str, expected: str) -> None:
+    with pytest.raises(SettingsError, match="for example") as problem:
+        Settings.from_env({"SUGGESTED_PROMPTS": value}, env_file=None)
+    assert str(problem.value).startswith(expected)

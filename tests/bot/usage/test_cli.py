@@ -10,9 +10,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import Response, User
+from db.models import Feedback, Response, User
 from tests.bot.shell.test_cli import run_bot
 
 
@@ -151,3 +152,50 @@ def test_an_unmigrated_database_is_one_line_and_exit_1(tmp_path: Path) -> None:
     assert err.count("\n") == 1
     assert "cannot read usage from sqlite:///" in err
     assert "python -m bot migrate" in err
+
+
+@pytest.fixture
+def rated(filled: str, sessions: sessionmaker[Session]) -> str:
+    """Votes on T1's answers: Ada's gpt-4o answers get 👍 and 👎, Bob's llama one 👍."""
+    with sessions.begin() as session:
+        answers = {
+            (r.user_id, r.model_used, r.tokens_prompt): r.id
+            for r in session.scalars(select(Response).where(Response.team_id == "T1"))
+        }
+        ids = sorted(answers.items())
+        for (_, model, prompt), response_id in ids:
+            rating = {("gpt-4o", 1000): "up", ("gpt-4o", 2000): "down"}.get((model, prompt))
+            if model == "llama-local":
+                rating = "up"
+            if rating:
+                session.add(
+                    Feedback(
+                        response_id=response_id, team_id="T1", slack_user_id="U1", rating=rating
+                    )
+                )
+    return filled
+
+
+def test_ratings_per_model_in_every_format(rated: str, tmp_path: Path) -> None:
+    code, out, _ = usage(rated, tmp_path, "--team", "T1")
+    assert code == 0
+    assert "Ratings          3 answers rated, 67% positive, $0.0070 per positive" in out
+    header = next(line for line in out.splitlines() if line.startswith("Model"))
+    assert header.split()[-3:] == ["rated", "positive", "cost/positive"]
+    gpt = next(line for line in out.splitlines() if line.startswith("gpt-4o"))
+    assert gpt.split()[-3:] == ["2", "50%", "$0.0139"]
+    llama = next(line for line in out.splitlines() if line.startswith("llama-local"))
+    assert llama.split()[-3:] == ["1", "100%", "n/a"]  # unpriced: no cost per answer
+
+    code, out, _ = usage(rated, tmp_path, "--team", "T1", "--format", "json")
+    report = json.loads(out)
+    assert report["total"]["answers_rated"] == 3 and report["total"]["answers_positive"] == 2
+    models = {m["key"]: m for m in report["models"]}
+    assert models["gpt-4o"]["share_positive"] == 0.5
+    assert models["gpt-4o"]["cost_per_positive_usd"] == pytest.approx(0.0139)
+    assert "answers_rated" not in report["users"][0]
+
+    code, out, _ = usage(rated, tmp_path, "--team", "T1", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert sum(int(r["answers_rated"]) for r in rows if r["section"] == "model") == 3
+    assert rows[0]["answers_rated"] == "3"

@@ -1,0 +1,1 @@
+"""Feedback on answers: who rated which answer up or down."""
