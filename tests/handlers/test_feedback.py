@@ -211,3 +211,46 @@ def test_a_failed_answer_takes_no_votes(
     [(_, said)] = click(app, ts)
     assert "can't find that answer" in said["text"]
     assert votes(sessions) == set()
+
+
+def test_a_finished_answer_carries_the_buttons_on_its_last_stop_and_a_failed_one_none(
+    app: SlackAppHarness, model: FakeOpenAI, sessions: sessionmaker[Session]
+) -> None:
+    answer(app, model, sessions)
+    [stop] = app.slack.calls_to("chat.stopStream")
+    blocks = stop.arg("blocks")
+    assert blocks and blocks[0]["type"] == "context_actions"
+    assert blocks[0]["elements"][0]["type"] == "feedback_buttons"
+
+    model.enqueue(FakeReply(status=500), FakeReply(status=500))
+    app.mention("and now?")
+    app.wait_idle()
+    failed = app.slack.calls_to("chat.stopStream")[1:] + app.slack.calls_to("chat.postMessage")
+    assert failed and all(not c.arg("blocks") for c in failed)
+
+
+def test_buttons_under_a_later_message_of_a_long_answer_name_its_first(
+    app: SlackAppHarness, model: FakeOpenAI, sessions: sessionmaker[Session]
+) -> None:
+    model.enqueue(FakeReply(text=("A paragraph of a long answer.\n\n" * 500)[:15000]))
+    app.mention("a very long answer, please")
+    app.wait_idle()
+    starts = app.slack.calls_to("chat.startStream")
+    assert len(starts) == 2
+    first_ts = str(starts[0].response["ts"])
+    [last_stop] = [c for c in app.slack.calls_to("chat.stopStream") if c.args["ts"] != first_ts]
+    assert last_stop.arg("blocks")[0]["block_id"].endswith(first_ts)
+    with sessions() as session:
+        stored = session.scalars(select(Message.slack_ts).where(Message.role == "assistant")).one()
+    assert stored == first_ts
+    block_id = last_stop.arg("blocks")[0]["block_id"]
+    action = {
+        "type": "feedback_buttons",
+        "block_id": block_id,
+        "action_id": FEEDBACK_ACTION,
+        "value": "up",
+        "action_ts": str(time.time()),
+    }
+    later_ts = str(starts[1].response["ts"])
+    click(app, later_ts, overrides={"actions": [action]})  # found through the block id
+    assert votes(sessions) == {(response_id(sessions), TEAM, "U0001", "up")}
