@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.conversations.pipeline import TurnPipeline
+from bot.conversations.retention import RetentionService
 from bot.conversations.service import ConversationService
 from bot.deliveries.receipts import CommandReceipts
 from bot.members.directory import UserDirectory
@@ -29,3 +30,4 @@ class Services:
     turns: TurnPipeline
     usage: UsageService
     command_receipts: CommandReceipts
+    retention: RetentionService

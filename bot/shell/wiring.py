@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from slack_bolt import App
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import handlers
 from bot.conversations.pipeline import TurnPipeline
+from bot.conversations.retention import DailyPurge, RetentionService
 from bot.conversations.service import ConversationService, SinkFactory
 from bot.deliveries.receipts import CommandReceipts
 from bot.llm.openai_chat import OpenAIChatModel, build_client, provider_name
@@ -45,13 +47,18 @@ class Runtime:
     engine: Engine
     executor: ThreadPoolExecutor  # Bolt's: acknowledgements, and command work after them
     replies: SlackReplies
+    purges: DailyPurge | None = None  # when RETENTION_DAYS is set
 
     def start(self) -> None:
-        """Start answering stored turns."""
+        """Start answering stored turns (and purging old content, when set to)."""
         self.services.turns.start()
+        if self.purges is not None:
+            self.purges.start()
 
     def stop(self, grace: float) -> None:
         """Stop answering: turns running now get `grace` seconds, the rest are given back."""
+        if self.purges is not None:
+            self.purges.stop()
         self.services.turns.stop(grace)
 
     def close(self) -> None:
@@ -130,7 +137,17 @@ def create_runtime(
         max_workers=settings.http_threads, thread_name_prefix="switchboard-listener"
     )
     app = build_app(settings, services, client=client, executor=executor)
-    return Runtime(app=app, services=services, engine=engine, executor=executor, replies=replies)
+    purges = None
+    if settings.retention_days is not None:
+        purges = DailyPurge(services.retention, timedelta(days=settings.retention_days))
+    return Runtime(
+        app=app,
+        services=services,
+        engine=engine,
+        executor=executor,
+        replies=replies,
+        purges=purges,
+    )
 
 
 def build_app(
@@ -192,4 +209,5 @@ def build_services(
         turns=turns,
         usage=UsageService(sessions, users),
         command_receipts=CommandReceipts(sessions),
+        retention=RetentionService(sessions),
     )
