@@ -223,14 +223,29 @@ def count_conversations_left_empty(
     )
 
 
-def blank_old_titles(session: Session, *, cutoff: datetime, team_id: str | None, limit: int) -> int:
-    """Blank the titles (their first message's text) of up to `limit` old conversations."""
-    ids = select(Conversation.id).where(
-        *_conversation_filter(cutoff, team_id), Conversation.title != ""
+def titled_conversation_ids(
+    session: Session, *, cutoff: datetime, team_id: str | None, after: int, limit: int
+) -> list[int]:
+    """Ids above `after` of up to `limit` conversations older than `cutoff` with a title."""
+    return list(
+        session.scalars(
+            select(Conversation.id)
+            .where(
+                Conversation.id > after,
+                *_conversation_filter(cutoff, team_id),
+                Conversation.title != "",
+            )
+            .order_by(Conversation.id)
+            .limit(limit)
+        )
     )
+
+
+def blank_titles(session: Session, ids: list[int]) -> int:
+    """Blank the titles (their first message's text) of these conversations; how many."""
     result = session.execute(
         update(Conversation)
-        .where(Conversation.id.in_(ids.limit(limit).scalar_subquery()))
+        .where(Conversation.id.in_(ids))
         .values(title="")
         .execution_options(synchronize_session=False)
     )

@@ -113,13 +113,13 @@ class RetentionService:
             ),
             retention.delete_empty_conversations,
         )
-        while True:  # what is left of old conversations still has its first message as title
-            with self._sessions.begin() as session:
-                blanked = retention.blank_old_titles(
-                    session, cutoff=cutoff, team_id=team_id, limit=self._batch_size
-                )
-            if blanked < self._batch_size:
-                break
+        # What is left of an old conversation still has its first message's text as its title.
+        self._in_batches(
+            lambda session, after: retention.titled_conversation_ids(
+                session, cutoff=cutoff, team_id=team_id, after=after, limit=self._batch_size
+            ),
+            retention.blank_titles,
+        )
         return Purged(cutoff, messages, conversations)
 
     def _in_batches(
