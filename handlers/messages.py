@@ -8,6 +8,7 @@ from typing import Any
 
 from slack_bolt import App, BoltContext
 
+from bot.conversations.retention import SlackMessageRef
 from bot.conversations.service import IncomingMessage
 from bot.shell.services import Services
 
@@ -31,12 +32,26 @@ def register(app: App, services: Services) -> None:
             services.turns.accept(message)
 
     def handle_message(event: dict[str, Any], context: BoltContext) -> None:
+        if event.get("subtype") in ("message_changed", "message_deleted"):
+            handle_change(event, context)
+            return
         if event.get("subtype") not in ANSWERED_SUBTYPES or event.get("bot_id"):
-            return  # edits, deletions, joins, bots (ourselves included)
+            return  # joins, bots (ourselves included)
         message = incoming_message(event, context)
         if message is None or (message.mentions_bot and not message.is_dm):
             return  # the app_mention event for the same message answers it
         services.turns.accept(message)
+
+    def handle_change(event: dict[str, Any], context: BoltContext) -> None:
+        # Stored content follows what the thread shows; unknown messages change nothing.
+        change = changed_message(event, context)
+        if change is None:
+            return
+        where, text = change
+        if text is None:
+            services.retention.forget(where)
+        else:
+            services.retention.edit(where, text, bot_user_id=context.bot_user_id)
 
     app.event("app_mention")(handle_app_mention)
     app.event("message")(handle_message)
@@ -69,3 +84,40 @@ def mentions(text: Any, user_id: str | None) -> bool:
     if not user_id or not isinstance(text, str):
         return False
     return re.search(rf"<@{re.escape(user_id)}(?:\|[^>]*)?>", text) is not None
+
+
+def changed_message(
+    event: dict[str, Any], context: BoltContext
+) -> tuple[SlackMessageRef, str | None] | None:
+    """Which message an edit or deletion is about, and its new text (None: it is gone).
+
+    None for changes that are not a person's edit: the bot's own streaming updates, and
+    events without a channel or ts.
+    """
+    channel = event.get("channel")
+    message = event.get("message")
+    before = event.get("previous_message")
+    before = before if isinstance(before, dict) else {}
+    if event.get("subtype") == "message_deleted":
+        ts, text = event.get("deleted_ts") or before.get("ts"), None
+        thread_ts = before.get("thread_ts")
+    elif isinstance(message, dict):
+        ts, thread_ts = message.get("ts"), message.get("thread_ts")
+        # A thread's first message, deleted while replies remain, becomes a tombstone.
+        if message.get("subtype") == "tombstone":
+            text = None
+        elif message.get("bot_id") or not isinstance(message.get("text"), str):
+            return None
+        else:
+            text = message["text"]
+    else:
+        return None
+    if not (isinstance(channel, str) and channel and isinstance(ts, str) and ts):
+        return None
+    where = SlackMessageRef(
+        team_id=context.team_id or event.get("team") or "",
+        channel_id=channel,
+        thread_ts=thread_ts if isinstance(thread_ts, str) and thread_ts else None,
+        ts=ts,
+    )
+    return where, text

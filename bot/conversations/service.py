@@ -34,7 +34,7 @@ from bot.model_choice.chain import (
     UnknownModel,
     parse_thread_command,
 )
-from db import queries, turns
+from db import queries, retention, turns
 from db.models import Conversation, Message, utcnow
 from db.turns import Claimed, Work
 
@@ -501,7 +501,14 @@ class ConversationService:
             if not turns.finish(
                 session, turn_id=turn_id, owner=owner, outcome=outcome, now=utcnow()
             ):
-                raise TakenOver(turn_id)
+                if retention.turn_exists(session, turn_id):
+                    raise TakenOver(turn_id)
+                # The message was deleted while it was answered, its turn with it: the model
+                # was still called, so the accounting is kept; the reply's text is not.
+                kept = response
+                if not retention.conversation_exists(session, work.conversation_id):
+                    kept = response | {"conversation_id": None}  # purged meanwhile
+                return queries.add_response(session, message_id=None, **kept)
             if prompt is not None and (prompt[0] != work.text or prompt[1] != work.override):
                 session.execute(
                     update(Message)

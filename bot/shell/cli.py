@@ -1,15 +1,17 @@
-"""The command line: `python -m bot [serve|socket|work|migrate|check|usage]`."""
+"""The command line: `python -m bot [serve|socket|work|migrate|check|usage|purge]`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.conversations import purge_cli
 from bot.shell import migrations, preflight
 from bot.shell.logs import configure_logging
 from bot.shell.settings import Settings, SettingsError
@@ -63,7 +65,18 @@ def _parser() -> argparse.ArgumentParser:
     usage.add_argument("--user", help="Slack user id")
     usage.add_argument("--model", help="model name")
     usage.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    purge = commands.add_parser(
+        "purge", help="remove conversation content older than an age (accounting is kept)"
+    )
+    purge_cli.add_arguments(purge)
+    # `--older-than -5d` reads as an unknown option to argparse: say so in one line, exit 2.
+    purge.error = _one_line_error  # type: ignore[method-assign]
     return parser
+
+
+def _one_line_error(message: str) -> NoReturn:
+    print(f"switchboard: purge: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
@@ -179,6 +192,10 @@ def _auto(settings: Settings, args: argparse.Namespace) -> int:
     return _serve(settings, args)
 
 
+def _purge(settings: Settings, args: argparse.Namespace) -> int:
+    return purge_cli.run_purge(settings, args)
+
+
 def _usage(settings: Settings, args: argparse.Namespace) -> int:
     from bot.usage.cli import run_usage
 
@@ -192,5 +209,6 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "migrate": _migrate,
     "check": _check,
     "usage": _usage,
+    "purge": _purge,
     "auto": _auto,
 }

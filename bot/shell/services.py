@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.agent.prompts import SuggestedPrompts
 from bot.conversations.pipeline import TurnPipeline
+from bot.conversations.retention import RetentionService
 from bot.conversations.service import ConversationService
 from bot.deliveries.receipts import CommandReceipts
 from bot.feedback.service import FeedbackService
@@ -32,7 +33,8 @@ class Services:
     turns: TurnPipeline
     usage: UsageService
     command_receipts: CommandReceipts
-    # Issue 12: the agent surface (suggested prompts, feedback on answers, the Home tab).
+    # The agent surface: suggested prompts, feedback on answers, the Home tab.
     prompts: SuggestedPrompts
     feedback: FeedbackService
     home: HomeService
+    retention: RetentionService

@@ -21,6 +21,7 @@ DEFAULT_SYSTEM_PROMPT = (
     "starts with their name."
 )
 _SLACK_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+MAX_RETENTION_DAYS = 36_500
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # Slack shows at most four suggested prompts (assistant.threads.setSuggestedPrompts).
 MAX_SUGGESTED_PROMPTS = 4
@@ -69,6 +70,8 @@ class Settings:
     max_turn_age_seconds: float = 600.0
     # (title, message) pairs shown when someone opens the bot's Messages tab; empty: defaults.
     suggested_prompts: tuple[tuple[str, str], ...] = ()
+    # Days conversation content is kept; None keeps it forever.
+    retention_days: int | None = None
 
     @classmethod
     def from_env(
@@ -116,6 +119,7 @@ class Settings:
             turn_poll_seconds=env.float("TURN_POLL_SECONDS", cls.turn_poll_seconds),
             max_turn_age_seconds=env.float("MAX_TURN_AGE_SECONDS", cls.max_turn_age_seconds),
             suggested_prompts=env.prompts("SUGGESTED_PROMPTS"),
+            retention_days=env.days("RETENTION_DAYS"),
         )
 
     def require(self, *names: str) -> None:
@@ -197,6 +201,18 @@ class _Env:
             bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
             raise SettingsError(f"{name} must be {bounds}, for example {default}.")
         return value
+
+    def days(self, name: str) -> int | None:
+        raw = self.str(name)
+        if raw is None:
+            return None
+        value = raw.removesuffix("d").strip()
+        if not re.fullmatch(r"[0-9]{1,6}", value) or not 1 <= int(value) <= MAX_RETENTION_DAYS:
+            raise SettingsError(
+                f"{name} must be a whole number of days between 1 and {MAX_RETENTION_DAYS}, "
+                "for example 90 (leave it empty to keep conversations forever)."
+            )
+        return int(value)
 
     def float(self, name: str, default: float) -> float:
         raw = self.str(name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from slack_bolt import App
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 import handlers
 from bot.agent.prompts import SuggestedPrompts
 from bot.conversations.pipeline import TurnPipeline
+from bot.conversations.retention import DailyPurge, RetentionService
 from bot.conversations.service import ConversationService, SinkFactory
 from bot.deliveries.receipts import CommandReceipts
 from bot.feedback.service import FeedbackService
@@ -49,13 +51,18 @@ class Runtime:
     engine: Engine
     executor: ThreadPoolExecutor  # Bolt's: acknowledgements, and command work after them
     replies: SlackReplies
+    purges: DailyPurge | None = None  # when RETENTION_DAYS is set
 
     def start(self) -> None:
-        """Start answering stored turns."""
+        """Start answering stored turns (and purging old content, when set to)."""
         self.services.turns.start()
+        if self.purges is not None:
+            self.purges.start()
 
     def stop(self, grace: float) -> None:
         """Stop answering: turns running now get `grace` seconds, the rest are given back."""
+        if self.purges is not None:
+            self.purges.stop()
         self.services.turns.stop(grace)
 
     def close(self) -> None:
@@ -138,7 +145,17 @@ def create_runtime(
         max_workers=settings.http_threads, thread_name_prefix="switchboard-listener"
     )
     app = build_app(settings, services, client=client, executor=executor)
-    return Runtime(app=app, services=services, engine=engine, executor=executor, replies=replies)
+    purges = None
+    if settings.retention_days is not None:
+        purges = DailyPurge(services.retention, timedelta(days=settings.retention_days))
+    return Runtime(
+        app=app,
+        services=services,
+        engine=engine,
+        executor=executor,
+        replies=replies,
+        purges=purges,
+    )
 
 
 def build_app(
@@ -202,8 +219,8 @@ def build_services(
         turns=turns,
         command_receipts=CommandReceipts(sessions),
         usage=usage,
-        # Issue 12: the agent surface.
         prompts=SuggestedPrompts(settings.suggested_prompts, default_model=settings.default_model),
         feedback=FeedbackService(sessions),
         home=HomeService(sessions, users=users, models=models, usage=usage),
+        retention=RetentionService(sessions),
     )
