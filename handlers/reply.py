@@ -27,6 +27,10 @@ FLUSH_SIZE = 4_000
 # A model that starts answering at once needs no "thinking" status: it would cost one more
 # Web API call per reply for nothing.
 STATUS_DELAY = 0.3
+# Shown in turn while the model thinks; Slack clears the status when the reply arrives.
+LOADING_MESSAGES = ["Reading the thread…", "Thinking it over…", "Writing an answer…"]
+# Slack's limit for a thread title is not documented; Slack shows about this much.
+TITLE_LIMIT = 60
 # Slack errors that mean a stream is already closed: nothing left to stop.
 _NOT_STREAMING = ("message_not_in_streaming_state", "message_not_found", "cant_update_message")
 
@@ -99,7 +103,10 @@ class SlackReplyWriter:
                 return
             try:
                 self._client.assistant_threads_setStatus(
-                    channel_id=self._channel, thread_ts=self._thread_ts, status="is thinking…"
+                    channel_id=self._channel,
+                    thread_ts=self._thread_ts,
+                    status="is thinking…",
+                    loading_messages=LOADING_MESSAGES,
                 )
             except SlackApiError as exc:
                 # Apps without the assistant feature cannot set a status; the reply still comes.
@@ -157,6 +164,18 @@ class SlackReplyWriter:
         self._client.chat_postEphemeral(
             channel=self._channel, user=self._user_id, thread_ts=self._thread_ts, markdown_text=text
         )
+
+    def title(self, text: str) -> None:
+        """Name the conversation in the Messages tab after `text` (best effort)."""
+        title = " ".join(text.split())
+        if len(title) > TITLE_LIMIT:
+            title = title[: TITLE_LIMIT - 1].rsplit(" ", 1)[0] + "…"
+        try:
+            self._client.assistant_threads_setTitle(
+                channel_id=self._channel, thread_ts=self._thread_ts, title=title or "Question"
+            )
+        except (SlackApiError, OSError) as exc:
+            log.debug("no thread title: %s", _error(exc))
 
     def close_interrupted(self, reply_ts: str, note: str) -> None:
         """Stop a stream an earlier attempt left open, with `note` at its end."""

@@ -106,6 +106,9 @@ class ReplySink(Protocol):
     def refuse(self, text: str) -> None:
         """Tell only the person who wrote why their message was not answered."""
 
+    def title(self, text: str) -> None:
+        """Name the conversation after `text`, where the place shows titles (DMs with the bot)."""
+
     def close_interrupted(self, reply_ts: str, note: str) -> None:
         """Close a reply an earlier attempt left open (a stream still streaming)."""
 
@@ -386,6 +389,10 @@ class ConversationService:
                 retryable=True,
             )
         reply_ts = self._close_reply(sink, error)
+        if len(history) == 1 and work.channel_id.startswith("D"):
+            # A new conversation in the Messages tab is named after its first question, from
+            # our own copy, after the answer: no second model call, nothing before the answer.
+            sink.title(text)
         completion = stream.completion if stream is not None else None
         model_used = (completion.model if completion else "") or model
         usage = completion.usage if completion else None

@@ -100,6 +100,25 @@ def test_a_slow_model_shows_a_status_until_the_first_text(
     [status] = slack.calls_to("assistant.threads.setStatus")
     assert (status.args["channel_id"], status.args["thread_ts"]) == ("C0001", ts)
     assert status.at < slack.calls_to("chat.startStream")[0].at
+    assert len(status.arg("loading_messages")) >= 2  # Slack rotates them while it waits
+
+
+def test_a_new_conversation_in_the_messages_tab_is_titled_after_its_first_question(
+    app: SlackAppHarness, slack: FakeSlackAPI, model: FakeOpenAI
+) -> None:
+    question = "How do I rotate the API keys of our staging cluster without downtime, please?"
+    root = app.say(question, channel="D0001", channel_type="im")
+    app.wait_idle()
+    [title] = slack.calls_to("assistant.threads.setTitle")
+    assert (title.args["channel_id"], title.args["thread_ts"]) == ("D0001", root)
+    assert title.args["title"].startswith("How do I rotate the API keys")
+    assert len(title.args["title"]) <= 60
+    assert title.at > slack.calls_to("chat.startStream")[0].at  # never before the answer
+
+    app.say("and in production?", channel="D0001", channel_type="im", thread_ts=root)
+    app.mention("a channel thread has no title", channel="C0001")
+    app.wait_idle()
+    assert len(slack.calls_to("assistant.threads.setTitle")) == 1
 
 
 def test_follow_ups_in_the_thread_need_no_mention_and_carry_history(

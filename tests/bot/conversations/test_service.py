@@ -71,6 +71,7 @@ class ListSink:
     refusals: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     closed: list[tuple[str, str]] = field(default_factory=list)
+    titles: list[str] = field(default_factory=list)
 
     def waiting(self) -> None:
         pass
@@ -91,6 +92,9 @@ class ListSink:
 
     def refuse(self, text: str) -> None:
         self.refusals.append(text)
+
+    def title(self, text: str) -> None:
+        self.titles.append(text)
 
     def close_interrupted(self, reply_ts: str, note: str) -> None:
         self.closed.append((reply_ts, note))
