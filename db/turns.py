@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import and_, bindparam, exists, func, or_, select, update
+from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from db.models import Conversation, Message, Turn, User
@@ -64,12 +64,31 @@ class Claimed(NamedTuple):
     reply_ts: str | None  # set when an earlier attempt had started a reply
 
 
-def add_turn(session: Session, *, message_id: int, conversation_id: int) -> int:
-    """Queue the answering of a stored message; the turn's id."""
-    turn = Turn(message_id=message_id, conversation_id=conversation_id, state="queued")
-    session.add(turn)
-    session.flush()
-    return turn.id
+_ADD = insert(Turn).returning(Turn.id)
+
+
+def add_turn(
+    session: Session,
+    *,
+    message_id: int,
+    conversation_id: int,
+    owner: str | None = None,
+    until: datetime | None = None,
+) -> int:
+    """Queue the answering of a stored message; the turn's id.
+
+    With `owner`, the turn is claimed by it at once, leased until `until`: for a conversation
+    created in the same transaction, which has no earlier turn to wait for.
+    """
+    values = {
+        "message_id": message_id,
+        "conversation_id": conversation_id,
+        "state": "queued" if owner is None else "running",
+        "lease_owner": owner,
+        "lease_until": until,
+        "attempts": 0 if owner is None else 1,
+    }
+    return session.execute(_ADD, values).scalar_one()
 
 
 def claim(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -14,11 +15,13 @@ FEEDBACK_ACTION = "answer_feedback"
 FEEDBACK_BLOCK = "answer_feedback"
 
 
+@functools.cache
 def feedback_blocks(first_ts: str | None = None) -> list[dict[str, Any]]:
     """The `context_actions` block with `feedback_buttons`, for `chat.stopStream(blocks=…)`.
 
     An answer longer than one message is stored under its first message's ts: pass it as
-    `first_ts` when the buttons go under a later message, so a click finds the answer.
+    `first_ts` when the buttons go under a later message, so a click finds the answer. Built
+    once per `first_ts` (every answer carries them); callers must not change what they get.
     """
     buttons = FeedbackButtonsElement(
         action_id=FEEDBACK_ACTION,

@@ -122,10 +122,11 @@ SinkFactory = Callable[[ReplyTarget, Callable[[str], None]], ReplySink]
 
 @dataclass(frozen=True)
 class Accepted:
-    """What `accept` did with a message: "queued", "duplicate" or "ignored"."""
+    """What `accept` did with a message: "queued", "claimed", "duplicate" or "ignored"."""
 
     status: str
     turn_id: int | None = None
+    claimed: Claimed | None = None  # when "claimed": the turn, leased to the caller
 
 
 @dataclass(frozen=True)
@@ -188,11 +189,19 @@ class ConversationService:
         self.give_up = threading.Event()
 
     # --- before the acknowledgement -------------------------------------------------------
-    def accept(self, message: IncomingMessage, *, override: str | None = None) -> Accepted:
+    def accept(
+        self,
+        message: IncomingMessage,
+        *,
+        override: str | None = None,
+        claim_for: tuple[str, datetime] | None = None,
+    ) -> Accepted:
         """Store `message` and queue its turn, once however often it is delivered.
 
         The bot answers DMs, mentions, and replies in the threads it is part of. Raises when
-        the database cannot be reached: Slack must then not be told the event arrived.
+        the database cannot be reached: Slack must then not be told the event arrived. With
+        `claim_for` (owner, lease end), the turn of a message that starts a conversation is
+        claimed for that owner in the same transaction: it has nothing to wait for.
         """
         thread = self._existing_thread(message)
         if thread is None and not (message.is_dm or message.mentions_bot):
@@ -200,10 +209,13 @@ class ConversationService:
         text = storable(strip_mentions(message.text, message.bot_user_id))
         with self._sessions.begin() as session:
             user_row_id = self._users.row_id(session, message.team_id, message.user_id)
+            started = False
             if thread is not None:
                 conversation_id = thread.id
             else:
-                conversation_id = self._start_conversation(session, message, user_row_id, text)
+                conversation_id, started = self._start_conversation(
+                    session, message, user_row_id, text
+                )
             message_id = queries.add_message_once(
                 session,
                 conversation_id=conversation_id,
@@ -227,6 +239,16 @@ class ConversationService:
                     session.execute(
                         update(Message).where(Message.id == message_id).values(model=pending)
                     )
+            if started and claim_for is not None:
+                owner, until = claim_for
+                turn_id = turns.add_turn(
+                    session,
+                    message_id=message_id,
+                    conversation_id=conversation_id,
+                    owner=owner,
+                    until=until,
+                )
+                return Accepted("claimed", turn_id, Claimed(turn_id, 1, None))
             turn_id = turns.add_turn(
                 session, message_id=message_id, conversation_id=conversation_id
             )
@@ -243,7 +265,8 @@ class ConversationService:
 
     def _start_conversation(
         self, session: Session, message: IncomingMessage, user_row_id: int, title: str
-    ) -> int:
+    ) -> tuple[int, bool]:
+        """The thread's conversation, and whether this transaction created it."""
         scope, scope_id = self._models.scope_for(
             message.channel_id, message.user_id, is_dm=message.is_dm
         )
@@ -259,13 +282,13 @@ class ConversationService:
             title=title,
         )
         if created is not None:
-            return created.id
+            return created.id, True
         # Someone else (a retry, another process) created it a moment ago.
         found = queries.get_thread(
             session, message.team_id, message.channel_id, message.conversation_ts
         )
         assert found is not None
-        return found.id
+        return found.id, False
 
     # --- on a worker, once the turn is claimed -------------------------------------------
     def run(self, claimed: Claimed, *, owner: str, sinks: SinkFactory) -> TurnOutcome:
