@@ -47,16 +47,7 @@ def delete_message(
     ids = list(session.scalars(_stored_message(team_id, channel_id, thread_ts, ts)))
     if not ids:
         return 0
-    session.execute(
-        update(Conversation)
-        .where(
-            Conversation.team_id == team_id,
-            Conversation.channel_id == channel_id,
-            Conversation.thread_ts == ts,
-        )
-        .values(title="")
-        .execution_options(synchronize_session=False)
-    )
+    _retitle(session, team_id=team_id, channel_id=channel_id, thread_ts=ts, title="")
     session.execute(
         delete(Message).where(Message.id.in_(ids)).execution_options(synchronize_session=False)
     )
@@ -81,16 +72,7 @@ def edit_message(
     )
     changed = result.rowcount  # type: ignore[attr-defined]
     if changed:
-        session.execute(
-            update(Conversation)
-            .where(
-                Conversation.team_id == team_id,
-                Conversation.channel_id == channel_id,
-                Conversation.thread_ts == ts,
-            )
-            .values(title=text[:255])
-            .execution_options(synchronize_session=False)
-        )
+        _retitle(session, team_id=team_id, channel_id=channel_id, thread_ts=ts, title=text[:255])
     return int(changed)
 
 
@@ -270,3 +252,19 @@ def purge_lock(session: Session) -> Iterator[bool]:
     finally:
         if got:
             connection.scalar(select(func.pg_advisory_unlock(PURGE_LOCK_KEY)))
+
+
+def _retitle(
+    session: Session, *, team_id: str, channel_id: str, thread_ts: str, title: str
+) -> None:
+    """Set the title of the conversation `thread_ts` starts (its first message is the title)."""
+    session.execute(
+        update(Conversation)
+        .where(
+            Conversation.team_id == team_id,
+            Conversation.channel_id == channel_id,
+            Conversation.thread_ts == thread_ts,
+        )
+        .values(title=title)
+        .execution_options(synchronize_session=False)
+    )

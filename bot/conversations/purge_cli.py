@@ -8,12 +8,11 @@ import sys
 from datetime import timedelta
 from typing import TextIO
 
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.conversations.retention import BATCH_SIZE, RetentionService
 from bot.shell.settings import Settings
-from db.engine import make_engine, make_sessionmaker
+from db.engine import failure_reason, make_engine, make_sessionmaker, safe_url
 
 _AGE = re.compile(r"([0-9]{1,6})([dh])")
 _UNITS = {"d": "days", "h": "hours"}
@@ -66,8 +65,7 @@ def run_purge(settings: Settings, args: argparse.Namespace, *, out: TextIO | Non
         service = RetentionService(make_sessionmaker(engine), batch_size=args.batch_size)
         purged = service.purge(age, team_id=args.team, dry_run=args.dry_run)
     except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        where = make_url(settings.database_url).render_as_string(hide_password=True)
+        reason, where = failure_reason(exc), safe_url(settings.database_url)
         print(
             f"switchboard: cannot purge {where}: {reason} "
             "(is the database migrated? run `python -m bot migrate`)",

@@ -8,14 +8,13 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.conversations import purge_cli
 from bot.shell import migrations, preflight
 from bot.shell.logs import configure_logging
 from bot.shell.settings import Settings, SettingsError
-from db.engine import make_engine
+from db.engine import failure_reason, make_engine, safe_url
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -82,7 +81,7 @@ def _one_line_error(message: str) -> NoReturn:
 def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
     migrations.upgrade(settings.database_url)
     print(
-        f"Database {_safe_url(settings.database_url)} is at revision "
+        f"Database {safe_url(settings.database_url)} is at revision "
         f"{migrations.head_revision(settings.database_url)}."
     )
     return 0
@@ -111,14 +110,14 @@ def _check_database(url: str) -> list[tuple[str, str | None]]:
     try:
         engine = make_engine(url)
     except (SQLAlchemyError, ImportError) as exc:
-        return [("database", f"cannot use {_safe_url(url)}: {exc}")]
+        return [("database", f"cannot use {safe_url(url)}: {exc}")]
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
         current = migrations.current_revision(engine)
     except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        return [("database", f"cannot connect to {_safe_url(url)}: {reason}")]
+        reason = failure_reason(exc)
+        return [("database", f"cannot connect to {safe_url(url)}: {reason}")]
     finally:
         engine.dispose()
     head = migrations.head_revision(url)
@@ -159,10 +158,6 @@ def _problem(check: Callable[[str], None], name: str) -> str | None:
     except SettingsError as exc:
         return str(exc)
     return None
-
-
-def _safe_url(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:

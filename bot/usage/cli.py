@@ -9,7 +9,6 @@ import sys
 from datetime import UTC, date, datetime
 from typing import Any, TextIO
 
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.members.directory import UserDirectory
@@ -25,7 +24,7 @@ from bot.usage.reports import (
     report_csv,
 )
 from bot.usage.request import DEFAULT_DAYS, MAX_DAYS, Period, UsageError, date_range, last_days
-from db.engine import make_engine, make_sessionmaker
+from db.engine import failure_reason, make_engine, make_sessionmaker, safe_url
 
 TOP = 10
 _EXAMPLE = "for example --since 2026-11-01 --until 2026-11-15"
@@ -59,8 +58,7 @@ def run_usage(settings: Settings, args: argparse.Namespace, *, out: TextIO | Non
     except UsageError as exc:
         return _fail(str(exc))
     except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        where = make_url(settings.database_url).render_as_string(hide_password=True)
+        reason, where = failure_reason(exc), safe_url(settings.database_url)
         print(
             f"switchboard: cannot read usage from {where}: {reason} "
             "(is the database migrated? run `python -m bot migrate`)",
