@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -519,3 +520,64 @@ def test_a_configured_price_prices_a_local_model(
     [response] = responses(sessions)
     assert response.cost_usd == Decimal("0.4")
     assert response.provider is None
+
+
+def test_a_long_slack_rate_limit_is_not_waited_out_and_the_turn_says_why(
+    app: SlackAppHarness, slack: FakeSlackAPI, model: FakeOpenAI, sessions: sessionmaker[Session]
+) -> None:
+    slack.fail("chat.startStream", "ratelimited", status=429, retry_after=30)
+    slack.fail("chat.postMessage", "ratelimited", status=429, retry_after=30)
+    model.enqueue(FakeReply(text="You will not see this in Slack."))
+    started = time.monotonic()
+    app.mention("hello")
+    app.wait_idle(timeout=20)
+    assert time.monotonic() - started < 10  # not 30 s (or six waits of it) per call
+    with sessions() as session:
+        status, error = session.execute(select(Response.status, Response.error)).one()
+    assert status == "error" and "ratelimited" in (error or "")
+
+
+def test_a_short_slack_rate_limit_is_waited_out(
+    app: SlackAppHarness, slack: FakeSlackAPI, model: FakeOpenAI, sessions: sessionmaker[Session]
+) -> None:
+    slack.fail("chat.startStream", "ratelimited", status=429, retry_after=1, times=1)
+    model.enqueue(FakeReply(text="After a second."))
+    app.mention("hello")
+    app.wait_idle(timeout=20)
+    assert len(slack.calls_to("chat.startStream")) == 2
+    with sessions() as session:
+        assert session.scalars(select(Response.status)).all() == ["ok"]
+
+
+@pytest.mark.parametrize("missing", ["user", "channel", "ts"])
+def test_messages_without_user_channel_or_ts_are_ignored_quietly(
+    app: SlackAppHarness,
+    model: FakeOpenAI,
+    sessions: sessionmaker[Session],
+    caplog: pytest.LogCaptureFixture,
+    missing: str,
+) -> None:
+    event = app.message_event(f"<@{BOT_USER}> from a workflow")
+    del event[missing]
+    assert app.event(event | {"type": "app_mention"}).status == 200
+    assert app.event(event).status == 200
+    app.wait_idle()
+    assert count(sessions, Message) == 0
+    assert model.completions() == []
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
+
+
+def test_a_mention_of_another_user_whose_id_starts_like_the_bots_is_not_one(
+    app: SlackAppHarness, model: FakeOpenAI
+) -> None:
+    model.enqueue(FakeReply(text="Started."), FakeReply(text="I think so too."))
+    root = app.mention("let us talk")
+    app.wait_idle()
+    # In the bot's thread, a message mentioning someone else (<@UBOTX>) is a follow-up, not a
+    # mention of the bot whose app_mention event would answer it: it must not be dropped.
+    app.say(f"<@{BOT_USER}X> what do you think?", thread_ts=root)
+    app.wait_idle()
+    assert len(model.completions()) == 2
+    assert (
+        model.completions()[-1]["messages"][-1]["content"] == f"<@{BOT_USER}X> what do you think?"
+    )
