@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.conversations.service import (
@@ -140,8 +140,9 @@ class TurnPipeline:
                 claimed = turns.claim(
                     session, owner=self.owner, now=now, until=now + self._lease, limit=free
                 )
-        except DBAPIError as exc:
-            log.warning("could not claim turns (%s); trying again shortly", exc.orig)
+        except SQLAlchemyError as exc:
+            # A pool timeout is no DBAPIError, and the dispatcher must live on.
+            log.warning("could not claim turns (%s); trying again shortly", _reason(exc))
             return
         with self._lock:
             for turn in claimed:
@@ -160,8 +161,8 @@ class TurnPipeline:
         try:
             with self._sessions.begin() as session:
                 held = turns.renew(session, owner=self.owner, ids=ids, until=now + self._lease)
-        except DBAPIError as exc:
-            log.warning("could not renew the leases of %d turns (%s)", len(ids), exc.orig)
+        except SQLAlchemyError as exc:
+            log.warning("could not renew the leases of %d turns (%s)", len(ids), _reason(exc))
             return
         if held < len(ids):
             log.warning("%d of %d turns running here were taken over", len(ids) - held, len(ids))
@@ -172,13 +173,24 @@ class TurnPipeline:
             try:
                 self._service.run(claimed, owner=self.owner, sinks=self._sink_for(claimed.id))
             except Exception:
-                log.exception("turn %s failed unexpectedly", claimed.id)
+                log.exception("turn %s failed unexpectedly; giving it back", claimed.id)
+                self._give_back_failed(claimed.id)
             finally:
                 with self._lock:
                     self._running.pop(claimed.id, None)
                     # Its conversation's next turn, if any, may run now.
                     self._wanted = True
                     self._lock.notify_all()
+
+    def _give_back_failed(self, turn_id: int) -> None:
+        # Its lease is this process's own, which `claim` never takes back: left running, the
+        # turn (and its conversation's later turns) would wait for a restart. Queued again, it
+        # is retried, and excused once it has used up its attempts.
+        try:
+            with self._sessions.begin() as session:
+                turns.give_back(session, owner=self.owner, ids=[turn_id])
+        except SQLAlchemyError as exc:
+            log.warning("could not give back turn %s (%s)", turn_id, _reason(exc))
 
     def _sink_for(self, turn_id: int) -> SinkFactory:
         """The factory, noting each sink so that `stop` can close what is left open."""
@@ -217,8 +229,8 @@ class TurnPipeline:
                         session, owner=self.owner, ids=[r.claimed.id for r in left_over]
                     )
                 log.info("gave back %d unfinished turns for another process to answer", len(given))
-            except DBAPIError as exc:
-                log.warning("could not give back %d turns (%s)", len(left_over), exc.orig)
+            except SQLAlchemyError as exc:
+                log.warning("could not give back %d turns (%s)", len(left_over), _reason(exc))
                 given = [r.claimed.id for r in left_over]  # their leases will run out instead
         for running in left_over:
             if running.claimed.id not in given:
@@ -232,3 +244,8 @@ class TurnPipeline:
             self._queue.put(None)
         if self._dispatcher is not None:
             self._dispatcher.join(timeout=5)
+
+
+def _reason(exc: SQLAlchemyError) -> object:
+    """The driver's own message when there is one, else the error."""
+    return getattr(exc, "orig", None) or exc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -10,8 +11,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.conversations.pipeline import TurnPipeline
 from bot.conversations.service import (
     INTERRUPTED_NOTE,
     ConversationService,
@@ -319,3 +322,70 @@ def test_a_nul_character_is_stored_without_it(
 ) -> None:
     service.accept(mention("nul\x00here", "1.000001"))
     assert rows(sessions, Message.content) == [("nulhere",)]
+
+
+class RefusingSink(ListSink):
+    """A sink whose ephemeral refusal Slack rejects (say, `user_not_in_channel`)."""
+
+    def refuse(self, text: str) -> None:
+        raise RuntimeError("user_not_in_channel")
+
+
+def test_a_turn_that_raised_is_not_stranded_under_this_processs_own_lease(
+    sessions: sessionmaker[Session], service: ConversationService
+) -> None:
+    # One process alone: a turn whose run raised must not wait for a restart (its lease is
+    # this process's own, which the claim never takes back), nor block its conversation.
+    sinks: list[ListSink] = []
+
+    def make(target: ReplyTarget, on_start: Any) -> ListSink:
+        sinks.append(RefusingSink(target))
+        return sinks[-1]
+
+    pipeline = TurnPipeline(
+        sessions, service, make, workers=1, lease_seconds=0.3, poll_seconds=0.05
+    )
+    pipeline.start()
+    try:
+        pipeline.accept(mention("", "1.000001"))  # nothing after the mention: refused
+        deadline = time.monotonic() + 10
+        while rows(sessions, Turn.state) != [("done",)] and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        pipeline.stop(0)
+    assert rows(sessions, Turn.state, Turn.outcome) == [("done", "failed")]
+    assert sinks[-1].notices  # given up on after the attempts, and told so
+    assert len(rows(sessions, Response.id)) == 1
+
+
+def test_the_dispatcher_survives_an_error_that_is_not_the_drivers(
+    sessions: sessionmaker[Session],
+    service: ConversationService,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The pool waiting out its timeout raises sqlalchemy.exc.TimeoutError, not a DBAPIError.
+    claim = turns.claim
+    failures = iter([PoolTimeout("QueuePool limit reached")])
+
+    def flaky_claim(*args: Any, **kwargs: Any) -> list[turns.Claimed]:
+        for failure in failures:
+            raise failure
+        return claim(*args, **kwargs)
+
+    monkeypatch.setattr(turns, "claim", flaky_claim)
+    runner_sinks: list[ListSink] = []
+
+    def make(target: ReplyTarget, on_start: Any) -> ListSink:
+        runner_sinks.append(ListSink(target))
+        return runner_sinks[-1]
+
+    pipeline = TurnPipeline(sessions, service, make, workers=1, poll_seconds=0.05)
+    pipeline.start()
+    try:
+        pipeline.accept(mention("hello", "1.000001"))
+        deadline = time.monotonic() + 10
+        while rows(sessions, Turn.state) != [("done",)] and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        pipeline.stop(0)
+    assert rows(sessions, Turn.state, Turn.outcome) == [("done", "answered")]
