@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.conversations.context import Turn, build_context, estimate_tokens, strip_mentions
@@ -549,8 +550,11 @@ class ConversationService:
             try:
                 with self._sessions.begin() as session:
                     return write(session)
-            except DBAPIError as exc:
-                if not (exc.connection_invalidated or _is_operational(exc)):
+            except (DBAPIError, PoolTimeout) as exc:
+                # A pool with no free connection (the database frozen) is worth waiting out too.
+                if isinstance(exc, DBAPIError) and not (
+                    exc.connection_invalidated or _is_operational(exc)
+                ):
                     raise
                 if self.give_up.is_set() or time.monotonic() >= deadline:
                     log.error(
@@ -560,7 +564,10 @@ class ConversationService:
                     )
                     return None
                 log.warning(
-                    "could not record %s yet (%s); retrying in %.1f s", what, exc.orig, delay
+                    "could not record %s yet (%s); retrying in %.1f s",
+                    what,
+                    getattr(exc, "orig", exc),
+                    delay,
                 )
                 self.give_up.wait(delay)
                 delay = min(delay * 2, 10.0)

@@ -389,3 +389,24 @@ def test_the_dispatcher_survives_an_error_that_is_not_the_drivers(
     finally:
         pipeline.stop(0)
     assert rows(sessions, Turn.state, Turn.outcome) == [("done", "answered")]
+
+
+def test_a_record_is_retried_when_the_pool_has_no_connection_for_it(
+    service: ConversationService,
+    runner: Runner,
+    sessions: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    finish = turns.finish
+    failures = iter([PoolTimeout("QueuePool limit reached")])
+
+    def flaky_finish(*args: Any, **kwargs: Any) -> bool:
+        for failure in failures:
+            raise failure
+        return finish(*args, **kwargs)
+
+    monkeypatch.setattr(turns, "finish", flaky_finish)
+    service.accept(mention("hello", "1.000001"))
+    [outcome] = runner.run_all()
+    assert outcome.status == "answered"
+    assert len(rows(sessions, Response.id)) == 1
