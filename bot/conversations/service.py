@@ -313,7 +313,10 @@ class ConversationService:
             except (UnknownModel, CatalogueUnavailable) as exc:
                 refusal = str(exc)
         if refusal is not None:
-            sink.refuse(refusal)
+            try:  # Slack may refuse an ephemeral (the author left the channel): still refused
+                sink.refuse(refusal)
+            except Exception:
+                log.exception("could not tell the author why turn %s was refused", claimed.id)
             self._finish(claimed.id, owner, "refused")
             return TurnOutcome("refused")
         if new_default is not None:

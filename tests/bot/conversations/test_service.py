@@ -331,6 +331,13 @@ class RefusingSink(ListSink):
         raise RuntimeError("user_not_in_channel")
 
 
+class BrokenSink(ListSink):
+    """A sink that breaks before the answer starts (a bug, a closed executor)."""
+
+    def waiting(self) -> None:
+        raise RuntimeError("cannot schedule new futures after shutdown")
+
+
 def test_a_turn_that_raised_is_not_stranded_under_this_processs_own_lease(
     sessions: sessionmaker[Session], service: ConversationService
 ) -> None:
@@ -339,7 +346,7 @@ def test_a_turn_that_raised_is_not_stranded_under_this_processs_own_lease(
     sinks: list[ListSink] = []
 
     def make(target: ReplyTarget, on_start: Any) -> ListSink:
-        sinks.append(RefusingSink(target))
+        sinks.append(BrokenSink(target))
         return sinks[-1]
 
     pipeline = TurnPipeline(
@@ -347,7 +354,7 @@ def test_a_turn_that_raised_is_not_stranded_under_this_processs_own_lease(
     )
     pipeline.start()
     try:
-        pipeline.accept(mention("", "1.000001"))  # nothing after the mention: refused
+        pipeline.accept(mention("hello", "1.000001"))
         deadline = time.monotonic() + 10
         while rows(sessions, Turn.state) != [("done",)] and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -410,3 +417,14 @@ def test_a_record_is_retried_when_the_pool_has_no_connection_for_it(
     [outcome] = runner.run_all()
     assert outcome.status == "answered"
     assert len(rows(sessions, Response.id)) == 1
+
+
+def test_a_refusal_slack_will_not_show_still_ends_the_turn_as_refused(
+    service: ConversationService, sessions: sessionmaker[Session]
+) -> None:
+    service.accept(mention("", "1.000001"))  # nothing after the mention
+    runner = Runner(sessions, service)
+    runner.sink = lambda target, on_start: RefusingSink(target)  # type: ignore[method-assign]
+    [outcome] = runner.run_all()
+    assert outcome.status == "refused"
+    assert rows(sessions, Turn.state, Turn.outcome) == [("done", "refused")]
