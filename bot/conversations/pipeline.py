@@ -145,10 +145,15 @@ class TurnPipeline:
             log.warning("could not claim turns (%s); trying again shortly", _reason(exc))
             return
         with self._lock:
-            for turn in claimed:
-                self._running[turn.id] = _Running(turn)
-            if len(claimed) == free:
-                self._wanted = True  # there may be more than there was room for
+            late = self._stopping  # `stop` has looked at what runs here: nothing may join
+            if not late:
+                for turn in claimed:
+                    self._running[turn.id] = _Running(turn)
+                if len(claimed) == free:
+                    self._wanted = True  # there may be more than there was room for
+        if late:
+            self._give_back([turn.id for turn in claimed])
+            return
         for turn in claimed:
             self._queue.put(turn)
 
@@ -174,7 +179,7 @@ class TurnPipeline:
                 self._service.run(claimed, owner=self.owner, sinks=self._sink_for(claimed.id))
             except Exception:
                 log.exception("turn %s failed unexpectedly; giving it back", claimed.id)
-                self._give_back_failed(claimed.id)
+                self._give_back([claimed.id])
             finally:
                 with self._lock:
                     self._running.pop(claimed.id, None)
@@ -182,15 +187,16 @@ class TurnPipeline:
                     self._wanted = True
                     self._lock.notify_all()
 
-    def _give_back_failed(self, turn_id: int) -> None:
-        # Its lease is this process's own, which `claim` never takes back: left running, the
-        # turn (and its conversation's later turns) would wait for a restart. Queued again, it
-        # is retried, and excused once it has used up its attempts.
+    def _give_back(self, ids: list[int]) -> None:
+        # Turns that raised, or were claimed while stopping. Their leases are this process's
+        # own, which `claim` never takes back: left running, they (and their conversations'
+        # later turns) would wait for a restart. Queued again, they are retried, and excused
+        # once they have used up their attempts.
         try:
             with self._sessions.begin() as session:
-                turns.give_back(session, owner=self.owner, ids=[turn_id])
+                turns.give_back(session, owner=self.owner, ids=ids)
         except SQLAlchemyError as exc:
-            log.warning("could not give back turn %s (%s)", turn_id, _reason(exc))
+            log.warning("could not give back turns %s (%s)", ids, _reason(exc))
 
     def _sink_for(self, turn_id: int) -> SinkFactory:
         """The factory, noting each sink so that `stop` can close what is left open."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -428,3 +429,33 @@ def test_a_refusal_slack_will_not_show_still_ends_the_turn_as_refused(
     [outcome] = runner.run_all()
     assert outcome.status == "refused"
     assert rows(sessions, Turn.state, Turn.outcome) == [("done", "refused")]
+
+
+def test_turns_claimed_while_the_pipeline_stops_are_given_back(
+    sessions: sessionmaker[Session],
+    service: ConversationService,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The dispatcher was inside its claim when stop() looked at what runs here.
+    claim = turns.claim
+    claiming, release = threading.Event(), threading.Event()
+
+    def slow_claim(*args: Any, **kwargs: Any) -> list[turns.Claimed]:
+        claiming.set()
+        release.wait(10)
+        return claim(*args, **kwargs)
+
+    monkeypatch.setattr(turns, "claim", slow_claim)
+    pipeline = TurnPipeline(
+        sessions, service, lambda target, on_start: ListSink(target), workers=1, poll_seconds=60
+    )
+    pipeline.start()
+    pipeline.accept(mention("hello", "1.000001"))
+    assert claiming.wait(10)
+    stopping = threading.Thread(target=pipeline.stop, args=(0,))
+    stopping.start()
+    while not pipeline._stopping:
+        time.sleep(0.01)
+    release.set()
+    stopping.join(10)
+    assert rows(sessions, Turn.state, Turn.lease_owner) == [("queued", None)]
