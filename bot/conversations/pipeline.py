@@ -58,7 +58,8 @@ class TurnPipeline:
         lease_seconds: float = 30.0,
         poll_seconds: float = 2.0,
     ) -> None:
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # turns.lease_owner holds 64 characters; a fully qualified host name may have 253.
+        self.owner = f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._sessions = sessions
         self._service = service
         self._sinks = sinks

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -459,3 +460,24 @@ def test_turns_claimed_while_the_pipeline_stops_are_given_back(
     release.set()
     stopping.join(10)
     assert rows(sessions, Turn.state, Turn.lease_owner) == [("queued", None)]
+
+
+def test_a_long_host_name_still_makes_a_lease_owner_the_database_takes(
+    sessions: sessionmaker[Session],
+    service: ConversationService,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Fully qualified names run to 253 characters; lease_owner holds 64.
+    monkeypatch.setattr(socket, "gethostname", lambda: "ip-10-0-12-34." + "a" * 60 + ".internal")
+    pipeline = TurnPipeline(
+        sessions, service, lambda target, on_start: ListSink(target), workers=1, poll_seconds=0.05
+    )
+    pipeline.start()
+    try:
+        pipeline.accept(mention("hello", "1.000001"))
+        deadline = time.monotonic() + 10
+        while rows(sessions, Turn.state) != [("done",)] and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        pipeline.stop(0)
+    assert rows(sessions, Turn.state, Turn.outcome) == [("done", "answered")]
