@@ -200,7 +200,8 @@ class SlackReplyWriter:
             self._sent = text
             if self._first_ts is None:
                 self._first_ts = self._ts
-                self._on_start(self._ts)
+            # Each message, not only the first: the open one is what a successor must close.
+            self._on_start(self._ts)
         elif self._streaming:
             try:
                 self._client.chat_appendStream(

@@ -114,7 +114,8 @@ class ReplySink(Protocol):
         """End this reply now with `note` (the process is stopping); ignore later writes."""
 
 
-# Builds the sink of one turn; the callback is given the reply's id as soon as it exists.
+# Builds the sink of one turn; the callback is given the id of each of the reply's messages
+# as soon as it exists (the latest is the one left open should the process die).
 SinkFactory = Callable[[ReplyTarget, Callable[[str], None]], ReplySink]
 
 
