@@ -38,8 +38,24 @@ def make_engine(url: str, *, pool_size: int = 10, **kwargs: Any) -> Engine:
         pool_recycle=1800,
         pool_size=pool_size,
         max_overflow=pool_size,
+        # Waiting for a free connection is bounded too: past it, the caller fails and retries.
+        pool_timeout=10,
+        connect_args=POSTGRES_TIMEOUTS | kwargs.pop("connect_args", {}),
         **kwargs,
     )
+
+
+# libpq's own limits, so that no call waits for ever on a database that froze (packets
+# dropped, nothing refused): a connection attempt gives up after 5 s, data the server has not
+# acknowledged after 15 s, and a silent connection is found dead by keepalives in about 25 s.
+POSTGRES_TIMEOUTS: dict[str, Any] = {
+    "connect_timeout": 5,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 15_000,
+}
 
 
 class _Session(Session):

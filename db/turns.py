@@ -101,17 +101,18 @@ def claim(
     return sorted((Claimed(*row) for row in rows), key=lambda claimed: claimed.id)
 
 
-def renew(session: Session, *, owner: str, ids: list[int], until: datetime) -> int:
-    """Extend the leases `owner` still holds; how many it still held."""
+def renew(session: Session, *, owner: str, ids: list[int], until: datetime) -> set[int]:
+    """Extend the leases `owner` still holds; the ids it still held."""
     if not ids:
-        return 0
-    result = session.execute(
+        return set()
+    rows = session.execute(
         update(Turn)
         .where(Turn.id.in_(ids), Turn.lease_owner == owner, Turn.state == "running")
         .values(lease_until=until)
+        .returning(Turn.id)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount  # type: ignore[attr-defined, no-any-return]
+    return set(rows.scalars())
 
 
 def set_reply_ts(session: Session, *, turn_id: int, owner: str, reply_ts: str) -> None:
@@ -135,14 +136,18 @@ def finish(session: Session, *, turn_id: int, owner: str, outcome: str, now: dat
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def give_back(session: Session, *, owner: str, ids: list[int]) -> list[int]:
-    """Queue again the turns of `ids` that `owner` still holds; their ids."""
+def give_back(session: Session, *, owner: str, ids: list[int], refund: bool = False) -> list[int]:
+    """Queue again the turns of `ids` that `owner` still holds; their ids.
+
+    With `refund`, the attempt does not count (a deploy stopped it, not a failure).
+    """
     if not ids:
         return []
+    attempts = Turn.attempts - 1 if refund else Turn.attempts
     rows = session.execute(
         update(Turn)
         .where(Turn.id.in_(ids), Turn.lease_owner == owner, Turn.state == "running")
-        .values(state="queued", lease_owner=None, lease_until=None)
+        .values(state="queued", lease_owner=None, lease_until=None, attempts=attempts)
         .returning(Turn.id)
         .execution_options(synchronize_session=False)
     )

@@ -90,6 +90,11 @@ class SlackReplyWriter:
         self._lock = threading.Lock()  # the status, the writer and `interrupt` race
         self._answered = threading.Event()  # text arrived or the reply ended: no status
 
+    @property
+    def closed(self) -> bool:
+        """Whether the reply is complete (finished, failed or interrupted)."""
+        return self._closed
+
     def waiting(self) -> None:
         """Show a status in the thread unless the first text arrives very soon."""
         if self._status_waits is not None:
@@ -219,7 +224,8 @@ class SlackReplyWriter:
             self._sent = text
             if self._first_ts is None:
                 self._first_ts = self._ts
-                self._on_start(self._ts)
+            # Each message, not only the first: the open one is what a successor must close.
+            self._on_start(self._ts)
         elif self._streaming:
             try:
                 self._client.chat_appendStream(

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.conversations.service import (
@@ -38,12 +38,27 @@ from db.turns import Claimed
 log = logging.getLogger(__name__)
 
 STOPPED_NOTE = "_(Interrupted: I am restarting. This message will be answered again shortly.)_"
+TAKEN_OVER_NOTE = "_(Interrupted: this message is being answered again below.)_"
+# After the grace period, turns whose reply is complete get this long to be recorded.
+RECORD_GRACE = 3.0
 
 
 @dataclass
 class _Running:
     claimed: Claimed
     sinks: list[ReplySink] = field(default_factory=list)
+
+    def replied(self) -> bool:
+        """Whether its reply is complete (what is left is recording it)."""
+        return bool(self.sinks) and all(sink.closed for sink in self.sinks)
+
+    def interrupt(self, note: str) -> None:
+        """End its open replies with `note`."""
+        for sink in self.sinks:
+            try:
+                sink.interrupt(note)
+            except Exception:
+                log.warning("could not close the reply of turn %s", self.claimed.id)
 
 
 class TurnPipeline:
@@ -59,7 +74,8 @@ class TurnPipeline:
         lease_seconds: float = 30.0,
         poll_seconds: float = 2.0,
     ) -> None:
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # turns.lease_owner holds 64 characters; a fully qualified host name may have 253.
+        self.owner = f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._sessions = sessions
         self._service = service
         self._sinks = sinks
@@ -170,14 +186,20 @@ class TurnPipeline:
                 claimed = turns.claim(
                     session, owner=self.owner, now=now, until=now + self._lease, limit=free
                 )
-        except DBAPIError as exc:
-            log.warning("could not claim turns (%s); trying again shortly", exc.orig)
+        except SQLAlchemyError as exc:
+            # A pool timeout is no DBAPIError, and the dispatcher must live on.
+            log.warning("could not claim turns (%s); trying again shortly", _reason(exc))
             return
         with self._lock:
-            for turn in claimed:
-                self._running[turn.id] = _Running(turn)
-            if len(claimed) == free:
-                self._wanted = True  # there may be more than there was room for
+            late = self._stopping  # `stop` has looked at what runs here: nothing may join
+            if not late:
+                for turn in claimed:
+                    self._running[turn.id] = _Running(turn)
+                if len(claimed) == free:
+                    self._wanted = True  # there may be more than there was room for
+        if late:
+            self._give_back([turn.id for turn in claimed])
+            return
         for turn in claimed:
             self._queue.put(turn)
 
@@ -190,11 +212,18 @@ class TurnPipeline:
         try:
             with self._sessions.begin() as session:
                 held = turns.renew(session, owner=self.owner, ids=ids, until=now + self._lease)
-        except DBAPIError as exc:
-            log.warning("could not renew the leases of %d turns (%s)", len(ids), exc.orig)
+        except SQLAlchemyError as exc:
+            log.warning("could not renew the leases of %d turns (%s)", len(ids), _reason(exc))
             return
-        if held < len(ids):
-            log.warning("%d of %d turns running here were taken over", len(ids) - held, len(ids))
+        with self._lock:
+            # Ended meanwhile, or taken over after this process lost touch with the database:
+            # another process answers those now, so their replies here stop at once.
+            lost = [self._running[i] for i in ids if i not in held and i in self._running]
+        for running in lost:
+            if running.replied():
+                continue  # finished here; its record is being written
+            log.warning("turn %s was taken over by another process", running.claimed.id)
+            running.interrupt(TAKEN_OVER_NOTE)
 
     # --- the workers ----------------------------------------------------------------------
     def _work(self) -> None:
@@ -202,7 +231,8 @@ class TurnPipeline:
             try:
                 self._service.run(claimed, owner=self.owner, sinks=self._sink_for(claimed.id))
             except Exception:
-                log.exception("turn %s failed unexpectedly", claimed.id)
+                log.exception("turn %s failed unexpectedly; giving it back", claimed.id)
+                self._give_back([claimed.id])
             finally:
                 with self._lock:
                     self._running.pop(claimed.id, None)
@@ -216,6 +246,17 @@ class TurnPipeline:
                 note()
             except Exception:
                 log.warning("could not note where a reply is written", exc_info=True)
+
+    def _give_back(self, ids: list[int]) -> None:
+        # Turns that raised, or were claimed while stopping. Their leases are this process's
+        # own, which `claim` never takes back: left running, they (and their conversations'
+        # later turns) would wait for a restart. Queued again, they are retried, and excused
+        # once they have used up their attempts.
+        try:
+            with self._sessions.begin() as session:
+                turns.give_back(session, owner=self.owner, ids=ids)
+        except SQLAlchemyError as exc:
+            log.warning("could not give back turns %s (%s)", ids, _reason(exc))
 
     def _sink_for(self, turn_id: int) -> SinkFactory:
         """The factory, noting each sink so that `stop` can close what is left open."""
@@ -245,7 +286,14 @@ class TurnPipeline:
             ends = time.monotonic() + grace
             while self._running and (left := ends - time.monotonic()) > 0:
                 self._lock.wait(left)
-            left_over = list(self._running.values())
+            # A complete reply is not given back (it would be answered twice): its record
+            # gets a moment more, then is logged whole if the database still refuses it.
+            ends = time.monotonic() + RECORD_GRACE
+            while (left := ends - time.monotonic()) > 0 and any(
+                r.replied() for r in self._running.values()
+            ):
+                self._lock.wait(left)
+            left_over = [r for r in self._running.values() if not r.replied()]
         self._service.give_up.set()
         given: list[int] = []
         if left_over:
@@ -253,22 +301,25 @@ class TurnPipeline:
             try:
                 with self._sessions.begin() as session:
                     given = turns.give_back(
-                        session, owner=self.owner, ids=[r.claimed.id for r in left_over]
+                        session,
+                        owner=self.owner,
+                        ids=[r.claimed.id for r in left_over],
+                        refund=True,
                     )
                 log.info("gave back %d unfinished turns for another process to answer", len(given))
-            except DBAPIError as exc:
-                log.warning("could not give back %d turns (%s)", len(left_over), exc.orig)
+            except SQLAlchemyError as exc:
+                log.warning("could not give back %d turns (%s)", len(left_over), _reason(exc))
                 given = [r.claimed.id for r in left_over]  # their leases will run out instead
         for running in left_over:
-            if running.claimed.id not in given:
-                continue
-            for sink in running.sinks:
-                try:
-                    sink.interrupt(STOPPED_NOTE)
-                except Exception:
-                    log.warning("could not close the reply of turn %s", running.claimed.id)
+            if running.claimed.id in given:
+                running.interrupt(STOPPED_NOTE)
         for _ in self._threads:
             self._queue.put(None)
         self._notes.put(None)
         if self._dispatcher is not None:
             self._dispatcher.join(timeout=5)
+
+
+def _reason(exc: SQLAlchemyError) -> object:
+    """The driver's own message when there is one, else the error."""
+    return getattr(exc, "orig", None) or exc

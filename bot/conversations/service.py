@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.conversations.context import Turn, build_context, estimate_tokens, strip_mentions
@@ -115,8 +116,13 @@ class ReplySink(Protocol):
     def interrupt(self, note: str) -> None:
         """End this reply now with `note` (the process is stopping); ignore later writes."""
 
+    @property
+    def closed(self) -> bool:
+        """Whether the reply is complete (finished, failed or interrupted)."""
 
-# Builds the sink of one turn; the callback is given the reply's id as soon as it exists.
+
+# Builds the sink of one turn; the callback is given the id of each of the reply's messages
+# as soon as it exists (the latest is the one left open should the process die).
 SinkFactory = Callable[[ReplyTarget, Callable[[str], None]], ReplySink]
 
 
@@ -338,7 +344,10 @@ class ConversationService:
             except (UnknownModel, CatalogueUnavailable) as exc:
                 refusal = str(exc)
         if refusal is not None:
-            sink.refuse(refusal)
+            try:  # Slack may refuse an ephemeral (the author left the channel): still refused
+                sink.refuse(refusal)
+            except Exception:
+                log.exception("could not tell the author why turn %s was refused", claimed.id)
             self._finish(claimed.id, owner, "refused")
             return TurnOutcome("refused")
         if new_default is not None:
@@ -579,8 +588,11 @@ class ConversationService:
             try:
                 with self._sessions.begin() as session:
                     return write(session)
-            except DBAPIError as exc:
-                if not (exc.connection_invalidated or _is_operational(exc)):
+            except (DBAPIError, PoolTimeout) as exc:
+                # A pool with no free connection (the database frozen) is worth waiting out too.
+                if isinstance(exc, DBAPIError) and not (
+                    exc.connection_invalidated or _is_operational(exc)
+                ):
                     raise
                 if self.give_up.is_set() or time.monotonic() >= deadline:
                     log.error(
@@ -590,7 +602,10 @@ class ConversationService:
                     )
                     return None
                 log.warning(
-                    "could not record %s yet (%s); retrying in %.1f s", what, exc.orig, delay
+                    "could not record %s yet (%s); retrying in %.1f s",
+                    what,
+                    getattr(exc, "orig", exc),
+                    delay,
                 )
                 self.give_up.wait(delay)
                 delay = min(delay * 2, 10.0)

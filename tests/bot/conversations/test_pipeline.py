@@ -174,6 +174,7 @@ def test_sigterm_mid_reply_drains_gives_the_turn_back_and_exits_0(
     assert first.terminate(timeout=15) == 0
     assert any(STOPPED_NOTE in text for text in stops_of(slack, stream)), first.log()
     assert count(db, Turn, Turn.state == "queued") == 1  # given back, not lost
+    assert count(db, Turn, Turn.attempts == 0) == 1  # a deploy is not a failed attempt
     assert count(db, Response) == 0
 
     model.enqueue(FakeReply(text="Everything, explained."))

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import socket
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -10,8 +13,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.conversations.pipeline import TAKEN_OVER_NOTE, TurnPipeline
 from bot.conversations.service import (
     INTERRUPTED_NOTE,
     ConversationService,
@@ -70,7 +75,8 @@ class ListSink:
     notices: list[str] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
-    closed: list[tuple[str, str]] = field(default_factory=list)
+    closings: list[tuple[str, str]] = field(default_factory=list)
+    closed: bool = False
     titles: list[str] = field(default_factory=list)
 
     def waiting(self) -> None:
@@ -97,10 +103,10 @@ class ListSink:
         self.titles.append(text)
 
     def close_interrupted(self, reply_ts: str, note: str) -> None:
-        self.closed.append((reply_ts, note))
+        self.closings.append((reply_ts, note))
 
     def interrupt(self, note: str) -> None:
-        self.closed.append(("", note))
+        self.closings.append(("", note))
 
 
 class Profiles:
@@ -301,7 +307,7 @@ def test_a_turn_taken_up_again_closes_the_reply_left_open_and_answers(
         session.execute(update(Turn).values(lease_until=utcnow() - timedelta(seconds=1)))
     [outcome] = runner.run_all()
     assert outcome.status == "answered"
-    assert runner.sinks[0].closed == [("1.5", INTERRUPTED_NOTE)]
+    assert runner.sinks[0].closings == [("1.5", INTERRUPTED_NOTE)]
     assert rows(sessions, Turn.attempts) == [(2,)]
     assert len(rows(sessions, Response.id)) == 1
 
@@ -323,3 +329,207 @@ def test_a_nul_character_is_stored_without_it(
 ) -> None:
     service.accept(mention("nul\x00here", "1.000001"))
     assert rows(sessions, Message.content) == [("nulhere",)]
+
+
+class RefusingSink(ListSink):
+    """A sink whose ephemeral refusal Slack rejects (say, `user_not_in_channel`)."""
+
+    def refuse(self, text: str) -> None:
+        raise RuntimeError("user_not_in_channel")
+
+
+class BrokenSink(ListSink):
+    """A sink that breaks before the answer starts (a bug, a closed executor)."""
+
+    def waiting(self) -> None:
+        raise RuntimeError("cannot schedule new futures after shutdown")
+
+
+def test_a_turn_that_raised_is_not_stranded_under_this_processs_own_lease(
+    sessions: sessionmaker[Session], service: ConversationService
+) -> None:
+    # One process alone: a turn whose run raised must not wait for a restart (its lease is
+    # this process's own, which the claim never takes back), nor block its conversation.
+    sinks: list[ListSink] = []
+
+    def make(target: ReplyTarget, on_start: Any) -> ListSink:
+        sinks.append(BrokenSink(target))
+        return sinks[-1]
+
+    pipeline = TurnPipeline(
+        sessions, service, make, workers=1, lease_seconds=0.3, poll_seconds=0.05
+    )
+    pipeline.start()
+    try:
+        pipeline.accept(mention("hello", "1.000001"))
+        deadline = time.monotonic() + 10
+        while rows(sessions, Turn.state) != [("done",)] and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        pipeline.stop(0)
+    assert rows(sessions, Turn.state, Turn.outcome) == [("done", "failed")]
+    assert sinks[-1].notices  # given up on after the attempts, and told so
+    assert len(rows(sessions, Response.id)) == 1
+
+
+def test_the_dispatcher_survives_an_error_that_is_not_the_drivers(
+    sessions: sessionmaker[Session],
+    service: ConversationService,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The pool waiting out its timeout raises sqlalchemy.exc.TimeoutError, not a DBAPIError.
+    claim = turns.claim
+    failures = iter([PoolTimeout("QueuePool limit reached")])
+
+    def flaky_claim(*args: Any, **kwargs: Any) -> list[turns.Claimed]:
+        for failure in failures:
+            raise failure
+        return claim(*args, **kwargs)
+
+    monkeypatch.setattr(turns, "claim", flaky_claim)
+    runner_sinks: list[ListSink] = []
+
+    def make(target: ReplyTarget, on_start: Any) -> ListSink:
+        runner_sinks.append(ListSink(target))
+        return runner_sinks[-1]
+
+    pipeline = TurnPipeline(sessions, service, make, workers=1, poll_seconds=0.05)
+    pipeline.start()
+    try:
+        pipeline.accept(mention("hello", "1.000001"))
+        deadline = time.monotonic() + 10
+        while rows(sessions, Turn.state) != [("done",)] and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        pipeline.stop(0)
+    assert rows(sessions, Turn.state, Turn.outcome) == [("done", "answered")]
+
+
+def test_a_record_is_retried_when_the_pool_has_no_connection_for_it(
+    service: ConversationService,
+    runner: Runner,
+    sessions: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    finish = turns.finish
+    failures = iter([PoolTimeout("QueuePool limit reached")])
+
+    def flaky_finish(*args: Any, **kwargs: Any) -> bool:
+        for failure in failures:
+            raise failure
+        return finish(*args, **kwargs)
+
+    monkeypatch.setattr(turns, "finish", flaky_finish)
+    service.accept(mention("hello", "1.000001"))
+    [outcome] = runner.run_all()
+    assert outcome.status == "answered"
+    assert len(rows(sessions, Response.id)) == 1
+
+
+def test_a_refusal_slack_will_not_show_still_ends_the_turn_as_refused(
+    service: ConversationService, sessions: sessionmaker[Session]
+) -> None:
+    service.accept(mention("", "1.000001"))  # nothing after the mention
+    runner = Runner(sessions, service)
+    runner.sink = lambda target, on_start: RefusingSink(target)  # type: ignore[method-assign]
+    [outcome] = runner.run_all()
+    assert outcome.status == "refused"
+    assert rows(sessions, Turn.state, Turn.outcome) == [("done", "refused")]
+
+
+def test_turns_claimed_while_the_pipeline_stops_are_given_back(
+    sessions: sessionmaker[Session],
+    service: ConversationService,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The dispatcher was inside its claim when stop() looked at what runs here.
+    claim = turns.claim
+    claiming, release = threading.Event(), threading.Event()
+
+    def slow_claim(*args: Any, **kwargs: Any) -> list[turns.Claimed]:
+        claiming.set()
+        release.wait(10)
+        return claim(*args, **kwargs)
+
+    monkeypatch.setattr(turns, "claim", slow_claim)
+    pipeline = TurnPipeline(
+        sessions, service, lambda target, on_start: ListSink(target), workers=1, poll_seconds=60
+    )
+    pipeline.start()
+    service.accept(mention("hello", "1.000001"))  # stored, left for the dispatcher to claim
+    pipeline.wake()
+    assert claiming.wait(10)
+    stopping = threading.Thread(target=pipeline.stop, args=(0,))
+    stopping.start()
+    while not pipeline._stopping:
+        time.sleep(0.01)
+    release.set()
+    stopping.join(10)
+    assert rows(sessions, Turn.state, Turn.lease_owner) == [("queued", None)]
+
+
+def test_a_long_host_name_still_makes_a_lease_owner_the_database_takes(
+    sessions: sessionmaker[Session],
+    service: ConversationService,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Fully qualified names run to 253 characters; lease_owner holds 64.
+    monkeypatch.setattr(socket, "gethostname", lambda: "ip-10-0-12-34." + "a" * 60 + ".internal")
+    pipeline = TurnPipeline(
+        sessions, service, lambda target, on_start: ListSink(target), workers=1, poll_seconds=0.05
+    )
+    pipeline.start()
+    try:
+        pipeline.accept(mention("hello", "1.000001"))
+        deadline = time.monotonic() + 10
+        while rows(sessions, Turn.state) != [("done",)] and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        pipeline.stop(0)
+    assert rows(sessions, Turn.state, Turn.outcome) == [("done", "answered")]
+
+
+def test_a_turn_whose_lease_passed_to_another_process_stops_its_reply_here(
+    sessions: sessionmaker[Session], service: ConversationService, chat: FakeChatModel
+) -> None:
+    # This process lost touch with the database long enough for another to take the turn.
+    release = threading.Event()
+    stream = chat.stream
+
+    def blocked(model: str, messages: Sequence[ChatMessage]) -> ChatStream:
+        result = stream(model, messages)
+        deltas = result.deltas
+
+        def slow() -> Iterator[str]:
+            yield "Partly "
+            release.wait(10)
+            yield from deltas
+
+        result.deltas = slow()
+        return result
+
+    chat.stream = blocked  # type: ignore[method-assign]
+    sinks: list[ListSink] = []
+
+    def sink(target: ReplyTarget, on_start: Any) -> ListSink:
+        sinks.append(ListSink(target))
+        return sinks[-1]
+
+    pipeline = TurnPipeline(sessions, service, sink, workers=1, lease_seconds=0.3)
+    pipeline.start()
+    try:
+        pipeline.accept(mention("hello", "1.000001"))
+        deadline = time.monotonic() + 10
+        while not (sinks and sinks[0].written):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        with sessions.begin() as session:
+            session.execute(update(Turn).values(lease_owner="another process"))
+        while not sinks[0].closings:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert sinks[0].closings == [("", TAKEN_OVER_NOTE)]
+    finally:
+        release.set()
+        pipeline.stop(grace=5)
+    assert rows(sessions, Response.id) == []  # the other process accounts for its answer
