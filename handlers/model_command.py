@@ -186,4 +186,13 @@ def _ask(
         mentions_bot=True,
         bot_user_id=bot_user_id,
     )
-    services.turns.accept(message, override=ask.model)
+    try:
+        services.turns.accept(message, override=ask.model)
+    except Exception:
+        # Not stored, so never answered: take the question back rather than leave it hanging
+        # (the error handler then tells the person nothing was changed).
+        try:
+            client.chat_delete(channel=place.channel_id, ts=ts)
+        except SlackApiError as exc:
+            log.warning("could not take back an unanswerable /model prompt: %s", exc)
+        raise
