@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.conversations.retention import BATCH_SIZE, RetentionService
 from bot.shell.settings import Settings
-from db.engine import failure_reason, make_engine, make_sessionmaker, safe_url
+from db.engine import failure_line, make_engine, make_sessionmaker
 
 _AGE = re.compile(r"([0-9]{1,6})([dh])")
 _UNITS = {"d": "days", "h": "hours"}
@@ -65,12 +65,7 @@ def run_purge(settings: Settings, args: argparse.Namespace, *, out: TextIO | Non
         service = RetentionService(make_sessionmaker(engine), batch_size=args.batch_size)
         purged = service.purge(age, team_id=args.team, dry_run=args.dry_run)
     except SQLAlchemyError as exc:
-        reason, where = failure_reason(exc), safe_url(settings.database_url)
-        print(
-            f"switchboard: cannot purge {where}: {reason} "
-            "(is the database migrated? run `python -m bot migrate`)",
-            file=sys.stderr,
-        )
+        print(failure_line("purge", settings.database_url, exc), file=sys.stderr)
         return 1
     finally:
         engine.dispose()

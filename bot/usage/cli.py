@@ -24,7 +24,7 @@ from bot.usage.reports import (
     report_csv,
 )
 from bot.usage.request import DEFAULT_DAYS, MAX_DAYS, Period, UsageError, date_range, last_days
-from db.engine import failure_reason, make_engine, make_sessionmaker, safe_url
+from db.engine import failure_line, make_engine, make_sessionmaker
 
 TOP = 10
 _EXAMPLE = "for example --since 2026-11-01 --until 2026-11-15"
@@ -58,12 +58,7 @@ def run_usage(settings: Settings, args: argparse.Namespace, *, out: TextIO | Non
     except UsageError as exc:
         return _fail(str(exc))
     except SQLAlchemyError as exc:
-        reason, where = failure_reason(exc), safe_url(settings.database_url)
-        print(
-            f"switchboard: cannot read usage from {where}: {reason} "
-            "(is the database migrated? run `python -m bot migrate`)",
-            file=sys.stderr,
-        )
+        print(failure_line("read usage from", settings.database_url, exc), file=sys.stderr)
         return 1
     finally:
         engine.dispose()

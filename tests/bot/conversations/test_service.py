@@ -177,6 +177,18 @@ def mention(text: str, ts: str, **kwargs: Any) -> IncomingMessage:
     return IncomingMessage(text=f"<@UBOT> {text}", ts=ts, **(fields | kwargs))
 
 
+def answer_one(sessions: sessionmaker[Session], pipeline: TurnPipeline) -> None:
+    """Run `pipeline` until a mention it accepts is done (10 s at most), then stop it."""
+    pipeline.start()
+    try:
+        pipeline.accept(mention("hello", "1.000001"))
+        deadline = time.monotonic() + 10
+        while rows(sessions, Turn.state) != [("done",)] and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        pipeline.stop(0)
+
+
 def rows(sessions: sessionmaker[Session], *columns: Any) -> list[Any]:
     with sessions() as session:
         return list(session.execute(select(*columns)).all())
@@ -359,14 +371,7 @@ def test_a_turn_that_raised_is_not_stranded_under_this_processs_own_lease(
     pipeline = TurnPipeline(
         sessions, service, make, workers=1, lease_seconds=0.3, poll_seconds=0.05
     )
-    pipeline.start()
-    try:
-        pipeline.accept(mention("hello", "1.000001"))
-        deadline = time.monotonic() + 10
-        while rows(sessions, Turn.state) != [("done",)] and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        pipeline.stop(0)
+    answer_one(sessions, pipeline)
     assert rows(sessions, Turn.state, Turn.outcome) == [("done", "failed")]
     assert sinks[-1].notices  # given up on after the attempts, and told so
     assert len(rows(sessions, Response.id)) == 1
@@ -394,14 +399,7 @@ def test_the_dispatcher_survives_an_error_that_is_not_the_drivers(
         return runner_sinks[-1]
 
     pipeline = TurnPipeline(sessions, service, make, workers=1, poll_seconds=0.05)
-    pipeline.start()
-    try:
-        pipeline.accept(mention("hello", "1.000001"))
-        deadline = time.monotonic() + 10
-        while rows(sessions, Turn.state) != [("done",)] and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        pipeline.stop(0)
+    answer_one(sessions, pipeline)
     assert rows(sessions, Turn.state, Turn.outcome) == [("done", "answered")]
 
 
@@ -478,14 +476,7 @@ def test_a_long_host_name_still_makes_a_lease_owner_the_database_takes(
     pipeline = TurnPipeline(
         sessions, service, lambda target, on_start: ListSink(target), workers=1, poll_seconds=0.05
     )
-    pipeline.start()
-    try:
-        pipeline.accept(mention("hello", "1.000001"))
-        deadline = time.monotonic() + 10
-        while rows(sessions, Turn.state) != [("done",)] and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        pipeline.stop(0)
+    answer_one(sessions, pipeline)
     assert rows(sessions, Turn.state, Turn.outcome) == [("done", "answered")]
 
 
