@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -230,6 +232,10 @@ class Turn(Base):
     # The reply's first Slack message, saved as soon as it exists: a turn taken over after a
     # crash stops that stream before answering again.
     reply_ts: Mapped[str | None] = mapped_column(String(32))
+    # What the turn may spend, held against the budgets that apply while it runs: other
+    # turns are admitted only while what is spent plus what is held stays under a limit.
+    reserved_usd: Mapped[Decimal | None] = mapped_column(Numeric(14, 8))
+    reserved_tokens: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[created]
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -311,4 +317,90 @@ class Feedback(Base):
     slack_user_id: Mapped[slack_id]
     rating: Mapped[str] = mapped_column(String(8))
     created_at: Mapped[created]
+    updated_at: Mapped[updated]
+
+
+# Completion-time buckets of the daily totals, in ms: bucket 0 is [0, 50), bucket k is
+# [BOUNDS[k-1], BOUNDS[k]), the last is [BOUNDS[-1], ∞). Each bound is 1.25 times the one
+# before, so a percentile read from the totals is off by at most a quarter of its value.
+LATENCY_BOUNDS_MS = tuple(round(50 * 1.25**k) for k in range(43))
+LATENCY_COLUMNS = tuple(f"latency_{k:02d}" for k in range(len(LATENCY_BOUNDS_MS) + 1))
+
+
+class UsageDaily(Base):
+    """The responses of one UTC day, summed per workspace, member, channel and model.
+
+    Written in the transaction that records each response, so the reports read a few rows per
+    day however long the bot has run. `user_id` 0 and `channel_id` "" stand for none: a
+    primary key cannot hold NULL.
+    """
+
+    __tablename__ = "usage_daily"
+    __table_args__ = (
+        Index("ix_usage_daily_team_user_day", "team_id", "user_id", "day"),
+        Index("ix_usage_daily_team_channel_day", "team_id", "channel_id", "day"),
+        Index("ix_usage_daily_day", "day"),
+    )
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    # The users row (no foreign key: totals outlive the members they count).
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    model_used: Mapped[str] = mapped_column(String(255), primary_key=True)
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+    tokens_prompt: Mapped[int] = mapped_column(BigInteger, default=0)
+    tokens_completion: Mapped[int] = mapped_column(BigInteger, default=0)
+    tokens_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_usd: Mapped[Decimal] = mapped_column(Numeric(18, 8), default=0)
+    unpriced: Mapped[int] = mapped_column(Integer, default=0)
+
+
+for _column in LATENCY_COLUMNS:
+    setattr(UsageDaily, _column, mapped_column(_column, Integer, nullable=False, default=0))
+
+
+class UsageMonthly(Base):
+    """What a workspace, a channel or a member spent in one UTC month: what budgets read.
+
+    Kept beside the daily totals, in the same transaction, so a budget check reads one row
+    per limit. `notified` is set once the 80 % notice of the month went out.
+    """
+
+    __tablename__ = "usage_monthly"
+    __table_args__ = (CheckConstraint("scope IN ('workspace', 'channel', 'user')", name="scope"),)
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)  # its first day
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)
+    # "" for the workspace, the channel id, or the member's Slack user id.
+    scope_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    tokens_completion: Mapped[int] = mapped_column(BigInteger, default=0)
+    tokens_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_usd: Mapped[Decimal] = mapped_column(Numeric(18, 8), default=0)
+    unpriced: Mapped[int] = mapped_column(Integer, default=0)
+    notified: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Budget(Base):
+    """A monthly limit in USD and/or tokens on a workspace, a channel or members."""
+
+    __tablename__ = "budgets"
+    __table_args__ = (
+        UniqueConstraint("team_id", "scope", "scope_id"),
+        CheckConstraint("scope IN ('workspace', 'channel', 'user', 'default_user')", name="scope"),
+        CheckConstraint("limit_usd IS NOT NULL OR limit_tokens IS NOT NULL", name="some_limit"),
+    )
+
+    id: Mapped[intpk]
+    team_id: Mapped[slack_id]
+    scope: Mapped[str] = mapped_column(String(16))
+    # "" for the workspace and the default per member, the channel id, or the Slack user id.
+    scope_id: Mapped[str] = mapped_column(String(32), default="")
+    limit_usd: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    limit_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    # The admin who set it (None when set from the command line).
+    set_by: Mapped[str | None] = mapped_column(String(32))
     updated_at: Mapped[updated]

@@ -11,10 +11,11 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from sqlalchemy import Insert, Table, bindparam, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from db.models import Base, Conversation, Message, ModelDefault, Response, Turn, User
+from db import totals
+from db.dialects import insert_for
+from db.models import Base, Conversation, Message, ModelDefault, Response, Turn, User, utcnow
 
 
 def insert_unless_exists(
@@ -57,15 +58,10 @@ def _check_columns(table: Table, values: dict[str, Any]) -> None:
 def _insert_ignoring_conflicts(dialect: str, table: Table, unique: tuple[str, ...]) -> Insert:
     # Core inserts fill in the models' Python-side defaults (uuid, created_at) themselves.
     return (
-        _insert_for(dialect, table)
+        insert_for(dialect, table)
         .on_conflict_do_nothing(index_elements=list(unique))
         .returning(*table.primary_key.columns)
     )
-
-
-def _insert_for(dialect: str, table: Table) -> Insert:
-    """An INSERT that knows ON CONFLICT in this dialect (PostgreSQL's, else SQLite's)."""
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 def get_user(session: Session, team_id: str, slack_user_id: str) -> User | None:
@@ -182,7 +178,7 @@ def start_conversation(
 def _start_conversation(dialect: str) -> Insert:
     table: Table = Conversation.__table__  # type: ignore[assignment]
     return (
-        _insert_for(dialect, table)
+        insert_for(dialect, table)
         .values(
             team_id=bindparam("team_id"),
             channel_id=bindparam("channel_id"),
@@ -229,10 +225,13 @@ def add_message_once(
 _INSERT_RESPONSE = insert(Response.__table__).returning(Response.__table__.c.id)
 
 
-def add_response(session: Session, **values: Any) -> int:
-    """Record the accounting of one model call; its id."""
+def add_response(session: Session, *, slack_user_id: str | None = None, **values: Any) -> int:
+    """Record the accounting of one model call, and count it in the running totals; its id."""
     _check_columns(Response.__table__, values)  # type: ignore[arg-type]
-    return session.execute(_INSERT_RESPONSE, values).scalar_one()
+    values.setdefault("created_at", utcnow())  # the totals' day is the row's own
+    response_id = session.execute(_INSERT_RESPONSE, values).scalar_one()
+    totals.add(session, values, slack_user_id=slack_user_id)
+    return response_id
 
 
 class Said(NamedTuple):

@@ -534,6 +534,7 @@ class ConversationService:
             "response_size": len(reply.text),
             "status": "error" if error else "ok",
             "error": redact(error.detail)[:2000] if error else None,
+            "created_at": utcnow(),
         }
 
         def write(session: Session) -> int:
@@ -547,7 +548,9 @@ class ConversationService:
                 kept = response
                 if not retention.conversation_exists(session, work.conversation_id):
                     kept = response | {"conversation_id": None}  # purged meanwhile
-                return queries.add_response(session, message_id=None, **kept)
+                return queries.add_response(
+                    session, message_id=None, slack_user_id=work.slack_user_id, **kept
+                )
             if prompt is not None and (prompt[0] != work.text or prompt[1] != work.override):
                 session.execute(
                     update(Message)
@@ -566,7 +569,9 @@ class ConversationService:
                     model=reply.model,
                     reply_to_id=work.message_id,
                 )
-            return queries.add_response(session, message_id=reply_id, **response)
+            return queries.add_response(
+                session, message_id=reply_id, slack_user_id=work.slack_user_id, **response
+            )
 
         return self._write_patiently(write, what=f"turn {turn_id}", record=response)
 

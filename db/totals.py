@@ -1,0 +1,225 @@
+"""Running totals of the accounting: daily per member, channel and model; monthly per scope.
+
+`add` is called in the transaction that inserts each `responses` row, so the totals move
+with the accounting and never drift from it; `rebuild` recomputes them from `responses` in
+set-based statements (`python -m bot usage --rebuild-totals`, and the migration that created
+them). Both count a response the same way, which a test holds them to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Date,
+    and_,
+    case,
+    cast,
+    delete,
+    func,
+    literal,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from db.dialects import insert_for
+from db.models import (
+    LATENCY_BOUNDS_MS,
+    LATENCY_COLUMNS,
+    Response,
+    UsageDaily,
+    UsageMonthly,
+    User,
+)
+
+_DAILY = UsageDaily.__table__
+_MONTHLY = UsageMonthly.__table__
+_DAILY_KEY = ("team_id", "day", "user_id", "channel_id", "model_used")
+_MONTHLY_KEY = ("team_id", "month", "scope", "scope_id")
+_DAILY_SUMS = (
+    "requests",
+    "errors",
+    "tokens_prompt",
+    "tokens_completion",
+    "tokens_total",
+    "cost_usd",
+    "unpriced",
+)
+_MONTHLY_SUMS = ("requests", "tokens_completion", "tokens_total", "cost_usd", "unpriced")
+
+
+def latency_bucket(ms: int) -> int:
+    """The index of the completion-time bucket `ms` falls in."""
+    for index, bound in enumerate(LATENCY_BOUNDS_MS):
+        if ms < bound:
+            return index
+    return len(LATENCY_BOUNDS_MS)
+
+
+def month_of(day: date) -> date:
+    """The first day of `day`'s month."""
+    return day.replace(day=1)
+
+
+def add(session: Session, response: Mapping[str, Any], *, slack_user_id: str | None) -> None:
+    """Count one response (as given to the `responses` insert) in the totals."""
+    at: datetime = response["created_at"]
+    day = at.astimezone(UTC).date()
+    cost = response.get("cost_usd")
+    figures = {
+        "requests": 1,
+        "errors": int(response.get("status") == "error"),
+        "tokens_prompt": response.get("tokens_prompt") or 0,
+        "tokens_completion": response.get("tokens_completion") or 0,
+        "tokens_total": response.get("tokens_total") or 0,
+        "cost_usd": Decimal(0) if cost is None else cost,
+        "unpriced": int(cost is None),
+    }
+    bucket = LATENCY_COLUMNS[latency_bucket(response.get("completion_time_ms") or 0)]
+    daily = {
+        "team_id": response["team_id"],
+        "day": day,
+        "user_id": response.get("user_id") or 0,
+        "channel_id": response.get("channel_id") or "",
+        "model_used": response["model_used"],
+        **figures,
+        **dict.fromkeys(LATENCY_COLUMNS, 0),
+        bucket: 1,
+    }
+    _upsert(session, _DAILY, daily, key=_DAILY_KEY, sums=(*_DAILY_SUMS, bucket))
+    scopes = [("workspace", "")]
+    if response.get("channel_id"):
+        scopes.append(("channel", response["channel_id"]))
+    if slack_user_id:
+        scopes.append(("user", slack_user_id))
+    # Always in this order (workspace, channel, member): two transactions that lock the same
+    # rows lock them in the same order, so they wait for each other rather than deadlock.
+    for scope, scope_id in scopes:
+        monthly = {
+            "team_id": response["team_id"],
+            "month": month_of(day),
+            "scope": scope,
+            "scope_id": scope_id,
+            "notified": False,
+            **{name: figures[name] for name in _MONTHLY_SUMS},
+        }
+        _upsert(session, _MONTHLY, monthly, key=_MONTHLY_KEY, sums=_MONTHLY_SUMS)
+
+
+def _upsert(
+    session: Session,
+    table: Any,
+    values: dict[str, Any],
+    *,
+    key: tuple[str, ...],
+    sums: tuple[str, ...],
+) -> None:
+    statement = insert_for(session.get_bind().dialect.name, table).values(values)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(key),
+        set_={name: table.c[name] + statement.excluded[name] for name in sums},
+    )
+    session.execute(statement)
+
+
+# ----- rebuilding from `responses` -------------------------------------------------------------
+
+
+def rebuild(bind: Session | Connection) -> tuple[int, int]:
+    """Recompute every total from `responses`; (daily rows, monthly rows) written.
+
+    Run it in one transaction: readers see the old totals until it commits. The months whose
+    80 % notice went out keep that mark, so a rebuild sends no notice twice.
+    """
+    dialect = bind.get_bind().dialect.name if isinstance(bind, Session) else bind.dialect.name
+    notified = [
+        tuple(row)
+        for row in bind.execute(
+            select(*(_MONTHLY.c[name] for name in _MONTHLY_KEY)).where(_MONTHLY.c.notified)
+        )
+    ]
+    bind.execute(delete(_DAILY))
+    bind.execute(delete(_MONTHLY))
+    day = _day(dialect)
+    is_error = case((Response.status == "error", 1), else_=0)
+    unpriced = case((Response.cost_usd.is_(None), 1), else_=0)
+    buckets = []
+    lower = 0
+    for upper in (*LATENCY_BOUNDS_MS, None):
+        within = Response.completion_time_ms >= lower
+        if upper is not None:
+            within = and_(within, Response.completion_time_ms < upper)
+        buckets.append(func.sum(case((within, 1), else_=0)))
+        lower = upper or 0
+    daily = select(
+        Response.team_id,
+        day,
+        func.coalesce(Response.user_id, 0),
+        func.coalesce(Response.channel_id, ""),
+        Response.model_used,
+        func.count(),
+        func.sum(is_error),
+        func.sum(Response.tokens_prompt),
+        func.sum(Response.tokens_completion),
+        func.sum(Response.tokens_total),
+        func.coalesce(func.sum(Response.cost_usd), 0),
+        func.sum(unpriced),
+        *buckets,
+    ).group_by(
+        Response.team_id,
+        day,
+        func.coalesce(Response.user_id, 0),
+        func.coalesce(Response.channel_id, ""),
+        Response.model_used,
+    )
+    columns = [*_DAILY_KEY, *_DAILY_SUMS, *LATENCY_COLUMNS]
+    daily_rows = bind.execute(_DAILY.insert().from_select(columns, daily)).rowcount
+
+    month = _month(dialect)
+    monthly_rows = 0
+    sums = (
+        func.count(),
+        func.sum(Response.tokens_completion),
+        func.sum(Response.tokens_total),
+        func.coalesce(func.sum(Response.cost_usd), 0),
+        func.sum(unpriced),
+        literal(False),
+    )
+    scopes: list[tuple[str, ColumnElement[Any], list[ColumnElement[bool]]]] = [
+        ("workspace", literal(""), []),
+        ("channel", Response.channel_id, [Response.channel_id.is_not(None)]),
+        ("user", User.slack_user_id, []),
+    ]
+    for scope, scope_id, conditions in scopes:
+        source = select(Response.team_id, month, literal(scope), scope_id, *sums)
+        if scope == "user":
+            source = source.join(User, User.id == Response.user_id)
+        grouping = [Response.team_id, month] + ([scope_id] if scope != "workspace" else [])
+        source = source.where(*conditions).group_by(*grouping)
+        monthly_rows += bind.execute(
+            _MONTHLY.insert().from_select([*_MONTHLY_KEY, *_MONTHLY_SUMS, "notified"], source)
+        ).rowcount
+    if notified:
+        key = tuple_(*(_MONTHLY.c[name] for name in _MONTHLY_KEY))
+        bind.execute(update(_MONTHLY).where(key.in_(notified)).values(notified=True))
+    return daily_rows, monthly_rows
+
+
+def _day(dialect: str) -> ColumnElement[Any]:
+    if dialect == "postgresql":
+        return cast(func.timezone("UTC", Response.created_at), Date)
+    # SQLite keeps UTC wall-clock text ('2026-11-01 12:00:00.000000'); date() cuts the day.
+    return func.date(Response.created_at)
+
+
+def _month(dialect: str) -> ColumnElement[Any]:
+    if dialect == "postgresql":
+        return cast(func.date_trunc("month", func.timezone("UTC", Response.created_at)), Date)
+    return func.date(Response.created_at, "start of month")
