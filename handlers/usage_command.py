@@ -10,6 +10,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.shell.services import Services
+from bot.usage.budget_commands import BudgetError
 from bot.usage.reports import UsageReport, report_csv
 from bot.usage.request import UsageError, UsageHelp
 from handlers.lazy import after_ack
@@ -21,12 +22,21 @@ log = logging.getLogger(__name__)
 def register(app: App, services: Services) -> None:
     """Register /usage."""
     usage = services.usage
+    budgets = services.budgets
 
     def handle_usage_command(
         command: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext
     ) -> None:
         team_id = command.get("team_id") or context.team_id or ""
         user_id = command["user_id"]
+        words = (command.get("text") or "").split()
+        if words and words[0].lower() in ("budget", "budgets"):
+            try:
+                answer = budgets.command(team_id, user_id, words[1:])
+            except BudgetError as problem:
+                answer = f":no_entry: {problem}"
+            respond(text=answer, response_type="ephemeral")
+            return
         try:
             report = usage.report_for(team_id, user_id, text=command.get("text") or "")
         except UsageHelp as answer:

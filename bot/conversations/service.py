@@ -35,6 +35,7 @@ from bot.model_choice.chain import (
     UnknownModel,
     parse_thread_command,
 )
+from bot.usage.budgets import Admission, BudgetGate, Limit, Notice
 from db import queries, retention, turns
 from db.models import Conversation, Message, utcnow
 from db.turns import Claimed, Work
@@ -180,6 +181,7 @@ class ConversationService:
         answer_within: float = 600.0,
         max_attempts: int = 3,
         record_retry_for: float = 600.0,
+        budgets: BudgetGate | None = None,
     ) -> None:
         self._sessions = sessions
         self._users = users
@@ -191,6 +193,7 @@ class ConversationService:
         self._answer_within = timedelta(seconds=answer_within)
         self._max_attempts = max_attempts
         self._record_retry_for = record_retry_for
+        self._budgets = budgets
         # Set when the process stops for good: a record still failing is then logged whole.
         self.give_up = threading.Event()
 
@@ -356,10 +359,23 @@ class ConversationService:
             model_source: str | None = model
         else:
             model_source = work.override
-        reply = self._answer(work, text, model, sink)
+        context, first_question = self._context(work, text)
+        limits: tuple[Limit, ...] = ()
+        if self._budgets is not None:
+            admission = self._admit(claimed, work, owner, model, context)
+            if admission.lost:
+                raise TakenOver(claimed.id)
+            if not admission.admitted:
+                assert admission.refusal is not None
+                return self._excuse(
+                    claimed, work, sink, owner, model, admission.refusal, "refused",
+                    detail="not answered: over budget", private=admission.private,
+                )  # fmt: skip
+            limits = admission.limits
+        reply = self._answer(work, text, model, sink, context, first_question=first_question)
         response_id = self._record(
             claimed.id, owner, work, reply, outcome="failed" if reply.error else "answered",
-            prompt=(text, model_source),
+            prompt=(text, model_source), limits=limits,
         )  # fmt: skip
         return TurnOutcome(
             "failed" if reply.error else "answered", model=reply.model, response_id=response_id
@@ -376,8 +392,9 @@ class ConversationService:
             )
         return None
 
-    def _answer(self, work: Work, text: str, model: str, sink: ReplySink) -> _Reply:
-        """Call the model with no transaction open and stream its answer into `sink`."""
+    def _context(self, work: Work, text: str) -> tuple[list[dict[str, str]], bool]:
+        """What the model is shown: the thread up to this message, as it is to be asked; and
+        whether the message is the thread's first question."""
         if work.slack_user_id:  # refreshes the name the model sees, when it is stale
             self._users.member(work.team_id, work.slack_user_id)
         with self._sessions() as session:
@@ -386,7 +403,40 @@ class ConversationService:
         if history and history[-1].role == "user":  # this message, as it is to be asked
             history[-1] = Turn("user", text, history[-1].author)
         context = build_context(self._system_prompt, history, max_tokens=self._max_context_tokens)
+        return context, len(history) == 1
 
+    def _admit(
+        self, claimed: Claimed, work: Work, owner: str, model: str, context: list[dict[str, str]]
+    ) -> Admission:
+        """Check the turn against the budgets before the model is called."""
+        assert self._budgets is not None
+        provider = self._chat_model.provider
+
+        def price(prompt_tokens: int, completion_tokens: int) -> Decimal | None:
+            usage = TokenUsage(prompt_tokens, completion_tokens, prompt_tokens + completion_tokens)
+            return cost_usd(model, provider, usage, prices=self._model_prices)
+
+        return self._budgets.admit(
+            turn_id=claimed.id,
+            owner=owner,
+            team_id=work.team_id,
+            channel_id=work.channel_id,
+            member=work.slack_user_id,
+            prompt_tokens=sum(estimate_tokens(m["content"]) for m in context),
+            price=price,
+        )
+
+    def _answer(
+        self,
+        work: Work,
+        text: str,
+        model: str,
+        sink: ReplySink,
+        context: list[dict[str, str]],
+        *,
+        first_question: bool,
+    ) -> _Reply:
+        """Call the model with no transaction open and stream its answer into `sink`."""
         sink.waiting()
         started = time.monotonic()
         first_token: float | None = None
@@ -421,7 +471,7 @@ class ConversationService:
                 retryable=True,
             )
         reply_ts = self._close_reply(sink, error)
-        if len(history) == 1 and work.channel_id.startswith("D"):
+        if first_question and work.channel_id.startswith("D"):
             # A new conversation in the Messages tab is named after its first question, from
             # our own copy, after the answer: no second model call, nothing before the answer.
             sink.title(text)
@@ -472,11 +522,20 @@ class ConversationService:
         model: str,
         text: str,
         outcome: str,
+        *,
+        detail: str | None = None,
+        private: bool = False,
     ) -> TurnOutcome:
-        """Answer with a note instead of the model: the turn ends as an accounted error."""
+        """Answer with a note instead of the model: the turn ends as an accounted error.
+
+        A `private` note is shown to the author only (it is about their own limit).
+        """
         reply_ts = None
         try:
-            reply_ts = sink.notice(text)
+            if private:
+                sink.refuse(text)
+            else:
+                reply_ts = sink.notice(text)
         except Exception:
             log.exception("could not post a note in Slack")
         reply = _Reply(
@@ -488,7 +547,7 @@ class ConversationService:
             elapsed=0.0,
             ttft=None,
             is_streaming=False,
-            error=ModelError(text, retryable=False, detail=f"not answered: {outcome}"),
+            error=ModelError(text, retryable=False, detail=detail or f"not answered: {outcome}"),
         )
         response_id = self._record(claimed.id, owner, work, reply, outcome=outcome)
         return TurnOutcome(outcome, model=model, response_id=response_id)
@@ -502,6 +561,7 @@ class ConversationService:
         *,
         outcome: str,
         prompt: tuple[str, str | None] | None = None,
+        limits: Sequence[Limit] = (),
     ) -> int | None:
         """Write the reply, its accounting and the turn's end in one transaction.
 
@@ -537,7 +597,10 @@ class ConversationService:
             "created_at": utcnow(),
         }
 
+        notices: list[Notice] = []
+
         def write(session: Session) -> int:
+            notices.clear()  # a retried transaction finds them again
             if not turns.finish(
                 session, turn_id=turn_id, owner=owner, outcome=outcome, now=utcnow()
             ):
@@ -569,11 +632,21 @@ class ConversationService:
                     model=reply.model,
                     reply_to_id=work.message_id,
                 )
-            return queries.add_response(
+            response_id = queries.add_response(
                 session, message_id=reply_id, slack_user_id=work.slack_user_id, **response
             )
+            if limits and self._budgets is not None:
+                notices.extend(
+                    self._budgets.crossed(
+                        session, team_id=work.team_id, limits=limits, at=response["created_at"]
+                    )
+                )
+            return response_id
 
-        return self._write_patiently(write, what=f"turn {turn_id}", record=response)
+        response_id = self._write_patiently(write, what=f"turn {turn_id}", record=response)
+        if notices and self._budgets is not None:
+            self._budgets.send(notices)
+        return response_id
 
     def _finish(self, turn_id: int, owner: str, outcome: str) -> None:
         def write(session: Session) -> None:

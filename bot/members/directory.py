@@ -111,6 +111,13 @@ class UserDirectory:
                     self._row_ids[key] = known
         return known
 
+    def known(self, team_id: str, slack_user_id: str) -> bool:
+        """Whether the member has a row here or a profile in Slack (asked outside transactions)."""
+        with self._sessions() as session:
+            if queries.get_user(session, team_id, slack_user_id) is not None:
+                return True
+        return self._profiles.fetch(team_id, slack_user_id) is not None
+
     def is_admin(self, team_id: str, slack_user_id: str) -> bool:
         """Whether the member is a workspace admin or owner, or named in ADMIN_USER_IDS."""
         return self.member(team_id, slack_user_id).is_admin

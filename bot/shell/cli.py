@@ -1,4 +1,4 @@
-"""The command line: `python -m bot [serve|socket|work|migrate|check|usage|purge]`."""
+"""The command line: `python -m bot [serve|socket|work|migrate|check|usage|purge|budget]`."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from bot.conversations import purge_cli
 from bot.shell import migrations, preflight
 from bot.shell.logs import configure_logging
 from bot.shell.settings import Settings, SettingsError
+from bot.usage import budget_cli
 from db.engine import failure_reason, make_engine, safe_url
 
 
@@ -68,6 +69,10 @@ def _parser() -> argparse.ArgumentParser:
         "purge", help="remove conversation content older than an age (accounting is kept)"
     )
     purge_cli.add_arguments(purge)
+    budget = commands.add_parser(
+        "budget", help="show or change a workspace's monthly limits (USD and tokens)"
+    )
+    budget_cli.add_arguments(budget)
     # `--older-than -5d` reads as an unknown option to argparse: say so in one line, exit 2.
     purge.error = _one_line_error  # type: ignore[method-assign]
     return parser
@@ -191,6 +196,10 @@ def _purge(settings: Settings, args: argparse.Namespace) -> int:
     return purge_cli.run_purge(settings, args)
 
 
+def _budget(settings: Settings, args: argparse.Namespace) -> int:
+    return budget_cli.run_budget(settings, args)
+
+
 def _usage(settings: Settings, args: argparse.Namespace) -> int:
     from bot.usage.cli import run_usage
 
@@ -205,5 +214,6 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "check": _check,
     "usage": _usage,
     "purge": _purge,
+    "budget": _budget,
     "auto": _auto,
 }

@@ -17,6 +17,7 @@ from bot.members.directory import UserDirectory
 from bot.model_choice.chain import ModelChooser
 from bot.model_choice.commands import ModelCommandService
 from bot.shell.settings import Settings
+from bot.usage.budget_commands import BudgetService
 from bot.usage.reports import UsageService
 
 
@@ -32,6 +33,7 @@ class Services:
     conversations: ConversationService
     turns: TurnPipeline
     usage: UsageService
+    budgets: BudgetService
     command_receipts: CommandReceipts
     # The agent surface: suggested prompts, feedback on answers, the Home tab.
     prompts: SuggestedPrompts

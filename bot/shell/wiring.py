@@ -31,8 +31,11 @@ from bot.model_choice.commands import ModelCommandService
 from bot.shell import migrations, preflight
 from bot.shell.services import Services
 from bot.shell.settings import Settings
+from bot.usage.budget_commands import BudgetService
+from bot.usage.budgets import BudgetGate, Notifier
 from bot.usage.reports import UsageService
 from db.engine import make_engine, make_sessionmaker
+from handlers.notices import SlackNotices
 from handlers.profiles import SlackProfiles
 from handlers.reply import SlackReplies
 
@@ -137,6 +140,7 @@ def create_runtime(
         chat_model=chat_model,
         profiles=SlackProfiles(client),
         replies=replies,
+        notifier=SlackNotices(client),
         answer=answer,
     )
     # Bolt's executor runs acknowledgements and the work of commands and buttons after them;
@@ -183,6 +187,7 @@ def build_services(
     chat_model: ChatModel,
     profiles: ProfileSource,
     replies: SinkFactory,
+    notifier: Notifier | None = None,
     answer: bool = True,
 ) -> Services:
     """Wire the services together."""
@@ -199,6 +204,7 @@ def build_services(
         max_context_tokens=settings.max_context_tokens,
         model_prices=settings.model_prices,
         answer_within=settings.max_turn_age_seconds,
+        budgets=BudgetGate(sessions, notifier=notifier),
     )
     turns = TurnPipeline(
         sessions,
@@ -219,6 +225,7 @@ def build_services(
         turns=turns,
         command_receipts=CommandReceipts(sessions),
         usage=usage,
+        budgets=BudgetService(sessions, users),
         prompts=SuggestedPrompts(settings.suggested_prompts, default_model=settings.default_model),
         feedback=FeedbackService(sessions),
         home=HomeService(sessions, users=users, models=models, usage=usage),

@@ -17,6 +17,7 @@ HELP = (
     f"the last {DEFAULT_DAYS} days, at most {MAX_DAYS} days)\n"
     "• `@user`, `#channel`, `model NAME`: narrow the report (they combine)\n"
     "• `csv`: every row as a CSV file in your DMs\n"
+    "• `/usage budget`: the monthly limits and what is left of them (admins set them)\n"
     "Admins see the whole workspace; everyone else sees their own usage."
 )
 _HOURS = re.compile(r"^(\d+)h$")
