@@ -7,7 +7,11 @@ to first visible text of a streamed answer, and wall time for 40 simultaneous co
 with a 2-second model. Overhead replies are timed one at a time: the next event is sent once
 the previous reply's `responses` row is written.
 
-    .venv/bin/python bench/conversations.py [--replies 200] [--database-url URL]
+    .venv/bin/python bench/conversations.py [--replies 200] [--database-url URL] [--budgets]
+
+With --budgets, the workspace, the channel and every member have a monthly limit (never
+reached), so each turn pays for the budget check before the model call and the 80 % check
+when it is recorded; compare with a run without it for the check's cost per turn.
 """
 
 from __future__ import annotations
@@ -30,10 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import Engine, text
 
-from db.engine import make_engine
+from bot.usage.budget_commands import BudgetService
+from db.engine import make_engine, make_sessionmaker
 from tests.fakes import FakeOpenAI, FakeReply, FakeSlackAPI
 from tests.fakes.slack_api import SlackCall
-from tests.harness import BOT_USER, SIGNING_SECRET, SlackRequests
+from tests.harness import BOT_USER, SIGNING_SECRET, TEAM, SlackRequests
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -209,13 +214,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replies", type=int, default=200)
     parser.add_argument("--database-url", help="default: a fresh SQLite file")
+    parser.add_argument("--budgets", action="store_true", help="check every turn against limits")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch, FakeSlackAPI() as slack, FakeOpenAI() as model:
         url = args.database_url or f"sqlite:///{Path(scratch) / 'bench.db'}"
         with app_process(slack, model, url) as app_url:
             app = SlackRequests(app_url, slack)
             database = make_engine(url)
-            print(f"database: {url.split('://')[0]}; app: python -m bot serve (own process)")
+            if args.budgets:
+                budgets = BudgetService(make_sessionmaker(database), None)
+                for words in (
+                    "workspace 1000000",
+                    "channel C0001 100000",
+                    "default-user 100000 1000000000 tokens",
+                ):
+                    budgets.operator(TEAM, ["set", *words.split()])
+            with_budgets = ", with workspace, channel and member limits" if args.budgets else ""
+            print(
+                f"database: {url.split('://')[0]}; app: python -m bot serve (own process)"
+                f"{with_budgets}"
+            )
             try:
                 overhead(app, slack, model, database, args.replies)
             finally:

@@ -17,6 +17,7 @@ from bot.usage.budgets import (
     format_spent,
     resets_on,
 )
+from bot.usage.reports import format_usd
 from db import budgets as queries
 from db import usage_queries
 from db.budgets import Spent
@@ -344,7 +345,7 @@ class BudgetService:
         used = self._spent(team_id, month, [limit.key])[limit.key]
         left = []
         if limit.usd is not None:
-            left.append(f"${max(limit.usd - used.cost_usd, Decimal(0)):,.2f}")
+            left.append(format_usd(max(limit.usd - used.cost_usd, Decimal(0))))
         if limit.tokens is not None:
             left.append(f"{max(limit.tokens - used.tokens_total, 0):,} tokens")
         text = (

@@ -20,6 +20,7 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.usage.reports import format_usd
 from db import budgets as queries
 from db.budgets import Held, Spent
 from db.models import Budget, utcnow
@@ -251,7 +252,7 @@ def format_limit(limit_usd: Decimal | None, limit_tokens: int | None) -> str:
 
 def format_spent(spent: Spent) -> str:
     """`$12.34 and 1,234 tokens`."""
-    return f"${spent.cost_usd:,.2f} and {spent.tokens_total:,} tokens"
+    return f"{format_usd(spent.cost_usd)} and {spent.tokens_total:,} tokens"
 
 
 def resets_on(month: date) -> date:
@@ -283,7 +284,7 @@ def _refused_text(
         if reached == "usd" and limit.usd is not None
         else f"{limit.tokens:,} tokens"
     )
-    used = f"${spent.cost_usd:,.2f}" if reached == "usd" else f"{spent.tokens_total:,} tokens"
+    used = format_usd(spent.cost_usd) if reached == "usd" else f"{spent.tokens_total:,} tokens"
     whose = scope_words(limit.scope, limit.scope_id, yours=True)
     state = "is nearly reached" if busy else "is reached"
     tail = (
