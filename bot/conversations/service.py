@@ -542,7 +542,7 @@ class ConversationService:
             text="",
             reply_ts=reply_ts,
             model=model,
-            usage=TokenUsage(0, 0, 0),
+            usage=TokenUsage(0, 0, 0, cost_usd=Decimal(0)),  # no model call: free, not unpriced
             estimated=False,
             elapsed=0.0,
             ttft=None,
