@@ -19,6 +19,7 @@ from sqlalchemy import (
     bindparam,
     cast,
     delete,
+    exists,
     func,
     literal,
     or_,
@@ -231,6 +232,12 @@ def hold(session: Session, *, turn_id: int, owner: str, usd: Decimal, tokens: in
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def leased(session: Session, *, turn_id: int, owner: str) -> bool:
+    """Whether `owner` still runs the turn (no other process took it over)."""
+    mine = exists().where(Turn.id == turn_id, Turn.lease_owner == owner, Turn.state == "running")
+    return bool(session.scalar(select(mine)))
 
 
 def mark_notified(

@@ -158,6 +158,9 @@ class BudgetGate:
             for limit in limits:
                 refusal = _refusal(limit, spent.get(limit.key, Spent()), held, usd, tokens, month)
                 if refusal is not None:
+                    if not queries.leased(session, turn_id=turn_id, owner=owner):
+                        # Taken over meanwhile: the new owner checks it, and says what it finds.
+                        return Admission(False, tuple(limits), lost=True)
                     private = limit.scope in ("user", "default_user")
                     return Admission(False, tuple(limits), refusal, private=private)
             if not queries.hold(session, turn_id=turn_id, owner=owner, usd=usd, tokens=tokens):

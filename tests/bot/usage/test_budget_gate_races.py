@@ -244,6 +244,25 @@ def test_a_crashed_turn_holds_its_share_until_it_is_taken_over(
     assert spent(engine) == Decimal("1.00")
 
 
+# --- leases lost meanwhile -----------------------------------------------------------------
+def test_a_turn_taken_over_before_it_is_checked_is_lost_not_refused(
+    sessions: sessionmaker[Session], gate: BudgetGate
+) -> None:
+    """A refusal from a process that no longer holds the turn would be posted beside the
+    answer (or refusal) of the process that does."""
+    set_limit(sessions, "workspace", "", "1")
+    for _ in range(10):
+        record(sessions, None)  # the limit is reached
+    turn = claimed_turn(sessions, owner="A")
+    with sessions.begin() as session:  # A stalled past its lease; B took the turn over
+        session.execute(update(Turn).where(Turn.id == turn).values(lease_owner="B"))
+    admission = gate.admit(
+        turn_id=turn, owner="A", team_id=TEAM, channel_id="C1", member="U1",
+        prompt_tokens=10, price=price,
+    )  # fmt: skip
+    assert admission.lost and not admission.admitted
+
+
 # --- PostgreSQL: the check and the record, in two transactions at once ---------------------
 @pytest.fixture
 def postgres_only(db_backend: str) -> None:
