@@ -37,6 +37,7 @@ def deleted(app: SlackAppHarness, ts: str) -> dict:
 
 
 def outcomes(engine: Engine) -> Counter[str | None]:
+    """How many turns ended each way."""
     with engine.connect() as connection:
         return Counter(connection.scalars(select(Turn.outcome)))
 
