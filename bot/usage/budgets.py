@@ -22,14 +22,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.usage.reports import format_usd
 from db import budgets as queries
-from db.budgets import Held, Spent
+from db.budgets import Answered, Held, Spent
 from db.models import Budget, utcnow
 from db.totals import month_of
 
 log = logging.getLogger(__name__)
 
 NOTICE_SHARE = Decimal("0.8")
-# A turn's completion is guessed from the workspace's average this month; before any, this.
+# A turn's completion is guessed from the workspace's average answer this month (refusals
+# and failures, which wrote nothing, left out); before any, this.
 DEFAULT_COMPLETION_TOKENS = 1_000
 SCOPE_ORDER = ("user", "default_user", "channel", "workspace")
 
@@ -136,24 +137,31 @@ class BudgetGate:
         `price(prompt_tokens, completion_tokens)` is the model's price in USD, None when the
         model has none (it then holds no dollars, only tokens).
         """
+        month = month_of(self._now().date())
         with self._sessions() as session:
             budgets = queries.budgets_of(session, team_id)
-        limits = applicable(budgets, channel_id=channel_id, member=member)
-        if not limits:
-            return Admission(True)  # the common case: one indexed read, nothing held
-        month = month_of(self._now().date())
+            limits = applicable(budgets, channel_id=channel_id, member=member)
+            if not limits:
+                return Admission(True)  # the common case: one indexed read, nothing held
+            # An estimate: read before the lock, which it need not lengthen.
+            answered = queries.answered(
+                session, team_id=team_id, since=month, until=resets_on(month)
+            )
+        completion = _expected_completion(answered)
+        usd = price(prompt_tokens, completion) or Decimal(0)
         with self._sessions.begin() as session:
             queries.lock_team(session, team_id)
-            keys = {("workspace", ""), *(limit.key for limit in limits)}
+            keys = sorted({limit.key for limit in limits})
             spent, held = queries.spent_and_held(
-                session, team_id=team_id, month=month, scopes=sorted(keys), except_turn=turn_id
+                session, team_id=team_id, month=month, scopes=keys, except_turn=turn_id
             )
-            completion = _expected_completion(spent.get(("workspace", ""), Spent()))
-            usd = price(prompt_tokens, completion) or Decimal(0)
             tokens = prompt_tokens + completion
             for limit in limits:
                 refusal = _refusal(limit, spent.get(limit.key, Spent()), held, usd, tokens, month)
                 if refusal is not None:
+                    if not queries.leased(session, turn_id=turn_id, owner=owner):
+                        # Taken over meanwhile: the new owner checks it, and says what it finds.
+                        return Admission(False, tuple(limits), lost=True)
                     private = limit.scope in ("user", "default_user")
                     return Admission(False, tuple(limits), refusal, private=private)
             if not queries.hold(session, turn_id=turn_id, owner=owner, usd=usd, tokens=tokens):
@@ -198,9 +206,9 @@ class BudgetGate:
                 log.warning("could not send a budget notice to %s", notice.slack_user_id)
 
 
-def _expected_completion(workspace: Spent) -> int:
-    if workspace.requests and workspace.tokens_completion:
-        return max(1, workspace.tokens_completion // workspace.requests)
+def _expected_completion(answered: Answered) -> int:
+    if answered.answers and answered.tokens_completion:
+        return max(1, answered.tokens_completion // answered.answers)
     return DEFAULT_COMPLETION_TOKENS
 
 
