@@ -1,8 +1,8 @@
 """Queries behind budgets: the limits, what is spent against them, and what running turns hold.
 
-They take a Session and never commit. A budget check reads the workspace's budgets, one
-`usage_monthly` row per limit, the few running turns, and (for the size of an answer) this
-month's `usage_daily` rows of the workspace; never `responses`.
+They take a Session and never commit. A budget check reads a handful of rows: the
+workspace's budgets, one `usage_monthly` row per limit (and the workspace's, for the size of
+an answer), and the few running turns; never `responses`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from db.dialects import insert_for
-from db.models import Budget, Conversation, Message, Turn, UsageDaily, UsageMonthly, User
+from db.models import Budget, Conversation, Message, Turn, UsageMonthly, User
 
 # The first key of PostgreSQL's two-key advisory locks that serialize the budget checks of
 # one workspace (the second is a hash of its team id).
@@ -42,18 +42,11 @@ class Spent:
     """What one scope spent in a month, from the monthly totals."""
 
     requests: int = 0
+    errors: int = 0
     tokens_total: int = 0
     tokens_completion: int = 0
     cost_usd: Decimal = Decimal(0)
     unpriced: int = 0
-
-
-@dataclass(frozen=True)
-class Answered:
-    """A workspace's model calls that did not fail, and the completion tokens of all its calls."""
-
-    answers: int = 0
-    tokens_completion: int = 0
 
 
 @dataclass(frozen=True)
@@ -161,6 +154,7 @@ def spent_and_held(
         UsageMonthly.tokens_total.label("tokens"),
         UsageMonthly.tokens_completion.label("completion"),
         UsageMonthly.requests.label("requests"),
+        UsageMonthly.errors.label("errors"),
         UsageMonthly.unpriced.label("unpriced"),
     ).where(
         UsageMonthly.team_id == team_id,
@@ -177,9 +171,12 @@ def spent_and_held(
             cast(literal(0), Integer),
             cast(literal(0), Integer),
             cast(literal(0), Integer),
+            cast(literal(0), Integer),
         )
         .join(Conversation, Conversation.id == Turn.conversation_id)
-        .join(Message, Message.id == Turn.message_id)
+        # A turn whose message was deleted meanwhile still holds (for the workspace and the
+        # channel: its author is no longer known).
+        .outerjoin(Message, Message.id == Turn.message_id)
         .outerjoin(User, User.id == Message.user_id)
         .where(
             Turn.state == "running",
@@ -191,10 +188,11 @@ def spent_and_held(
     spent: dict[tuple[str, str], Spent] = {}
     held: list[Held] = []
     rows = session.execute(union_all(spent_rows, held_rows), {"except_turn": except_turn or 0})
-    for kind, a, b, usd, tokens, completion, requests, unpriced in rows:
+    for kind, a, b, usd, tokens, completion, requests, errors, unpriced in rows:
         if kind == "spent":
             spent[(a, b)] = Spent(
                 requests=int(requests),
+                errors=int(errors),
                 tokens_total=int(tokens),
                 tokens_completion=int(completion),
                 cost_usd=Decimal(usd or 0),
@@ -203,24 +201,6 @@ def spent_and_held(
         else:
             held.append(Held(a, b, Decimal(usd or 0), int(tokens or 0)))
     return spent, held
-
-
-def answered(session: Session, *, team_id: str, since: date, until: date) -> Answered:
-    """The workspace's answers from `since` to before `until`, for the size of the next one.
-
-    From the daily totals, which count errors apart: the monthly ones count a refused turn as
-    a request of no tokens, so a burst of refusals made answers look ever cheaper, and more
-    turns were let run at once. A primary-key range: the rows of the workspace's days, about
-    18 ms for 36,000 of them (300 members in 2 channels with 2 models for a month), and read
-    outside the budget lock.
-    """
-    row = session.execute(
-        select(
-            func.coalesce(func.sum(UsageDaily.requests - UsageDaily.errors), 0),
-            func.coalesce(func.sum(UsageDaily.tokens_completion), 0),
-        ).where(UsageDaily.team_id == team_id, UsageDaily.day >= since, UsageDaily.day < until)
-    ).one()
-    return Answered(answers=int(row[0]), tokens_completion=int(row[1]))
 
 
 def hold(session: Session, *, turn_id: int, owner: str, usd: Decimal, tokens: int) -> bool:

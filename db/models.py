@@ -219,12 +219,14 @@ class Turn(Base):
     )
 
     id: Mapped[intpk]
-    message_id: Mapped[int] = mapped_column(
-        ForeignKey("messages.id", ondelete="CASCADE"), unique=True
+    # NULL once its message is deleted while the turn runs: the turn still holds its share of
+    # the budgets until its cost is recorded (db/retention.py deletes the other turns).
+    message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="SET NULL"), unique=True
     )
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
     state: Mapped[str] = mapped_column(String(8), default="queued")
-    # "answered", "failed", "refused", "model_set" or "expired", once done.
+    # "answered", "failed", "refused", "model_set", "expired" or "deleted", once done.
     outcome: Mapped[str | None] = mapped_column(String(16))
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -377,6 +379,8 @@ class UsageMonthly(Base):
     # "" for the workspace, the channel id, or the member's Slack user id.
     scope_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     requests: Mapped[int] = mapped_column(Integer, default=0)
+    # Failed and refused turns: an answer's expected size is tokens_completion over the rest.
+    errors: Mapped[int] = mapped_column(Integer, default=0)
     tokens_completion: Mapped[int] = mapped_column(BigInteger, default=0)
     tokens_total: Mapped[int] = mapped_column(BigInteger, default=0)
     cost_usd: Mapped[Decimal] = mapped_column(Numeric(18, 8), default=0)

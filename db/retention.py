@@ -1,7 +1,8 @@
 """Queries that remove or rewrite conversation content. They take a Session and never commit.
 
-Deleting a `messages` row deletes its turn (ON DELETE CASCADE) and leaves its `responses`
-row in place with the link set to NULL (ON DELETE SET NULL): accounting outlives content.
+Deleting a `messages` row leaves its `responses` row in place with the link set to NULL (ON
+DELETE SET NULL): accounting outlives content. Its turn goes with it, unless it is running:
+a running turn keeps its row, unlinked, and so its share of the budgets, until it records.
 """
 
 from __future__ import annotations
@@ -49,6 +50,11 @@ def delete_message(
         return 0
     _retitle(session, team_id=team_id, channel_id=channel_id, thread_ts=ts, title="")
     session.execute(
+        delete(Turn)
+        .where(Turn.message_id.in_(ids), Turn.state != "running")
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
         delete(Message).where(Message.id.in_(ids)).execution_options(synchronize_session=False)
     )
     return len(ids)
@@ -79,6 +85,11 @@ def edit_message(
 def turn_exists(session: Session, turn_id: int) -> bool:
     """Whether the turn is still there (its message was not deleted)."""
     return session.scalar(select(exists().where(Turn.id == turn_id))) or False
+
+
+def message_exists(session: Session, message_id: int) -> bool:
+    """Whether the message is still there (not deleted in Slack meanwhile)."""
+    return session.scalar(select(exists().where(Message.id == message_id))) or False
 
 
 def conversation_exists(session: Session, conversation_id: int) -> bool:
@@ -122,6 +133,11 @@ def old_message_ids(
 
 def delete_messages(session: Session, ids: list[int], *, cutoff: datetime) -> int:
     """Delete these messages, unless their turn became unfinished meanwhile; how many went."""
+    session.execute(
+        delete(Turn)
+        .where(Turn.message_id.in_(ids), Turn.state == "done")
+        .execution_options(synchronize_session=False)
+    )
     result = session.execute(
         delete(Message)
         .where(Message.id.in_(ids), Message.created_at < cutoff, ~_unfinished_turn())

@@ -52,7 +52,7 @@ _DAILY_SUMS = (
     "cost_usd",
     "unpriced",
 )
-_MONTHLY_SUMS = ("requests", "tokens_completion", "tokens_total", "cost_usd", "unpriced")
+_MONTHLY_SUMS = ("requests", "errors", "tokens_completion", "tokens_total", "cost_usd", "unpriced")
 
 
 def latency_bucket(ms: int) -> int:
@@ -186,6 +186,7 @@ def rebuild(bind: Session | Connection) -> tuple[int, int]:
     monthly_rows = 0
     sums = (
         func.count(),
+        func.sum(is_error),
         func.sum(Response.tokens_completion),
         func.sum(Response.tokens_total),
         func.coalesce(func.sum(Response.cost_usd), 0),

@@ -7,7 +7,9 @@ Create Date: 2026-12-04 20:00:00.000000
 Daily totals per workspace, day, member, channel and model (with a completion-time
 histogram), monthly spend per workspace, channel and member, the budgets that limit it, and
 what a running turn holds against them. The totals are filled from `responses` here, so an
-existing installation reports the same figures after the upgrade as before it.
+existing installation reports the same figures after the upgrade as before it. A running turn
+now outlives its deleted message (its link set to NULL), so that it keeps holding its share
+of the budgets until its cost is recorded.
 """
 
 from collections.abc import Sequence
@@ -29,6 +31,12 @@ def upgrade() -> None:
     with op.batch_alter_table("turns") as batch:
         batch.add_column(sa.Column("reserved_usd", sa.Numeric(14, 8), nullable=True))
         batch.add_column(sa.Column("reserved_tokens", sa.BigInteger(), nullable=True))
+        # A running turn outlives its deleted message, and keeps holding its share.
+        batch.alter_column("message_id", existing_type=sa.Integer(), nullable=True)
+        batch.drop_constraint("fk_turns_message_id_messages", type_="foreignkey")
+        batch.create_foreign_key(
+            "fk_turns_message_id_messages", "messages", ["message_id"], ["id"], ondelete="SET NULL"
+        )
 
     op.create_table(
         "usage_daily",
@@ -70,6 +78,7 @@ def upgrade() -> None:
         sa.Column("scope", sa.String(length=16), nullable=False),
         sa.Column("scope_id", sa.String(length=32), nullable=False),
         sa.Column("requests", sa.Integer(), nullable=False),
+        sa.Column("errors", sa.Integer(), nullable=False),
         sa.Column("tokens_completion", sa.BigInteger(), nullable=False),
         sa.Column("tokens_total", sa.BigInteger(), nullable=False),
         sa.Column("cost_usd", sa.Numeric(18, 8), nullable=False),
@@ -120,6 +129,12 @@ def downgrade() -> None:
     op.drop_index("ix_usage_daily_team_channel_day", table_name="usage_daily")
     op.drop_index("ix_usage_daily_team_user_day", table_name="usage_daily")
     op.drop_table("usage_daily")
+    op.execute("DELETE FROM turns WHERE message_id IS NULL")
     with op.batch_alter_table("turns") as batch:
+        batch.drop_constraint("fk_turns_message_id_messages", type_="foreignkey")
+        batch.create_foreign_key(
+            "fk_turns_message_id_messages", "messages", ["message_id"], ["id"], ondelete="CASCADE"
+        )
+        batch.alter_column("message_id", existing_type=sa.Integer(), nullable=False)
         batch.drop_column("reserved_tokens")
         batch.drop_column("reserved_usd")

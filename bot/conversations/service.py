@@ -304,7 +304,12 @@ class ConversationService:
         """Answer a claimed turn, or refuse or excuse it, and record what became of it."""
         with self._sessions() as session:
             work = turns.work(session, claimed.id)
-        if work is None:  # the message was deleted, and its turn with it
+        if work is None:
+            # Its message was deleted after a crash left the turn running: nothing to answer.
+            with self._sessions.begin() as session:
+                turns.finish(
+                    session, turn_id=claimed.id, owner=owner, outcome="deleted", now=utcnow()
+                )
             return TurnOutcome("lost")
         target = ReplyTarget(
             work.team_id, work.channel_id, work.thread_ts, work.slack_user_id or ""
@@ -601,19 +606,23 @@ class ConversationService:
 
         def write(session: Session) -> int:
             notices.clear()  # a retried transaction finds them again
-            if not turns.finish(
-                session, turn_id=turn_id, owner=owner, outcome=outcome, now=utcnow()
-            ):
-                if retention.turn_exists(session, turn_id):
-                    raise TakenOver(turn_id)
-                # The message was deleted while it was answered, its turn with it: the model
-                # was still called, so the accounting is kept; the reply's text is not.
+            if turns.finish(session, turn_id=turn_id, owner=owner, outcome=outcome, now=utcnow()):
+                asked = retention.message_exists(session, work.message_id)
+            elif retention.turn_exists(session, turn_id):
+                raise TakenOver(turn_id)
+            else:
+                asked = False  # its conversation was purged meanwhile, the turn with it
+            if not asked:
+                # The message was deleted while it was answered: the model was still called,
+                # so the accounting is kept (and counts against budgets); the reply's text is not.
                 kept = response
                 if not retention.conversation_exists(session, work.conversation_id):
-                    kept = response | {"conversation_id": None}  # purged meanwhile
-                return queries.add_response(
+                    kept = response | {"conversation_id": None}
+                response_id = queries.add_response(
                     session, message_id=None, slack_user_id=work.slack_user_id, **kept
                 )
+                notices.extend(self._crossed(session, work, limits, response["created_at"]))
+                return response_id
             if prompt is not None and (prompt[0] != work.text or prompt[1] != work.override):
                 session.execute(
                     update(Message)
@@ -635,18 +644,20 @@ class ConversationService:
             response_id = queries.add_response(
                 session, message_id=reply_id, slack_user_id=work.slack_user_id, **response
             )
-            if limits and self._budgets is not None:
-                notices.extend(
-                    self._budgets.crossed(
-                        session, team_id=work.team_id, limits=limits, at=response["created_at"]
-                    )
-                )
+            notices.extend(self._crossed(session, work, limits, response["created_at"]))
             return response_id
 
         response_id = self._write_patiently(write, what=f"turn {turn_id}", record=response)
         if notices and self._budgets is not None:
             self._budgets.send(notices)
         return response_id
+
+    def _crossed(
+        self, session: Session, work: Work, limits: Sequence[Limit], at: datetime
+    ) -> list[Notice]:
+        if not limits or self._budgets is None:
+            return []
+        return self._budgets.crossed(session, team_id=work.team_id, limits=limits, at=at)
 
     def _finish(self, turn_id: int, owner: str, outcome: str) -> None:
         def write(session: Session) -> None:

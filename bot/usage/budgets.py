@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.usage.reports import format_usd
 from db import budgets as queries
-from db.budgets import Answered, Held, Spent
+from db.budgets import Held, Spent
 from db.models import Budget, utcnow
 from db.totals import month_of
 
@@ -140,21 +140,17 @@ class BudgetGate:
         month = month_of(self._now().date())
         with self._sessions() as session:
             budgets = queries.budgets_of(session, team_id)
-            limits = applicable(budgets, channel_id=channel_id, member=member)
-            if not limits:
-                return Admission(True)  # the common case: one indexed read, nothing held
-            # An estimate: read before the lock, which it need not lengthen.
-            answered = queries.answered(
-                session, team_id=team_id, since=month, until=resets_on(month)
-            )
-        completion = _expected_completion(answered)
-        usd = price(prompt_tokens, completion) or Decimal(0)
+        limits = applicable(budgets, channel_id=channel_id, member=member)
+        if not limits:
+            return Admission(True)  # the common case: one indexed read, nothing held
         with self._sessions.begin() as session:
             queries.lock_team(session, team_id)
-            keys = sorted({limit.key for limit in limits})
+            keys = sorted({("workspace", ""), *(limit.key for limit in limits)})
             spent, held = queries.spent_and_held(
                 session, team_id=team_id, month=month, scopes=keys, except_turn=turn_id
             )
+            completion = _expected_completion(spent.get(("workspace", ""), Spent()))
+            usd = price(prompt_tokens, completion) or Decimal(0)
             tokens = prompt_tokens + completion
             for limit in limits:
                 refusal = _refusal(limit, spent.get(limit.key, Spent()), held, usd, tokens, month)
@@ -206,9 +202,12 @@ class BudgetGate:
                 log.warning("could not send a budget notice to %s", notice.slack_user_id)
 
 
-def _expected_completion(answered: Answered) -> int:
-    if answered.answers and answered.tokens_completion:
-        return max(1, answered.tokens_completion // answered.answers)
+def _expected_completion(workspace: Spent) -> int:
+    # Refused and failed turns wrote nothing: counted in, a burst of refusals would make
+    # answers look ever cheaper and let more turns run at once.
+    answers = workspace.requests - workspace.errors
+    if answers > 0 and workspace.tokens_completion:
+        return max(1, workspace.tokens_completion // answers)
     return DEFAULT_COMPLETION_TOKENS
 
 

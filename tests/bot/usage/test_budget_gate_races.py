@@ -165,11 +165,6 @@ def test_refused_turns_do_not_make_answers_look_cheaper(
 
 
 # --- reservations of turns that stop running -----------------------------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="deleting a message deletes its running turn and the reservation on it; "
-    "the fix belongs to db/retention.py or the turns table (see the budgetrace report)",
-)
 def test_a_message_deleted_while_answered_still_holds_its_share(
     sessions: sessionmaker[Session], gate: BudgetGate, engine: Engine
 ) -> None:
