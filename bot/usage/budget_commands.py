@@ -47,6 +47,9 @@ _RAW_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _RAW_CHANNEL = re.compile(r"^[CG][A-Z0-9]{2,}$")
 _USD = re.compile(r"^\$?(\d+(?:\.\d{1,2})?)(?:\$|usd)?$", re.IGNORECASE)
 _TOKENS = re.compile(r"^(\d+(?:\.\d+)?)([km]?)$", re.IGNORECASE)
+# Commas that group thousands (1,000,000); any other comma, such as the decimal comma of
+# 12,50, is left in place so that the word is refused rather than read a hundred times larger.
+_THOUSANDS = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?![\d,])")
 
 
 class BudgetError(ValueError):
@@ -133,13 +136,17 @@ def _amounts(words: list[str]) -> tuple[Decimal | None, int | None]:
     return usd, tokens
 
 
+def _ungrouped(word: str) -> str:
+    return _THOUSANDS.sub(lambda match: match[0].replace(",", ""), word)
+
+
 def _usd(word: str) -> Decimal:
     if word.startswith("-") or word.startswith("$-"):
         raise BudgetError(
             f"“{word}” is negative: a limit is a positive amount in USD a month, for example "
             "`50`. To remove a limit, use `/usage budget clear …`."
         )
-    match = _USD.match(word.replace(",", ""))
+    match = _USD.match(_ungrouped(word))
     if match is None:
         raise BudgetError(
             f"“{word}” is not an amount: write USD a month as a number with at most two "
@@ -160,7 +167,7 @@ def _usd(word: str) -> Decimal:
 
 
 def _tokens(word: str) -> int:
-    match = _TOKENS.match(word.replace(",", ""))
+    match = _TOKENS.match(_ungrouped(word))
     if match is None:
         raise BudgetError(
             f"“{word}” is not a number of tokens: write it as `2000000`, `500k` or `2M`."

@@ -74,6 +74,10 @@ def test_amounts(text: str, usd: Decimal | None, tokens: int | None) -> None:
         ("1e3", "“1e3” is not an amount"),
         ("$", "“$” is not an amount"),
         ("500k", "“500k” is not an amount"),  # tokens need the word `tokens`
+        # A decimal comma is not read as a thousands separator (it would make 12,50 $1,250).
+        ("12,50", "“12,50” is not an amount"),
+        ("1,0000", "“1,0000” is not an amount"),
+        ("1,5M tokens", "“1,5M” is not a number of tokens"),
         ("1000000001", "1000000001 is more than a limit can be (at most $1,000,000,000)"),
         ("0 tokens", "“0” tokens: give a whole number above 0"),
         ("-5 tokens", "“-5” is not a number of tokens: write it as `2000000`, `500k` or `2M`"),
