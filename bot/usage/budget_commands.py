@@ -114,15 +114,12 @@ def _amounts(words: list[str]) -> tuple[Decimal | None, int | None]:
     while index < len(words):
         word = words[index]
         following = words[index + 1].lower() if index + 1 < len(words) else ""
-        if following in ("tokens", "token"):
+        joined = word.lower().endswith("tokens") and len(word) > 6  # `2Mtokens`
+        if following in ("tokens", "token") or joined:
             if tokens is not None:
                 raise BudgetError("Give one token limit only, for example `2M tokens`.")
-            tokens = _tokens(word)
-            index += 2
-            continue
-        if word.lower().endswith("tokens") and len(word) > 6:
-            tokens = _tokens(word[: -len("tokens")])
-            index += 1
+            tokens = _tokens(word[: -len("tokens")] if joined else word)
+            index += 1 if joined else 2
             continue
         if usd is not None:
             raise BudgetError(f"Give one amount in USD only, not “{usd}” and “{word}”.")

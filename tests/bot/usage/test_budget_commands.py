@@ -87,6 +87,8 @@ def test_amounts(text: str, usd: Decimal | None, tokens: int | None) -> None:
         (f"{MAX_TOKENS + 1} tokens", "tokens is more than a limit can be"),
         ("50 60", "Give one amount in USD only, not “50” and “60”"),
         ("2M tokens 3M tokens", "Give one token limit only"),
+        ("2Mtokens 3Mtokens", "Give one token limit only"),
+        ("2M tokens 3Mtokens", "Give one token limit only"),
         ("tokens", "“tokens” is not an amount"),
     ],
 )
