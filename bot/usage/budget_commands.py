@@ -47,6 +47,7 @@ _RAW_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _RAW_CHANNEL = re.compile(r"^[CG][A-Z0-9]{2,}$")
 _USD = re.compile(r"^\$?(\d+(?:\.\d{1,2})?)(?:\$|usd)?$", re.IGNORECASE)
 _TOKENS = re.compile(r"^(\d+(?:\.\d+)?)([km]?)$", re.IGNORECASE)
+_AMOUNT_LIKE = re.compile(r"^[$-]*\d[\d.,]*(?:\$|usd|[km]?(?:tokens?)?)$", re.IGNORECASE)
 # Commas that group thousands (1,000,000); any other comma, such as the decimal comma of
 # 12,50, is left in place so that the word is refused rather than read a hundred times larger.
 _THOUSANDS = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?![\d,])")
@@ -92,7 +93,13 @@ def parse_budget(words: list[str]) -> BudgetCommand:
     rest = words[2:]
     target = None
     if scope in ("channel", "user"):
-        if not rest:
+        # `set channel 50`: the amount is there, the channel is not; reading 50 as the channel
+        # would answer that the amount is missing.
+        if not rest or (
+            action == "set"
+            and _AMOUNT_LIKE.match(rest[0])
+            and (len(rest) == 1 or rest[1].lower() in ("tokens", "token"))
+        ):
             example = "#support" if scope == "channel" else "@ana"
             raise BudgetError(
                 f"Name the {scope} after `{scope}`, for example "

@@ -150,6 +150,13 @@ def test_clear() -> None:
         ("set channel", "Name the channel after `channel`, for example `/usage budget set"),
         ("set user", "Name the user after `user`, for example `/usage budget set user @ana 20`."),
         ("clear user", "Name the user after `user`, for example `/usage budget clear user @ana`."),
+        # The amount was given, the target was not: say which is missing.
+        ("set channel 50", "Name the channel after `channel`"),
+        ("set channel $50", "Name the channel after `channel`"),
+        ("set channel 2M tokens", "Name the channel after `channel`"),
+        ("set channel 2Mtokens", "Name the channel after `channel`"),
+        ("set user 20", "Name the user after `user`"),
+        ("set user -5", "Name the user after `user`"),
         ("frob", "I don't understand “frob” after `budget`"),
         ("show everything", "`budget show` takes nothing after it"),
     ],
