@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import io
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -302,6 +303,30 @@ def test_answers_being_written_hold_their_estimate(
     assert thread_calls(slack, slow) == [("chat.startStream", ANSWER)]  # finished, past $5
     assert outcomes(sessions) == ["answered", "answered", "answered", "refused"]
     assert len(model.completions()) == 3
+
+
+def test_simultaneous_questions_pass_a_limit_by_one_answer_at_most(
+    app: SlackAppHarness, slack: FakeSlackAPI, model: FakeOpenAI, sessions: sessionmaker[Session]
+) -> None:
+    budget(app, "set workspace 5")
+    # The first answer takes long enough for every other question to be checked meanwhile.
+    model.enqueue(FakeReply(text=ANSWER, usage=USAGE, first_token_delay=2.0))
+    with ThreadPoolExecutor(6) as senders:  # as Slack does: several events at once
+        asked = list(
+            senders.map(
+                lambda n: app.mention(f"question {n}", user=(MEMBER, OTHER, THIRD)[n % 3]),
+                range(6),
+            )
+        )
+    app.wait_idle()
+    assert len(model.completions()) == 1
+    assert sorted(outcomes(sessions)) == ["answered"] + ["refused"] * 5
+    said = [thread_calls(slack, ts) for ts in asked]
+    assert said.count([("chat.startStream", ANSWER)]) == 1
+    busy = [each for each in said if each[0][0] == "chat.postMessage"]
+    assert len(busy) == 5
+    assert all("is nearly reached: $0.00 spent" in each[0][1] for each in busy), busy
+    assert [row[:3] for row in accounted(sessions)].count(ANSWERED[:3]) == 1
 
 
 def test_unpriced_models_count_their_tokens_not_dollars(
