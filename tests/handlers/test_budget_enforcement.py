@@ -192,6 +192,19 @@ def test_the_strictest_limit_applies_and_a_members_own_replaces_the_default(
         "refused", "refused",
     ]  # fmt: skip
     assert len(model.completions()) == 5
+    # Each limit's notice goes to whom it concerns: the member, or the admin who set it.
+    heads_up = "Heads-up: you have used {} of your monthly Switchboard limit ($2.00 and 150 "
+    until = f"set by <@{ADMIN}>). Once it is reached I stop answering you until it resets on "
+    assert notices(slack) == [
+        (MEMBER, heads_up.format("200%") + f"tokens of $1.00, {until}{RESETS} (UTC)."),
+        (
+            ADMIN,
+            "Heads-up: 200% of the monthly limit of <#C0002> is used ($2.00 and 150 tokens of "
+            f"$1.00). Once it is reached I stop answering there until it resets on {RESETS} "
+            "(UTC); `/usage budget` shows every limit.",
+        ),
+        (THIRD, heads_up.format("150%") + f"tokens of 100 tokens, {until}{RESETS} (UTC)."),
+    ]
     assert [row[0] for row in accounted(sessions)] == [
         "ok", "ok", "ok", "error", "ok", "error", "ok", "error", "error",
     ]  # fmt: skip
