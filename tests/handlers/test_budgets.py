@@ -20,6 +20,7 @@ SYNTAX_START = "`/usage budget` shows the limits; admins change them with"
 
 
 def this_month() -> date:
+    """The first day of the current UTC month: the app's budgets read the real clock."""
     return datetime.now(UTC).date().replace(day=1)
 
 
@@ -193,8 +194,10 @@ def test_an_admin_sets_shows_changes_and_clears_every_scope(
 def test_a_member_is_named_by_link_id_or_name(
     app: SlackAppHarness, sessions: sessionmaker[Session], spent: None
 ) -> None:
-    # Ada has a row (she used the bot); Slack's profile gives her names.
-    budget(app, f"set user <@{MEMBER}> 1", user=MEMBER)  # refused, but refreshes her profile
+    # Ada has a row (she used the bot); her command reads her names from Slack into it.
+    assert budget(app, f"set user <@{MEMBER}> 1", user=MEMBER).startswith(
+        ":no_entry: Only workspace admins can change budgets."
+    )
     assert budget(app, "set user @ada 5").startswith(f"Set: <@{MEMBER}> may use $5.00 a month")
     assert budget(app, "set member Ada 6").startswith(f"Set: <@{MEMBER}> may use $6.00 a month")
     assert budget(app, f"set user {OTHER} 7").startswith(f"Set: <@{OTHER}> may use $7.00 a month")
