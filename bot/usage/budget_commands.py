@@ -47,6 +47,10 @@ _RAW_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _RAW_CHANNEL = re.compile(r"^[CG][A-Z0-9]{2,}$")
 _USD = re.compile(r"^\$?(\d+(?:\.\d{1,2})?)(?:\$|usd)?$", re.IGNORECASE)
 _TOKENS = re.compile(r"^(\d+(?:\.\d+)?)([km]?)$", re.IGNORECASE)
+_AMOUNT_LIKE = re.compile(r"^[$-]*\d[\d.,]*(?:\$|usd|[km]?(?:tokens?)?)$", re.IGNORECASE)
+# Commas that group thousands (1,000,000); any other comma, such as the decimal comma of
+# 12,50, is left in place so that the word is refused rather than read a hundred times larger.
+_THOUSANDS = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?![\d,])")
 
 
 class BudgetError(ValueError):
@@ -89,7 +93,13 @@ def parse_budget(words: list[str]) -> BudgetCommand:
     rest = words[2:]
     target = None
     if scope in ("channel", "user"):
-        if not rest:
+        # `set channel 50`: the amount is there, the channel is not; reading 50 as the channel
+        # would answer that the amount is missing.
+        if not rest or (
+            action == "set"
+            and _AMOUNT_LIKE.match(rest[0])
+            and (len(rest) == 1 or rest[1].lower() in ("tokens", "token"))
+        ):
             example = "#support" if scope == "channel" else "@ana"
             raise BudgetError(
                 f"Name the {scope} after `{scope}`, for example "
@@ -111,15 +121,12 @@ def _amounts(words: list[str]) -> tuple[Decimal | None, int | None]:
     while index < len(words):
         word = words[index]
         following = words[index + 1].lower() if index + 1 < len(words) else ""
-        if following in ("tokens", "token"):
+        joined = word.lower().endswith("tokens") and len(word) > 6  # `2Mtokens`
+        if following in ("tokens", "token") or joined:
             if tokens is not None:
                 raise BudgetError("Give one token limit only, for example `2M tokens`.")
-            tokens = _tokens(word)
-            index += 2
-            continue
-        if word.lower().endswith("tokens") and len(word) > 6:
-            tokens = _tokens(word[: -len("tokens")])
-            index += 1
+            tokens = _tokens(word[: -len("tokens")] if joined else word)
+            index += 1 if joined else 2
             continue
         if usd is not None:
             raise BudgetError(f"Give one amount in USD only, not “{usd}” and “{word}”.")
@@ -133,13 +140,17 @@ def _amounts(words: list[str]) -> tuple[Decimal | None, int | None]:
     return usd, tokens
 
 
+def _ungrouped(word: str) -> str:
+    return _THOUSANDS.sub(lambda match: match[0].replace(",", ""), word)
+
+
 def _usd(word: str) -> Decimal:
     if word.startswith("-") or word.startswith("$-"):
         raise BudgetError(
             f"“{word}” is negative: a limit is a positive amount in USD a month, for example "
             "`50`. To remove a limit, use `/usage budget clear …`."
         )
-    match = _USD.match(word.replace(",", ""))
+    match = _USD.match(_ungrouped(word))
     if match is None:
         raise BudgetError(
             f"“{word}” is not an amount: write USD a month as a number with at most two "
@@ -160,7 +171,7 @@ def _usd(word: str) -> Decimal:
 
 
 def _tokens(word: str) -> int:
-    match = _TOKENS.match(word.replace(",", ""))
+    match = _TOKENS.match(_ungrouped(word))
     if match is None:
         raise BudgetError(
             f"“{word}” is not a number of tokens: write it as `2000000`, `500k` or `2M`."
