@@ -204,7 +204,7 @@ def build_services(
         max_context_tokens=settings.max_context_tokens,
         model_prices=settings.model_prices,
         answer_within=settings.max_turn_age_seconds,
-        budgets=BudgetGate(sessions, notifier=notifier),
+        budgets=BudgetGate(sessions, notifier=notifier, admin_user_ids=settings.admin_user_ids),
     )
     turns = TurnPipeline(
         sessions,

@@ -115,10 +115,12 @@ class BudgetGate:
         sessions: sessionmaker[Session],
         *,
         notifier: Notifier | None = None,
+        admin_user_ids: frozenset[str] = frozenset(),
         now: Callable[[], datetime] = utcnow,
     ) -> None:
         self._sessions = sessions
         self._notifier = notifier
+        self._admin_user_ids = admin_user_ids
         self._now = now
 
     def admit(
@@ -186,10 +188,14 @@ class BudgetGate:
             if personal:
                 recipients = [limit.key[1]]
             else:
-                recipients = [limit.set_by] if limit.set_by else queries.admins_of(session, team_id)
+                recipients = [limit.set_by] if limit.set_by else self._admins(session, team_id)
             text = _notice_text(limit, spent, month, personal=personal)
             notices.extend(Notice(team_id, who, text) for who in recipients)
         return notices
+
+    def _admins(self, session: Session, team_id: str) -> list[str]:
+        known = queries.admins_of(session, team_id)
+        return known + sorted(self._admin_user_ids.difference(known))
 
     def send(self, notices: Iterable[Notice]) -> None:
         """Deliver notices, best effort: a notice that cannot be sent is logged, not retried."""

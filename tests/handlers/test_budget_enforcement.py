@@ -384,3 +384,20 @@ def test_unpriced_models_count_their_tokens_not_dollars(
         f"{MONTH}, and $1.00 and 0 tokens is left. It resets on {RESETS} (UTC). 2 of your "
         "requests used models with no price: they are not in the USD figure."
     )
+
+
+def test_an_operators_limit_notifies_the_admins_named_in_settings_too(
+    make_app: Callable[..., SlackAppHarness], slack: FakeSlackAPI, model: FakeOpenAI
+) -> None:
+    """ADMIN_USER_IDS are admins to Switchboard: they hear of a limit no one in Slack set."""
+    slack.add_user(ADMIN, name="grace", is_admin=True)
+    slack.add_user(MEMBER)
+    slack.add_user(THIRD)  # not a Slack admin, named in the settings
+    model.default_reply = FakeReply(text=ANSWER, usage=USAGE)
+    app = make_app(model_prices=PRICES, admin_user_ids=frozenset({THIRD}))
+    budget(app, "")  # the Slack admin has used the bot
+    args = argparse.Namespace(team=TEAM, words=["set", "workspace", "5"])
+    assert run_budget(app.settings, args, out=io.StringIO()) == 0
+    ask(app)
+    ask(app)  # $4 of $5
+    assert [who for who, _ in notices(slack)] == [ADMIN, THIRD]
