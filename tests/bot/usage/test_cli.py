@@ -5,15 +5,16 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import Feedback, Response, User
+from db.models import Feedback, Response, UsageDaily, UsageMonthly, User
 from tests.accounting import record_response
 from tests.bot.shell.test_cli import run_bot
 
@@ -154,6 +155,38 @@ def test_an_unmigrated_database_is_one_line_and_exit_1(tmp_path: Path) -> None:
     assert code == 1
     assert err.count("\n") == 1
     assert "cannot read usage from sqlite:///" in err
+    assert "python -m bot migrate" in err
+
+
+def test_rebuild_totals_recomputes_them_and_prints_what_it_wrote(
+    filled: str, tmp_path: Path, sessions: sessionmaker[Session]
+) -> None:
+    with sessions.begin() as session:  # totals gone wrong: one day lost, one month inflated
+        session.execute(delete(UsageDaily).where(UsageDaily.team_id == "T2"))
+        session.execute(update(UsageMonthly).values(requests=UsageMonthly.requests + 100))
+    code, out, err = usage(filled, tmp_path, "--rebuild-totals", "--format", "json")
+    assert (code, err) == (0, "")
+    assert re.fullmatch(
+        r"Rebuilt the usage totals from responses: 5 daily rows and \d+ monthly rows in "
+        r"\d+\.\d s\.\n",
+        out,
+    ), out  # and no report, whatever --format says
+    code, out, _ = usage(filled, tmp_path, "--format", "json")
+    assert json.loads(out)["total"]["requests"] == 5
+    with sessions() as session:
+        assert (
+            session.scalar(
+                select(func.sum(UsageMonthly.requests)).where(UsageMonthly.scope == "workspace")
+            )
+            == 5
+        )
+
+
+def test_rebuild_totals_on_an_unmigrated_database_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    code, out, err = usage(f"sqlite:///{tmp_path / 'empty.db'}", tmp_path, "--rebuild-totals")
+    assert (code, out) == (1, "")
+    assert err.count("\n") == 1
+    assert err.startswith("switchboard: cannot rebuild the usage totals in sqlite:///")
     assert "python -m bot migrate" in err
 
 
