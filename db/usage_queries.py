@@ -117,7 +117,7 @@ def breakdown(session: Session, usage: UsageFilter) -> Breakdown:
         if is_model_user:
             keys = [("total", None), ("model", first), ("user", second or None)]
         else:
-            keys = [("channel", first or None), ("day", _as_date(second))]
+            keys = [("channel", first or None), ("day", second)]
         for key in keys:
             into = sums.get(key)
             if into is None:
@@ -427,8 +427,3 @@ def _tally(values: Sequence[Any]) -> Tally:
         cost_usd=Decimal(0) if cost is None else Decimal(cost),
         unpriced=int(unpriced),
     )
-
-
-def _as_date(value: date | str) -> date:
-    # SQLite may hand a union's date back as its text.
-    return date.fromisoformat(value) if isinstance(value, str) else value
