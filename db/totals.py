@@ -151,13 +151,14 @@ def rebuild(bind: Session | Connection) -> tuple[int, int]:
     is_error = case((Response.status == "error", 1), else_=0)
     unpriced = case((Response.cost_usd.is_(None), 1), else_=0)
     buckets = []
-    lower = 0
+    # No lower bound on the first bucket: `latency_bucket` puts anything under 50 ms there.
+    lower: int | None = None
     for upper in (*LATENCY_BOUNDS_MS, None):
-        within = Response.completion_time_ms >= lower
+        within = [Response.completion_time_ms >= lower] if lower is not None else []
         if upper is not None:
-            within = and_(within, Response.completion_time_ms < upper)
-        buckets.append(func.sum(case((within, 1), else_=0)))
-        lower = upper or 0
+            within.append(Response.completion_time_ms < upper)
+        buckets.append(func.sum(case((and_(*within), 1), else_=0)))
+        lower = upper
     daily = select(
         Response.team_id,
         day,

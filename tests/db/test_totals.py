@@ -13,8 +13,9 @@ from db import totals
 from db.models import LATENCY_BOUNDS_MS, LATENCY_COLUMNS, UsageDaily, UsageMonthly, User
 from tests.accounting import record_response
 
-# Both sides of bucket bounds, the first bucket's zero, and the open last bucket.
-LATENCIES = [0, 49, 50, 61, 62, 999, 1000, 20_680, 587_746, 587_747, 10**7]
+# Both sides of bucket bounds, the first bucket's zero (and a clock that went back), and the
+# open last bucket.
+LATENCIES = [-1, 0, 49, 50, 61, 62, 999, 1000, 20_680, 587_746, 587_747, 10**7]
 # Across a day's and a month's end, in UTC.
 MOMENTS = [
     datetime(2026, 10, 31, 23, 59, 59, 999999, tzinfo=UTC),
