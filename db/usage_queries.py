@@ -1,30 +1,36 @@
-"""Aggregate queries behind the usage reports. They take a Session and never commit."""
+"""Aggregate queries behind the usage reports. They take a Session and never commit.
+
+The reports read the running totals (`usage_daily`, see db/totals.py) for the whole UTC days
+of a period, and `responses` rows only for the part of a day at either end that the period
+cuts: a few rows per day however long the bot has run, and the same figures as the rows.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Date,
+    Select,
+    case,
     exists,
     func,
+    literal,
     or_,
     select,
-    text,
     tuple_,
+    union_all,
 )
 from sqlalchemy.orm import Session
 
-from db.models import Feedback, Response, User
+from db.models import LATENCY_BOUNDS_MS, LATENCY_COLUMNS, Feedback, Response, UsageDaily, User
 
-# Percentile fractions are applied in integer arithmetic (see `_percentiles_by_window`).
-_SCALE = 10_000
-# Where PostgreSQL's date_bin() starts counting days: any UTC midnight.
-_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_DAY = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,9 @@ class UsageFilter:
     user_ids: tuple[int, ...] | None = None
     channel_id: str | None = None
     model: str | None = None
+    # True when `end` is the moment the report was asked for: nothing is recorded after it
+    # yet, so the totals of its day count whole and no responses rows are read for it.
+    ends_now: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,28 +71,27 @@ class Breakdown:
     by_user: dict[int | None, Tally] = field(default_factory=dict)
     by_channel: dict[str | None, Tally] = field(default_factory=dict)
     by_day: dict[date, Tally] = field(default_factory=dict)
-
-
-def prepare_report_transaction(session: Session) -> None:
-    """Tune the current PostgreSQL transaction for one large aggregate read (no-op elsewhere)."""
-    if _dialect(session) != "postgresql":
-        return
-    # The percentile sort holds every duration of the period: with the default 4 MB it spills
-    # to disk. JIT compiling costs more than it saves on queries that run for ~100 ms.
-    session.execute(text("SET LOCAL work_mem = '64MB'"))
-    session.execute(text("SET LOCAL jit = off"))
+    # Requests per completion-time bucket (db.models.LATENCY_BOUNDS_MS) of the total.
+    latency: tuple[int, ...] = (0,) * len(LATENCY_COLUMNS)
 
 
 def breakdown(session: Session, usage: UsageFilter) -> Breakdown:
     """Tally the filtered responses in total and by model, user, channel and day."""
-    rows = _base_rows(session, usage)
+    whole, pieces = _split(usage)
+    parts: list[Select[Any]] = []
+    if whole is not None:
+        parts.append(_daily_rows(usage, whole))
+    parts.extend(_raw_rows(usage, piece) for piece in pieces)
+    if not parts:
+        return Breakdown()
+    rows = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery("rows")
     # Two pairings, not four single keys: every hash set costs a lookup and seven aggregate
     # steps per row, while the pairs stay small (models x users, channels x days) and are
     # summed up in Python.
     model_user = (rows.c.model, rows.c.user_id)
     channel_day = (rows.c.channel, rows.c.day)
     if _dialect(session) == "postgresql":
-        # One scan of the covering index, hashed both ways at once.
+        # One scan, hashed both ways at once.
         statement = select(
             func.grouping(rows.c.model, rows.c.channel),
             *model_user,
@@ -105,10 +113,11 @@ def breakdown(session: Session, usage: UsageFilter) -> Breakdown:
     # Plain lists while summing: thousands of pairs, and a Tally per step would show.
     sums: dict[tuple[str, Any], list[Any]] = {}
     for is_model_user, first, second, values in pairs:
+        # The totals count "no member" as 0 and "no channel" as "", for their primary key.
         if is_model_user:
-            keys = [("total", None), ("model", first), ("user", second)]
+            keys = [("total", None), ("model", first), ("user", second or None)]
         else:
-            keys = [("channel", first), ("day", _as_date(second))]
+            keys = [("channel", first or None), ("day", second)]
         for key in keys:
             into = sums.get(key)
             if into is None:
@@ -127,7 +136,32 @@ def breakdown(session: Session, usage: UsageFilter) -> Breakdown:
         by_user=result["user"],
         by_channel=result["channel"],
         by_day=result["day"],
+        latency=_latency(session, usage, whole, pieces),
     )
+
+
+def percentile_ms(latency: Sequence[int], fraction: float) -> float | None:
+    """The completion time below which `fraction` of the requests of a histogram fall.
+
+    Linear within the bucket where that rank falls, as Prometheus' histogram_quantile reads
+    its buckets: the figure is in the same bucket as the exact one, so within a quarter of it
+    (each bound is 1.25 times the one before); under 50 ms within 50 ms. The last bucket has
+    no upper bound: a rank there reads as its lower bound. None when the histogram is empty.
+    """
+    count = sum(latency)
+    if not count:
+        return None
+    rank = fraction * count
+    below = 0
+    for index, in_bucket in enumerate(latency):
+        if in_bucket and below + in_bucket >= rank:
+            lower = LATENCY_BOUNDS_MS[index - 1] if index else 0
+            if index == len(LATENCY_BOUNDS_MS):
+                return float(lower)
+            upper = LATENCY_BOUNDS_MS[index]
+            return lower + (upper - lower) * max(rank - below, 0) / in_bucket
+        below += in_bucket
+    raise AssertionError("unreachable: the last non-empty bucket reaches the rank")
 
 
 @dataclass(frozen=True)
@@ -160,23 +194,6 @@ def ratings_by_model(session: Session, usage: UsageFilter) -> dict[str, Ratings]
         model: Ratings(rated=int(rated), positive=int(positive))
         for model, rated, positive in session.execute(statement)
     }
-
-
-def completion_percentiles(
-    session: Session, usage: UsageFilter, *, fractions: Sequence[float]
-) -> tuple[float, ...] | None:
-    """Percentiles of completion time in ms, interpolated as percentile_cont; None if no rows."""
-    if _dialect(session) == "postgresql":
-        # Ordered-set aggregates with the same ORDER BY share one sort.
-        statement = select(
-            *(
-                func.percentile_cont(fraction).within_group(Response.completion_time_ms)
-                for fraction in fractions
-            )
-        ).where(*_conditions(usage))
-        row = session.execute(statement).one()
-        return None if row[0] is None else tuple(float(value) for value in row)
-    return _percentiles_by_window(session, usage, fractions)
 
 
 def users_by_id(session: Session, ids: Sequence[int]) -> dict[int, User]:
@@ -218,24 +235,31 @@ def has_usage(
     model: str | None = None,
 ) -> bool:
     """Whether any response at all (any time) matches: tells an unknown name from a quiet one."""
-    conditions = [Response.team_id == team_id]
-    if user_id is not None:
-        conditions.append(Response.user_id == user_id)
-    if channel_id is not None:
-        conditions.append(Response.channel_id == channel_id)
     if model is not None:
-        conditions.append(Response.model_used == model)
+        # `responses` has an index on the workspace's models; the totals have none.
+        table: Any = Response
+        conditions = [Response.team_id == team_id, Response.model_used == model]
+    else:
+        # The totals: a member's rows there are a few a day, whereas in `responses` a busy
+        # channel the member never used is read to its end (0.6 s at 10M responses, bench).
+        table = UsageDaily
+        conditions = [UsageDaily.team_id == team_id]
+    if user_id is not None:
+        conditions.append(table.user_id == user_id)
+    if channel_id is not None:
+        conditions.append(table.channel_id == channel_id)
     return bool(session.scalar(select(exists().where(*conditions))))
 
 
 def models_used(session: Session, team_id: str, *, since: datetime) -> list[str]:
-    """The models the workspace used since `since`, by name."""
+    """The models the workspace used since `since` (from its UTC day on), by name."""
+    # From the totals: a year of a busy workspace's responses is millions of rows to scan.
     return list(
         session.scalars(
-            select(Response.model_used)
-            .where(Response.team_id == team_id, Response.created_at >= _utc(since))
+            select(UsageDaily.model_used)
+            .where(UsageDaily.team_id == team_id, UsageDaily.day >= _utc(since).date())
             .distinct()
-            .order_by(Response.model_used)
+            .order_by(UsageDaily.model_used)
         )
     )
 
@@ -252,10 +276,12 @@ def _utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-def _conditions(usage: UsageFilter) -> list[ColumnElement[bool]]:
+def _conditions(
+    usage: UsageFilter, *, start: datetime | None = None, end: datetime | None = None
+) -> list[ColumnElement[bool]]:
     conditions = [
-        Response.created_at >= _utc(usage.start),
-        Response.created_at < _utc(usage.end),
+        Response.created_at >= _utc(start or usage.start),
+        Response.created_at < _utc(end or usage.end),
     ]
     if usage.team_id is not None:
         conditions.append(Response.team_id == usage.team_id)
@@ -268,42 +294,131 @@ def _conditions(usage: UsageFilter) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def _day(session: Session) -> ColumnElement[Any]:
-    if _dialect(session) == "postgresql":
-        # The start of the UTC day, by arithmetic on the stored instant: converting every row
-        # to a date in a time zone (timezone('UTC', …)::date) costs a sixth of the whole report.
-        return func.date_bin(timedelta(days=1), Response.created_at, _EPOCH)
-    # SQLite keeps UTC wall-clock text ('2026-11-01 12:00:00.000000'); date() cuts the day.
-    return func.date(Response.created_at)
+# A part of one UTC day read from `responses`: the day, and [start, end) within it.
+_Piece = tuple[date, datetime, datetime]
 
 
-def _base_rows(session: Session, usage: UsageFilter) -> Any:
-    return (
-        select(
-            Response.model_used.label("model"),
-            Response.user_id,
-            Response.channel_id.label("channel"),
-            _day(session).label("day"),
-            Response.status,
-            Response.tokens_prompt,
-            Response.tokens_completion,
-            Response.tokens_total,
-            Response.cost_usd,
+def _split(usage: UsageFilter) -> tuple[tuple[date, date] | None, list[_Piece]]:
+    """The whole UTC days of the period (first, last) read from the totals, and the rest."""
+    start, end = _utc(usage.start), _utc(usage.end)
+    first = _next_midnight(start).date()
+    # A period that ends now takes its last day's totals whole: nothing comes after now.
+    stop = _next_midnight(end).date() if usage.ends_now else end.date()
+    if first < stop:
+        whole: tuple[date, date] | None = (first, stop - _DAY)
+        edges = [(start, _midnight(first))]
+        if not usage.ends_now:
+            edges.append((_midnight(stop), end))
+    else:
+        whole, edges = None, [(start, end)]
+    pieces = []
+    for since, until in edges:
+        while since < until:
+            cut = min(until, _midnight(since.date() + _DAY))
+            pieces.append((since.date(), since, cut))
+            since = cut
+    return whole, pieces
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), UTC)
+
+
+def _next_midnight(moment: datetime) -> datetime:
+    """`moment` itself when it is a UTC midnight, else the midnight after it."""
+    midnight = _midnight(moment.date())
+    return midnight if midnight == moment else midnight + _DAY
+
+
+def _daily_conditions(usage: UsageFilter, whole: tuple[date, date]) -> list[ColumnElement[bool]]:
+    conditions = [UsageDaily.day >= whole[0], UsageDaily.day <= whole[1]]
+    if usage.team_id is not None:
+        conditions.append(UsageDaily.team_id == usage.team_id)
+    if usage.user_ids is not None:
+        conditions.append(UsageDaily.user_id.in_(usage.user_ids))
+    if usage.channel_id is not None:
+        conditions.append(UsageDaily.channel_id == usage.channel_id)
+    if usage.model is not None:
+        conditions.append(UsageDaily.model_used == usage.model)
+    return conditions
+
+
+def _daily_rows(usage: UsageFilter, whole: tuple[date, date]) -> Select[Any]:
+    return select(
+        UsageDaily.model_used.label("model"),
+        UsageDaily.user_id.label("user_id"),
+        UsageDaily.channel_id.label("channel"),
+        UsageDaily.day.label("day"),
+        UsageDaily.requests,
+        UsageDaily.errors,
+        UsageDaily.tokens_prompt,
+        UsageDaily.tokens_completion,
+        UsageDaily.tokens_total,
+        UsageDaily.cost_usd,
+        UsageDaily.unpriced,
+    ).where(*_daily_conditions(usage, whole))
+
+
+def _raw_rows(usage: UsageFilter, piece: _Piece) -> Select[Any]:
+    """One partial day's responses, each as a totals row of one request."""
+    day, start, end = piece
+    return select(
+        Response.model_used.label("model"),
+        func.coalesce(Response.user_id, 0).label("user_id"),
+        func.coalesce(Response.channel_id, "").label("channel"),
+        literal(day, Date).label("day"),
+        literal(1).label("requests"),
+        case((Response.status == "error", 1), else_=0).label("errors"),
+        Response.tokens_prompt,
+        Response.tokens_completion,
+        Response.tokens_total,
+        func.coalesce(Response.cost_usd, 0).label("cost_usd"),
+        case((Response.cost_usd.is_(None), 1), else_=0).label("unpriced"),
+    ).where(*_conditions(usage, start=start, end=end))
+
+
+# The bucket of a response's completion time, as db.totals.latency_bucket finds it.
+_BUCKET = case(
+    *(
+        (Response.completion_time_ms < bound, index)
+        for index, bound in enumerate(LATENCY_BOUNDS_MS)
+    ),
+    else_=len(LATENCY_BOUNDS_MS),
+)
+
+
+def _latency(
+    session: Session, usage: UsageFilter, whole: tuple[date, date] | None, pieces: list[_Piece]
+) -> tuple[int, ...]:
+    """The completion-time histogram of the filter: the totals' buckets plus the raw rows'."""
+    counts = [0] * len(LATENCY_COLUMNS)
+    if whole is not None:
+        sums = session.execute(
+            select(*(func.sum(UsageDaily.__table__.c[name]) for name in LATENCY_COLUMNS)).where(
+                *_daily_conditions(usage, whole)
+            )
+        ).one()
+        counts = [int(value or 0) for value in sums]
+    for _, start, end in pieces:
+        statement = (
+            select(_BUCKET, func.count())
+            .where(*_conditions(usage, start=start, end=end))
+            .group_by(_BUCKET)
         )
-        .where(*_conditions(usage))
-        .subquery("rows")
-    )
+        for bucket, requests in session.execute(statement):
+            counts[bucket] += requests
+    return tuple(counts)
 
 
 def _aggregates(rows: Any) -> tuple[ColumnElement[Any], ...]:
     return (
-        func.count(),
-        func.count().filter(rows.c.status == "error"),
-        func.coalesce(func.sum(rows.c.tokens_prompt), 0),
-        func.coalesce(func.sum(rows.c.tokens_completion), 0),
-        func.coalesce(func.sum(rows.c.tokens_total), 0),
+        func.sum(rows.c.requests),
+        func.sum(rows.c.errors),
+        func.sum(rows.c.tokens_prompt),
+        func.sum(rows.c.tokens_completion),
+        func.sum(rows.c.tokens_total),
         func.sum(rows.c.cost_usd),
-        func.count().filter(rows.c.cost_usd.is_(None)),
+        func.sum(rows.c.unpriced),
     )
 
 
@@ -318,48 +433,3 @@ def _tally(values: Sequence[Any]) -> Tally:
         cost_usd=Decimal(0) if cost is None else Decimal(cost),
         unpriced=int(unpriced),
     )
-
-
-def _as_date(value: datetime | str) -> date:
-    if isinstance(value, str):
-        return date.fromisoformat(value)
-    return value.astimezone(UTC).date()
-
-
-def _percentiles_by_window(
-    session: Session, usage: UsageFilter, fractions: Sequence[float]
-) -> tuple[float, ...] | None:
-    # percentile_cont by hand, for SQLite: rank the durations, keep the one or two rows around
-    # each fraction's position (n - 1) * p, and interpolate in Python. Integer arithmetic keeps
-    # the SQL and the Python side in agreement on where each position falls.
-    ranked = (
-        select(
-            Response.completion_time_ms.label("ms"),
-            (func.row_number().over(order_by=Response.completion_time_ms) - 1).label("i"),
-            func.count().over().label("n"),
-        )
-        .where(*_conditions(usage))
-        .subquery("ranked")
-    )
-    wanted = []
-    for fraction in fractions:
-        low = (ranked.c.n - 1) * _scaled(fraction) // _SCALE
-        wanted.append(or_(ranked.c.i == low, ranked.c.i == low + 1))
-    statement = select(ranked.c.i, ranked.c.n, ranked.c.ms).where(or_(*wanted))
-    rows = session.execute(statement).all()
-    if not rows:
-        return None
-    by_index = {index: ms for index, _, ms in rows}
-    count = rows[0].n
-    points = []
-    for fraction in fractions:
-        low, rest = divmod((count - 1) * _scaled(fraction), _SCALE)
-        value = float(by_index[low])
-        if rest:
-            value += (by_index[low + 1] - by_index[low]) * rest / _SCALE
-        points.append(value)
-    return tuple(points)
-
-
-def _scaled(fraction: float) -> int:
-    return round(fraction * _SCALE)

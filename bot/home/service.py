@@ -84,4 +84,4 @@ def this_month(now: datetime) -> Period:
     """From the first of the current UTC month to `now`."""
     today = now.astimezone(UTC).date()
     start = datetime.combine(today.replace(day=1), time(), UTC)
-    return Period(start, now, "this month")
+    return Period(start, now, "this month", ends_now=True)

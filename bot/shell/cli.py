@@ -65,6 +65,11 @@ def _parser() -> argparse.ArgumentParser:
     usage.add_argument("--user", help="Slack user id")
     usage.add_argument("--model", help="model name")
     usage.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    usage.add_argument(
+        "--rebuild-totals",
+        action="store_true",
+        help="instead of a report, recompute the running totals from every responses row",
+    )
     purge = commands.add_parser(
         "purge", help="remove conversation content older than an age (accounting is kept)"
     )

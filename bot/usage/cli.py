@@ -6,9 +6,11 @@ import argparse
 import json
 import re
 import sys
+import time
 from datetime import UTC, date, datetime
 from typing import Any, TextIO
 
+from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.members.directory import UserDirectory
@@ -24,6 +26,7 @@ from bot.usage.reports import (
     report_csv,
 )
 from bot.usage.request import DEFAULT_DAYS, MAX_DAYS, Period, UsageError, date_range, last_days
+from db import totals
 from db.engine import failure_line, make_engine, make_sessionmaker
 
 TOP = 10
@@ -42,8 +45,10 @@ class _NoProfiles:
 
 
 def run_usage(settings: Settings, args: argparse.Namespace, *, out: TextIO | None = None) -> int:
-    """Print the report in `args.format`; 2 with one line on stderr for bad input."""
+    """Print the report in `args.format`, or rebuild the totals; 2 and a stderr line: bad input."""
     out = out or sys.stdout
+    if args.rebuild_totals:
+        return rebuild_totals(settings, out=out)
     try:
         period = cli_period(args, now=datetime.now(UTC))
     except _BadInput as exc:
@@ -69,6 +74,33 @@ def run_usage(settings: Settings, args: argparse.Namespace, *, out: TextIO | Non
         out.write("\n")
     else:
         out.write(report_table(report))
+    return 0
+
+
+def rebuild_totals(settings: Settings, *, out: TextIO) -> int:
+    """Recompute the running totals in one transaction and say what was written; 1 on failure."""
+    engine = make_engine(settings.database_url, pool_size=1)
+    started = time.perf_counter()
+    try:
+        with make_sessionmaker(engine).begin() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                # A response recorded meanwhile could make the rebuild fail on a total it
+                # writes too (a unique violation, once its work is done): recording waits for
+                # the rebuild instead, as it does on SQLite, where `begin()` takes the write lock.
+                session.execute(text("LOCK TABLE responses IN SHARE MODE"))
+            daily, monthly = totals.rebuild(session)
+    except SQLAlchemyError as exc:
+        print(
+            failure_line("rebuild the usage totals in", settings.database_url, exc), file=sys.stderr
+        )
+        return 1
+    finally:
+        engine.dispose()
+    elapsed = time.perf_counter() - started
+    out.write(
+        f"Rebuilt the usage totals from responses: {format_count(daily)} daily rows and "
+        f"{format_count(monthly)} monthly rows in {elapsed:.1f} s.\n"
+    )
     return 0
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -26,9 +25,7 @@ from db import usage_queries
 from db.models import User
 from db.usage_queries import Breakdown, Ratings, Tally, UsageFilter
 
-PERCENTILES = (0.5, 0.95)
 _Key = TypeVar("_Key")
-_Result = TypeVar("_Result")
 
 
 @dataclass(frozen=True)
@@ -116,9 +113,8 @@ class UsageService:
                     f"Models used in the last year: {listed}. For example `/usage model "
                     f"{known[0] if known else 'gpt-4o'}`."
                 )
-            usage = UsageFilter(
-                start=request.period.start,
-                end=request.period.end,
+            usage = _usage_filter(
+                request.period,
                 team_id=team_id,
                 user_ids=None if user_id is None else (user_id,),
                 channel_id=request.channel_id,
@@ -161,28 +157,16 @@ class UsageService:
                 filters.append(f"user {slack_user_id}")
             if model is not None:
                 filters.append(f"model {model}")
-        usage = UsageFilter(
-            start=period.start, end=period.end, team_id=team_id, user_ids=user_ids, model=model
-        )
+        usage = _usage_filter(period, team_id=team_id, user_ids=user_ids, model=model)
         report = self._build(usage, period, filters)
         return replace(report, one_user=user_ids is not None)
 
     def summary(self, period: Period, *, team_id: str, user_id: int | None = None) -> UsageReport:
         """A workspace's report for `period`, or one member's (their `users.id`), unchecked."""
-        usage = UsageFilter(
-            start=period.start,
-            end=period.end,
-            team_id=team_id,
-            user_ids=None if user_id is None else (user_id,),
+        usage = _usage_filter(
+            period, team_id=team_id, user_ids=None if user_id is None else (user_id,)
         )
         return replace(self._build(usage, period, []), one_user=user_id is not None)
-
-    def _read(
-        self, query: Callable[[Session, UsageFilter], _Result], usage: UsageFilter
-    ) -> _Result:
-        with self._sessions() as session:
-            usage_queries.prepare_report_transaction(session)
-            return query(session, usage)
 
     def _resolve_user(
         self, session: Session, caller: Member, request: UsageRequest
@@ -230,14 +214,10 @@ class UsageService:
         return None, None
 
     def _build(self, usage: UsageFilter, period: Period, filters: list[str]) -> UsageReport:
-        # Two scans of the same rows. PostgreSQL cannot sort for percentiles (an ordered-set
-        # aggregate) in parallel, so that runs on a second connection beside the tallies and a
-        # report takes as long as the slower of the two. Neither holds a connection while waiting
-        # for the other, so a busy pool (or SQLite's one writer) only makes them take turns.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-report") as pool:
-            pending = pool.submit(self._read, _percentiles, usage)
-            tallies, users, ratings = self._read(_tallies, usage)
-            percentiles = pending.result()
+        with self._sessions() as session:
+            tallies = usage_queries.breakdown(session, usage)
+            users = usage_queries.users_by_id(session, [key for key in tallies.by_user if key])
+            ratings = usage_queries.ratings_by_model(session, usage)
 
         def user_line(key: int | None, tally: Tally) -> UsageLine:
             user = users.get(key) if key is not None else None
@@ -249,9 +229,13 @@ class UsageService:
         return UsageReport(
             period=period,
             team_id=usage.team_id,
-            total=_with_percentiles(
-                UsageLine("", "Total", tallies.total, ratings=_sum_ratings(ratings.values())),
-                percentiles,
+            total=UsageLine(
+                "",
+                "Total",
+                tallies.total,
+                median_ms=usage_queries.percentile_ms(tallies.latency, 0.5),
+                p95_ms=usage_queries.percentile_ms(tallies.latency, 0.95),
+                ratings=_sum_ratings(ratings.values()),
             ),
             models=[
                 UsageLine(name, name, tally, ratings=ratings.get(name, Ratings()))
@@ -265,6 +249,25 @@ class UsageService:
             days=_day_lines(period, tallies),
             filters=filters,
         )
+
+
+def _usage_filter(
+    period: Period,
+    *,
+    team_id: str | None,
+    user_ids: tuple[int, ...] | None,
+    channel_id: str | None = None,
+    model: str | None = None,
+) -> UsageFilter:
+    return UsageFilter(
+        start=period.start,
+        end=period.end,
+        ends_now=period.ends_now,
+        team_id=team_id,
+        user_ids=user_ids,
+        channel_id=channel_id,
+        model=model,
+    )
 
 
 def _channel_label(request: UsageRequest) -> str | None:
@@ -282,29 +285,11 @@ def _ranked(items: Iterable[tuple[_Key, Tally]]) -> list[tuple[_Key, Tally]]:
     return sorted(items, key=biggest_first)
 
 
-def _tallies(
-    session: Session, usage: UsageFilter
-) -> tuple[Breakdown, dict[int, User], dict[str, Ratings]]:
-    tallies = usage_queries.breakdown(session, usage)
-    users = usage_queries.users_by_id(session, [key for key in tallies.by_user if key])
-    return tallies, users, usage_queries.ratings_by_model(session, usage)
-
-
 def _sum_ratings(ratings: Iterable[Ratings]) -> Ratings:
     rated = positive = 0
     for each in ratings:
         rated, positive = rated + each.rated, positive + each.positive
     return Ratings(rated=rated, positive=positive)
-
-
-def _percentiles(session: Session, usage: UsageFilter) -> tuple[float, ...] | None:
-    return usage_queries.completion_percentiles(session, usage, fractions=PERCENTILES)
-
-
-def _with_percentiles(line: UsageLine, points: tuple[float, ...] | None) -> UsageLine:
-    if not points:
-        return line
-    return replace(line, median_ms=points[0], p95_ms=points[1])
 
 
 def _day_lines(period: Period, tallies: Breakdown) -> list[UsageLine]:

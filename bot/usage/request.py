@@ -43,6 +43,9 @@ class Period:
     start: datetime
     end: datetime
     label: str
+    # True when `end` is the moment the report was asked for ("the last 7 days" rather than
+    # a past date): nothing is recorded after it yet, so its day's running totals count whole.
+    ends_now: bool = False
 
     def days(self) -> list[date]:
         """Every UTC day the period touches, oldest first."""
@@ -141,7 +144,7 @@ def parse_period(word: str, *, now: datetime) -> Period | None:
     if match := _HOURS.match(lowered):
         hours = int(match.group(1))
         _check_length(word, hours, MAX_DAYS * 24)
-        return Period(now - timedelta(hours=hours), now, f"last {hours} hours")
+        return Period(now - timedelta(hours=hours), now, f"last {hours} hours", ends_now=True)
     if match := _DAYS.match(lowered):
         days = int(match.group(1))
         _check_length(word, days, MAX_DAYS)
@@ -165,7 +168,7 @@ def last_days(days: int, *, now: datetime) -> Period:
         raise UsageError(_too_long(f"{days} days"))
     today = datetime.combine(now.astimezone(UTC).date(), time(), UTC)
     label = "today" if days == 1 else f"last {days} days"
-    return Period(today - timedelta(days=days - 1), now, label)
+    return Period(today - timedelta(days=days - 1), now, label, ends_now=True)
 
 
 def date_range(first: date, last: date | None, *, now: datetime) -> Period:

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.conversations.retention import DailyPurge, RetentionService
 from db import retention
-from db.models import Conversation, Message, Response, Turn, utcnow
+from db.models import Conversation, Message, Response, Turn, UsageDaily, utcnow
+from tests.accounting import record_response
 
 _ts = itertools.count(1)
 
@@ -68,16 +69,15 @@ def seed(
             )
             session.add(reply)
             session.flush()
-            session.add(
-                Response(
-                    message_id=reply.id,
-                    team_id=team,
-                    conversation_id=conversation.id,
-                    channel_id="C1",
-                    model_used="m",
-                    tokens_total=15,
-                    created_at=at,
-                )
+            record_response(
+                session,
+                message_id=reply.id,
+                team_id=team,
+                conversation_id=conversation.id,
+                channel_id="C1",
+                model_used="m",
+                tokens_total=15,
+                created_at=at,
             )
         return conversation.id
 
@@ -127,6 +127,8 @@ def test_purge_removes_old_content_and_keeps_accounting(sessions: sessionmaker[S
         (True, True),
     ]
     assert {tokens for *_, tokens in responses} == {15}
+    with sessions() as session:  # the running totals are accounting too
+        assert session.scalar(select(func.sum(UsageDaily.requests))) == 4
     assert rows(sessions, Turn) == 3  # the queued, the running and the recent one
 
 

@@ -5,15 +5,17 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import Feedback, Response, User
+from db.models import Feedback, Response, UsageDaily, UsageMonthly, User
+from tests.accounting import record_response
 from tests.bot.shell.test_cli import run_bot
 
 
@@ -36,19 +38,18 @@ def filled(sessions: sessionmaker[Session], db_url: str) -> str:
             (eve, "gpt-4o", 3, 1_000_000, 0, Decimal("2500"), 500),
         ]
         for user, model, hours, prompt, completion, cost, ms in rows:
-            session.add(
-                Response(
-                    team_id=user.team_id,
-                    user_id=user.id,
-                    channel_id="C1",
-                    model_used=model,
-                    tokens_prompt=prompt,
-                    tokens_completion=completion,
-                    tokens_total=prompt + completion,
-                    cost_usd=cost,
-                    completion_time_ms=ms,
-                    created_at=now - timedelta(hours=hours),
-                )
+            record_response(
+                session,
+                team_id=user.team_id,
+                user_id=user.id,
+                channel_id="C1",
+                model_used=model,
+                tokens_prompt=prompt,
+                tokens_completion=completion,
+                tokens_total=prompt + completion,
+                cost_usd=cost,
+                completion_time_ms=ms,
+                created_at=now - timedelta(hours=hours),
             )
     return db_url
 
@@ -65,7 +66,9 @@ def test_table_is_the_default(filled: str, tmp_path: Path) -> None:
     assert "Requests         4 (0 errors)" in out
     assert "Tokens           4,260 (prompt 3,600, completion 660)" in out
     assert "Cost             $0.0139 (1 requests unpriced, not in the cost)" in out
-    assert "Completion time  median 1,000 ms, p95 2,715 ms" in out
+    # Read from the totals' histogram: the exact figures are 1,000 and 2,715 ms; these lie in
+    # the same buckets ([909, 1137) and [2776, 3469) ms), so within a quarter of them.
+    assert "Completion time  median 909 ms, p95 3,330 ms" in out
     assert "Ada Lovelace (U1)" in out
     assert "llama-local" in out
 
@@ -99,7 +102,8 @@ def test_json(filled: str, tmp_path: Path) -> None:
     assert report["total"]["requests"] == 3
     assert report["total"]["cost_usd"] == pytest.approx(2500.0135)
     assert {user["name"] for user in report["users"]} == {"Ada Lovelace", "eve"}
-    assert report["total"]["median_ms"] == 900
+    # 900 exactly; the totals' histogram says 818.5, in the same bucket [728, 909) ms.
+    assert report["total"]["median_ms"] == pytest.approx(818.5)
     assert len(report["days"]) == 30
 
 
@@ -151,6 +155,38 @@ def test_an_unmigrated_database_is_one_line_and_exit_1(tmp_path: Path) -> None:
     assert code == 1
     assert err.count("\n") == 1
     assert "cannot read usage from sqlite:///" in err
+    assert "python -m bot migrate" in err
+
+
+def test_rebuild_totals_recomputes_them_and_prints_what_it_wrote(
+    filled: str, tmp_path: Path, sessions: sessionmaker[Session]
+) -> None:
+    with sessions.begin() as session:  # totals gone wrong: one day lost, one month inflated
+        session.execute(delete(UsageDaily).where(UsageDaily.team_id == "T2"))
+        session.execute(update(UsageMonthly).values(requests=UsageMonthly.requests + 100))
+    code, out, err = usage(filled, tmp_path, "--rebuild-totals", "--format", "json")
+    assert (code, err) == (0, "")
+    assert re.fullmatch(
+        r"Rebuilt the usage totals from responses: 5 daily rows and \d+ monthly rows in "
+        r"\d+\.\d s\.\n",
+        out,
+    ), out  # and no report, whatever --format says
+    code, out, _ = usage(filled, tmp_path, "--format", "json")
+    assert json.loads(out)["total"]["requests"] == 5
+    with sessions() as session:
+        assert (
+            session.scalar(
+                select(func.sum(UsageMonthly.requests)).where(UsageMonthly.scope == "workspace")
+            )
+            == 5
+        )
+
+
+def test_rebuild_totals_on_an_unmigrated_database_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    code, out, err = usage(f"sqlite:///{tmp_path / 'empty.db'}", tmp_path, "--rebuild-totals")
+    assert (code, out) == (1, "")
+    assert err.count("\n") == 1
+    assert err.startswith("switchboard: cannot rebuild the usage totals in sqlite:///")
     assert "python -m bot migrate" in err
 
 

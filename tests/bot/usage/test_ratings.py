@@ -15,6 +15,7 @@ from bot.members.directory import Profile, UserDirectory
 from bot.usage.reports import UsageReport, UsageService, report_csv
 from bot.usage.request import last_days
 from db.models import Feedback, Response, User
+from tests.accounting import record_response
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 TEAM, OTHER_TEAM = "T1", "T2"
@@ -51,7 +52,8 @@ def rated(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
         session.add_all(askers.values())
         session.flush()
         for team, model, cost, days, votes in ANSWERS:
-            response = Response(
+            response_id = record_response(
+                session,
                 team_id=team,
                 user_id=askers[team].id,
                 model_used=model,
@@ -59,12 +61,10 @@ def rated(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
                 cost_usd=cost,
                 created_at=NOW - timedelta(days=days, minutes=1),
             )
-            session.add(response)
-            session.flush()
             for voter_team, voter, rating in votes:
                 session.add(
                     Feedback(
-                        response_id=response.id,
+                        response_id=response_id,
                         team_id=voter_team,
                         slack_user_id=voter,
                         rating=rating,

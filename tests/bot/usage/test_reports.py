@@ -16,13 +16,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.members.directory import Profile, UserDirectory
 from bot.usage.reports import CSV_COLUMNS, UsageReport, UsageService, report_csv
-from bot.usage.request import UsageError, last_days
+from bot.usage.request import Period, UsageError, last_days
+from db import totals
 from db.engine import make_engine, make_sessionmaker
-from db.models import Response, User
+from db.models import LATENCY_BOUNDS_MS, Response, User
+from db.totals import latency_bucket
 from db.usage_queries import Tally
+from tests.accounting import record_response
+from tests.db.test_usage_queries import percentile_cont, within_a_bucket
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-MINUTE = timedelta(minutes=1)
+MINUTE, HOUR = timedelta(minutes=1), timedelta(hours=1)
 TEAM, OTHER_TEAM = "T1", "T2"
 ADMIN, MEMBER, QUIET = "UADMIN", "UMEMBER", "UQUIET"
 MODELS = ("gpt-4o", "gpt-4o-mini", "llama-local")  # llama-local has no price: cost NULL
@@ -104,20 +108,19 @@ def seeded(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
                 session.add(user)
                 session.flush()
                 ids[row.team, row.user] = user.id
-            session.add(
-                Response(
-                    team_id=row.team,
-                    user_id=ids[row.team, row.user],
-                    channel_id=row.channel,
-                    model_used=row.model,
-                    tokens_prompt=row.prompt,
-                    tokens_completion=row.completion,
-                    tokens_total=row.prompt + row.completion,
-                    cost_usd=row.cost,
-                    completion_time_ms=row.ms,
-                    status="error" if row.error else "ok",
-                    created_at=row.at,
-                )
+            record_response(
+                session,
+                team_id=row.team,
+                user_id=ids[row.team, row.user],
+                channel_id=row.channel,
+                model_used=row.model,
+                tokens_prompt=row.prompt,
+                tokens_completion=row.completion,
+                tokens_total=row.prompt + row.completion,
+                cost_usd=row.cost,
+                completion_time_ms=row.ms,
+                status="error" if row.error else "ok",
+                created_at=row.at,
             )
     return sessions
 
@@ -174,15 +177,6 @@ def ms_of(**criteria: object) -> list[int]:
         and start <= row.at < NOW
         and all(getattr(row, k) == v for k, v in criteria.items())
     ]
-
-
-def percentile_cont(values: list[int], fraction: float) -> float:
-    """PostgreSQL's percentile_cont: linear interpolation between the closest ranks."""
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * fraction
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def summed(tallies: Iterable[Tally]) -> Tally:
@@ -333,31 +327,44 @@ def test_lists_are_ordered_by_cost_then_tokens(seeded: sessionmaker[Session]) ->
 
 
 def test_median_and_p95_completion_time(seeded: sessionmaker[Session]) -> None:
+    # The totals keep a histogram of completion times, not the times: the figures are no
+    # longer percentile_cont's exactly (they were before the totals), but within a bucket.
     report = ask(seeded)
     durations = ms_of()
-    assert report.total.median_ms == pytest.approx(percentile_cont(durations, 0.5))
-    assert report.total.p95_ms == pytest.approx(percentile_cont(durations, 0.95))
+    assert within_a_bucket(report.total.median_ms, percentile_cont(durations, 0.5))
+    assert within_a_bucket(report.total.p95_ms, percentile_cont(durations, 0.95))
     filtered = ask(seeded, "model gpt-4o")
     durations = ms_of(model="gpt-4o")
-    assert filtered.total.median_ms == pytest.approx(percentile_cont(durations, 0.5))
-    assert filtered.total.p95_ms == pytest.approx(percentile_cont(durations, 0.95))
+    assert within_a_bucket(filtered.total.median_ms, percentile_cont(durations, 0.5))
+    assert within_a_bucket(filtered.total.p95_ms, percentile_cont(durations, 0.95))
+    assert filtered.total.median_ms != report.total.median_ms
 
 
 @pytest.mark.parametrize("count", [1, 2, 3, 20, 21])
-def test_percentiles_interpolate_like_percentile_cont(
+def test_percentiles_fall_in_the_bucket_of_the_exact_value(
     sessions: sessionmaker[Session], count: int
 ) -> None:
     durations = [(i * 7919) % 1000 for i in range(count)]
     with sessions.begin() as session:
         for ms in durations:
-            session.add(
-                Response(
-                    team_id=TEAM, model_used="m", completion_time_ms=ms, created_at=NOW - MINUTE
-                )
+            record_response(
+                session,
+                team_id=TEAM,
+                model_used="m",
+                completion_time_ms=ms,
+                created_at=NOW - MINUTE,
             )
     report = ask(sessions, "1d")
-    assert report.total.median_ms == pytest.approx(percentile_cont(durations, 0.5))
-    assert report.total.p95_ms == pytest.approx(percentile_cont(durations, 0.95))
+    for fraction, figure in ((0.5, report.total.median_ms), (0.95, report.total.p95_ms)):
+        # The nearest rank: the ceil(pN)-th shortest time. percentile_cont interpolates between
+        # two neighbours instead, which with a handful of requests may lie buckets apart (0 and
+        # 919 ms give a median of 459.5): no histogram can tell that, so compare with the rank.
+        exact = sorted(durations)[max(math.ceil(fraction * count), 1) - 1]
+        bucket = latency_bucket(exact)
+        lower = LATENCY_BOUNDS_MS[bucket - 1] if bucket else 0
+        assert figure is not None
+        assert lower <= figure <= LATENCY_BOUNDS_MS[bucket]
+        assert within_a_bucket(figure, exact)
 
 
 def test_an_empty_period_is_all_zeros(seeded: sessionmaker[Session]) -> None:
@@ -366,6 +373,83 @@ def test_an_empty_period_is_all_zeros(seeded: sessionmaker[Session]) -> None:
     assert report.total.median_ms is None and report.total.p95_ms is None
     assert report.models == report.users == report.channels == []
     assert len(report.days) == 31
+
+
+# --- whole days from the totals, cut days from the rows ------------------------------------------
+
+
+def test_a_period_cut_mid_day_counts_each_row_once(sessions: sessionmaker[Session]) -> None:
+    """Rows on both sides of every edge of `24h`: its start, the midnight between, its end."""
+    start = NOW - timedelta(hours=24)  # 2026-11-19 12:00: a part of the 19th, the 20th whole
+    midnight = datetime(2026, 11, 20, tzinfo=UTC)
+    moments = [
+        start - timedelta(microseconds=1),  # out
+        start,  # in: the start is inclusive
+        start + MINUTE,
+        midnight - timedelta(microseconds=1),
+        midnight,  # in: from the 20th's totals
+        NOW - MINUTE,
+    ]
+    with sessions.begin() as session:
+        user = User(team_id=TEAM, slack_user_id=ADMIN)
+        session.add(user)
+        session.flush()
+        for number, at in enumerate(moments):
+            record_response(
+                session,
+                team_id=TEAM,
+                user_id=user.id,
+                channel_id="C1",
+                model_used="m",
+                tokens_total=10**number,
+                completion_time_ms=1000,
+                created_at=at,
+            )
+    report = ask(sessions, "24h")
+    assert report.total.tally.requests == 5
+    assert report.total.tally.tokens_total == 111110  # every row but the first, each once
+    assert [(line.key, line.tally.tokens_total) for line in report.days] == [
+        ("2026-11-19", 1110),
+        ("2026-11-20", 110000),
+    ]
+    for lines in (report.models, report.users, report.channels):
+        assert [line.tally for line in lines] == [report.total.tally]
+    assert report.total.median_ms is not None and within_a_bucket(report.total.median_ms, 1000)
+    # No whole day at all: two parts of days, both read from the rows.
+    cut = service(sessions).report(Period(start, midnight + HOUR, ""), team_id=TEAM)
+    assert [(line.key, line.tally.tokens_total) for line in cut.days] == [
+        ("2026-11-19", 1110),
+        ("2026-11-20", 10000),
+    ]
+    assert cut.total.tally.requests == 4
+
+
+def test_whole_days_come_from_the_totals_and_cut_days_from_the_rows(
+    seeded: sessionmaker[Session],
+) -> None:
+    """Rows that only `responses` holds (as if the totals had missed them) show what is read."""
+    with seeded.begin() as session:
+        for model, at in (("missed-20th", NOW - HOUR), ("missed-19th", NOW - 13 * HOUR)):
+            session.add(Response(team_id=TEAM, model_used=model, created_at=at))
+    usage = service(seeded)
+
+    def missed_in(report: UsageReport) -> set[str]:
+        return {line.key for line in report.models if line.key.startswith("missed")}
+
+    # Ends now: the 20th from its totals (nothing is recorded after now), so neither.
+    assert missed_in(ask(seeded, "7d")) == set()
+    assert ask(seeded, "7d").total.tally == expected(days=7)
+    # 24h: the 19th from 12:00 on is read from the rows, the 20th from the totals.
+    assert missed_in(ask(seeded, "24h")) == {"missed-19th"}
+    # An end in the past and not at midnight: the 20th up to 11:30 is read from the rows, the
+    # 19th (whole in this period) from the totals.
+    past = Period(NOW - 72 * HOUR, NOW - 30 * MINUTE, "past")
+    report = usage.report(past, team_id=TEAM)
+    assert missed_in(report) == {"missed-20th"}
+    assert report.total.tally.requests == expected(start=past.start, end=past.end).requests + 1
+    # Past and at midnight: whole days only.
+    midnights = Period(NOW - 84 * HOUR, NOW - 12 * HOUR, "17th to 19th")
+    assert missed_in(usage.report(midnights, team_id=TEAM)) == set()
 
 
 # --- filters -----------------------------------------------------------------------------------
@@ -471,38 +555,46 @@ def test_csv_has_a_row_for_the_total_and_every_line(seeded: sessionmaker[Session
     assert user["name"] == "umember"
 
 
-# --- PostgreSQL: the reports read the covering index only ---------------------------------------
+# --- PostgreSQL: the reports read the totals by index, and the rows of cut days only -----------
 
 
 @pytest.mark.postgresql
-def test_reports_are_index_only_scans_on_postgresql(
-    seeded: sessionmaker[Session], engine: Engine, db_backend: str
+@pytest.mark.parametrize("words", ["", "24h"])
+def test_reports_read_the_totals_by_index_on_postgresql(
+    seeded: sessionmaker[Session], engine: Engine, db_backend: str, words: str
 ) -> None:
     if db_backend != "postgresql":
-        pytest.skip("INCLUDE indexes are PostgreSQL's")
+        pytest.skip("the plans are PostgreSQL's")
     statements: list[tuple[str, object]] = []
 
     def capture(_c: object, _cur: object, sql: str, params: object, *_args: object) -> None:
-        if sql.lstrip().startswith("SELECT") and "FROM responses" in sql:
+        if sql.lstrip().startswith("SELECT"):
             statements.append((sql, params))
 
     event.listen(engine, "before_cursor_execute", capture)
     try:
-        ask(seeded)
+        ask(seeded, words)
     finally:
         event.remove(engine, "before_cursor_execute", capture)
-    aggregates = [s for s in statements if "GROUPING SETS" in s[0] or "percentile_cont" in s[0]]
-    assert len(aggregates) == 2
+    totals_reads = [s for s in statements if "FROM usage_daily" in s[0]]
+    rows_reads = [s for s in statements if "FROM responses" in s[0] and "feedback" not in s[0]]
+    assert len(totals_reads) == 2  # the tallies and the completion-time histogram
+    # Ending now, the default report reads no responses rows (only the ratings' join does);
+    # 24h reads those of the 19th from 12:00 on, with the tallies and for the histogram.
+    assert len(rows_reads) == (0 if words == "" else 2)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text("VACUUM ANALYZE responses"))
+        connection.execute(text("VACUUM ANALYZE usage_daily"))
     with engine.connect() as connection:
         # Few rows make a table scan cheapest; take it off the menu to see which index serves.
-        connection.execute(text("SET enable_seqscan = off; SET enable_bitmapscan = off"))
-        for sql, params in aggregates:
-            plan = connection.exec_driver_sql("EXPLAIN " + sql, params).scalars().all()  # type: ignore[arg-type]
-            assert any(
-                "Index Only Scan using ix_responses_team_created" in line for line in plan
-            ), plan
+        connection.execute(text("SET enable_seqscan = off"))
+        for sql, params in totals_reads:
+            plan = "\n".join(connection.exec_driver_sql("EXPLAIN " + sql, params).scalars())  # type: ignore[arg-type]
+            assert "Index Cond: ((day >= " in plan, plan
+        connection.execute(text("SET enable_bitmapscan = off"))
+        for sql, params in rows_reads:
+            plan = "\n".join(connection.exec_driver_sql("EXPLAIN " + sql, params).scalars())  # type: ignore[arg-type]
+            assert "Index Only Scan using ix_responses_team_created" in plan, plan
 
 
 @pytest.mark.postgresql
@@ -514,10 +606,18 @@ def test_days_are_utc_whatever_the_sessions_time_zone(db_url: str, db_backend: s
     with sessions.begin() as session:
         for at in ("2026-11-10T23:30:00+00:00", "2026-11-11T00:30:00+00:00"):
             moment = datetime.fromisoformat(at)
-            session.add(Response(team_id=TEAM, model_used="m", created_at=moment))
-    report = ask(sessions, "2026-11-10..2026-11-11")
+            record_response(session, team_id=TEAM, model_used="m", created_at=moment)
+    counted = ask(sessions, "2026-11-10..2026-11-11")
+    with sessions.begin() as session:
+        totals.rebuild(session)
+    rebuilt = ask(sessions, "2026-11-10..2026-11-11")
+    # A period cut mid-day reads rows for both days.
+    cut = service(sessions).report(
+        Period(datetime(2026, 11, 10, 12, tzinfo=UTC), datetime(2026, 11, 11, 12, tzinfo=UTC), "")
+    )
     engine.dispose()
-    assert [(line.key, line.tally.requests) for line in report.days] == [
-        ("2026-11-10", 1),
-        ("2026-11-11", 1),
-    ]
+    for report in (counted, rebuilt, cut):
+        assert [(line.key, line.tally.requests) for line in report.days] == [
+            ("2026-11-10", 1),
+            ("2026-11-11", 1),
+        ]
