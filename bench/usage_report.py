@@ -1,13 +1,15 @@
 """Usage report benchmark: time /usage reports over 1,000,000 and 10,000,000 responses.
 
     python bench/usage_report.py [--database-url URL] [--sizes 1000000,10000000] [--rows N]
-                                 [--runs N] [--scratch NAME] [--keep]
+                                 [--runs N] [--scratch NAME] [--keep] [--denser]
 
 It creates its own scratch database (default switchboard_bench_usage) on the PostgreSQL server
 named by the URL (default: BENCH_DATABASE_URL, else postgresql://postgres@127.0.0.1:5432/test),
 migrates it with Alembic and, for each size in turn, adds rows with generate_series until
 `responses` holds that many (two workspaces, 200 + 20 users who each talk in 1 to 3 of 50
-channels, 10 models, skewed, 90 days), rebuilds the running totals from them as
+channels, 10 models, skewed, at 11,111 a day: the first million over the last 90 days, each
+further one over the 90 days before; with --denser every size is spread over the same 90
+days instead, so that the traffic grows rather than the history), rebuilds the totals as
 `python -m bot usage --rebuild-totals` does, and times the service calls /usage makes. It
 prints how long each fill, each rebuild and each report took. The scratch database is dropped
 at the end unless --keep is given; no other database is touched.
@@ -40,6 +42,8 @@ from db.engine import make_engine, make_sessionmaker, normalize_url
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 SCRATCH = "switchboard_bench_usage"
+DAYS = 90
+DAYS_PER_ROW = DAYS / 1_000_000  # 11,111 responses a day
 TEAM, OTHER_TEAM = "T0BENCH01", "T0BENCH02"
 ADMIN = "U00000001"
 MODELS = [
@@ -102,7 +106,7 @@ FROM (
                    floor(random() * 1000)::int AS completion,
                    200 + floor(random() * random() * 20000)::int AS ms,
                    random() < 0.02 AS fail,
-                   now() - random() * interval '90 days' AS at
+                   now() - (:from_days + random() * :span_days) * interval '1 day' AS at
             FROM generate_series(:first, :last) AS g
         ) AS drawn
     ) AS placed
@@ -141,6 +145,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=15, help="timed runs per report")
     parser.add_argument("--scratch", default=SCRATCH, help="the scratch database's name")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument(
+        "--denser", action="store_true", help="every size over the same 90 days (more a day)"
+    )
     args = parser.parse_args()
     sizes = [args.rows] if args.rows else args.sizes
 
@@ -161,7 +168,7 @@ def main() -> int:
             connection.execute(text(USERS_SQL), {"team": TEAM, "other": OTHER_TEAM})
             filled = 0
             for size in sizes:
-                _fill(connection, first=filled + 1, last=size)
+                _fill(connection, first=filled + 1, last=size, denser=args.denser)
                 filled = size
                 _rebuild(scratch_url, size)
                 _time_reports(scratch_url, size, args.runs)
@@ -187,11 +194,22 @@ def _recreate(admin: Engine, name: str) -> None:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
 
 
-def _fill(connection: Connection, *, first: int, last: int) -> None:
+def _fill(connection: Connection, *, first: int, last: int, denser: bool) -> None:
     started = time.perf_counter()
+    # A longer history at the same daily traffic: rows go into the days before those filled.
+    from_days = 0.0 if denser else (first - 1) * DAYS_PER_ROW
+    span_days = DAYS if denser else (last - first + 1) * DAYS_PER_ROW
     connection.execute(
         text(RESPONSES_SQL),
-        {"team": TEAM, "other": OTHER_TEAM, "models": MODELS, "first": first, "last": last},
+        {
+            "team": TEAM,
+            "other": OTHER_TEAM,
+            "models": MODELS,
+            "first": first,
+            "last": last,
+            "from_days": from_days,
+            "span_days": span_days,
+        },
     )
     # What autovacuum does soon after a load: statistics, and the visibility map that lets
     # index-only scans skip the table.
