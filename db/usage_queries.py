@@ -75,8 +75,11 @@ class Breakdown:
     latency: tuple[int, ...] = (0,) * len(LATENCY_COLUMNS)
 
 
-def breakdown(session: Session, usage: UsageFilter) -> Breakdown:
-    """Tally the filtered responses in total and by model, user, channel and day."""
+def breakdown(session: Session, usage: UsageFilter, *, with_latency: bool = True) -> Breakdown:
+    """Tally the filtered responses in total and by model, user, channel and day.
+
+    Without `with_latency` the histogram is left empty: `latency` reads it apart.
+    """
     whole, pieces = _split(usage)
     parts: list[Select[Any]] = []
     if whole is not None:
@@ -136,8 +139,13 @@ def breakdown(session: Session, usage: UsageFilter) -> Breakdown:
         by_user=result["user"],
         by_channel=result["channel"],
         by_day=result["day"],
-        latency=_latency(session, usage, whole, pieces),
+        latency=_latency(session, usage, whole, pieces) if with_latency else Breakdown().latency,
     )
+
+
+def latency(session: Session, usage: UsageFilter) -> tuple[int, ...]:
+    """The filtered responses' completion-time histogram (db.models.LATENCY_BOUNDS_MS)."""
+    return _latency(session, usage, *_split(usage))
 
 
 def percentile_ms(latency: Sequence[int], fraction: float) -> float | None:
