@@ -324,7 +324,8 @@ class Feedback(Base):
 
 # Completion-time buckets of the daily totals, in ms: bucket 0 is [0, 50), bucket k is
 # [BOUNDS[k-1], BOUNDS[k]), the last is [BOUNDS[-1], ∞). Each bound is 1.25 times the one
-# before, so a percentile read from the totals is off by at most a quarter of its value.
+# before (rounded to whole ms), so a percentile read from the totals is within about a
+# quarter of its value (see the README for the exact bound).
 LATENCY_BOUNDS_MS = tuple(round(50 * 1.25**k) for k in range(43))
 LATENCY_COLUMNS = tuple(f"latency_{k:02d}" for k in range(len(LATENCY_BOUNDS_MS) + 1))
 
