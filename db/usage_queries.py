@@ -23,6 +23,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     tuple_,
     union_all,
 )
@@ -73,6 +74,16 @@ class Breakdown:
     by_day: dict[date, Tally] = field(default_factory=dict)
     # Requests per completion-time bucket (db.models.LATENCY_BOUNDS_MS) of the total.
     latency: tuple[int, ...] = (0,) * len(LATENCY_COLUMNS)
+
+
+def room_to_hash(session: Session) -> None:
+    """Let this PostgreSQL transaction hash a report's groups in memory (no-op elsewhere).
+
+    With the default 4 MB work_mem the planner sorts the grouping sets instead, spilling to
+    disk: the default report at 10M responses took 119 ms in that query, 37 ms with 64 MB.
+    """
+    if _dialect(session) == "postgresql":
+        session.execute(text("SET LOCAL work_mem = '64MB'"))
 
 
 def breakdown(session: Session, usage: UsageFilter, *, with_latency: bool = True) -> Breakdown:

@@ -225,6 +225,7 @@ class UsageService:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-report") as pool:
             pending = pool.submit(self._latency, usage)
             with self._sessions() as session:
+                usage_queries.room_to_hash(session)
                 tallies = usage_queries.breakdown(session, usage, with_latency=False)
                 users = usage_queries.users_by_id(session, [key for key in tallies.by_user if key])
                 ratings = usage_queries.ratings_by_model(session, usage)
