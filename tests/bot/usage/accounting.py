@@ -27,7 +27,7 @@ _DAILY_SUMS = (
     "unpriced",
     *LATENCY_COLUMNS,
 )
-_MONTHLY_SUMS = ("requests", "tokens_completion", "tokens_total", "cost_usd", "unpriced")
+_MONTHLY_SUMS = ("requests", "errors", "tokens_completion", "tokens_total", "cost_usd", "unpriced")
 
 Sums = dict[tuple[Any, ...], tuple[Any, ...]]
 
