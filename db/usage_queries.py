@@ -298,18 +298,25 @@ def _utc(moment: datetime) -> datetime:
 def _conditions(
     usage: UsageFilter, *, start: datetime | None = None, end: datetime | None = None
 ) -> list[ColumnElement[bool]]:
-    conditions = [
+    return [
         Response.created_at >= _utc(start or usage.start),
         Response.created_at < _utc(end or usage.end),
+        *_narrowed(usage, Response.__table__),
     ]
+
+
+def _narrowed(usage: UsageFilter, table: Any) -> list[ColumnElement[bool]]:
+    """The filter's workspace, members, channel and model, on `responses` or `usage_daily`
+    (their columns share these names)."""
+    conditions = []
     if usage.team_id is not None:
-        conditions.append(Response.team_id == usage.team_id)
+        conditions.append(table.c.team_id == usage.team_id)
     if usage.user_ids is not None:
-        conditions.append(Response.user_id.in_(usage.user_ids))
+        conditions.append(table.c.user_id.in_(usage.user_ids))
     if usage.channel_id is not None:
-        conditions.append(Response.channel_id == usage.channel_id)
+        conditions.append(table.c.channel_id == usage.channel_id)
     if usage.model is not None:
-        conditions.append(Response.model_used == usage.model)
+        conditions.append(table.c.model_used == usage.model)
     return conditions
 
 
@@ -350,16 +357,11 @@ def _next_midnight(moment: datetime) -> datetime:
 
 
 def _daily_conditions(usage: UsageFilter, whole: tuple[date, date]) -> list[ColumnElement[bool]]:
-    conditions = [UsageDaily.day >= whole[0], UsageDaily.day <= whole[1]]
-    if usage.team_id is not None:
-        conditions.append(UsageDaily.team_id == usage.team_id)
-    if usage.user_ids is not None:
-        conditions.append(UsageDaily.user_id.in_(usage.user_ids))
-    if usage.channel_id is not None:
-        conditions.append(UsageDaily.channel_id == usage.channel_id)
-    if usage.model is not None:
-        conditions.append(UsageDaily.model_used == usage.model)
-    return conditions
+    return [
+        UsageDaily.day >= whole[0],
+        UsageDaily.day <= whole[1],
+        *_narrowed(usage, UsageDaily.__table__),
+    ]
 
 
 def _daily_rows(usage: UsageFilter, whole: tuple[date, date]) -> Select[Any]:
