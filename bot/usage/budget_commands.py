@@ -15,6 +15,7 @@ from bot.usage.budgets import (
     Limit,
     format_limit,
     format_spent,
+    percent_used,
     resets_on,
 )
 from bot.usage.reports import format_usd
@@ -391,9 +392,5 @@ def _subject(scope: str, scope_id: str) -> str:
 
 
 def _share(limit: Limit, spent: Spent) -> str:
-    shares = []
-    if limit.usd:
-        shares.append(spent.cost_usd / limit.usd)
-    if limit.tokens:
-        shares.append(Decimal(spent.tokens_total) / limit.tokens)
-    return f" ({round(max(shares) * 100)}%)" if shares else ""
+    percent = percent_used(limit, spent)
+    return "" if percent is None else f" ({percent}%)"

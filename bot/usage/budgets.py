@@ -313,13 +313,18 @@ def _refused_text(
     )
 
 
-def _notice_text(limit: Limit, spent: Spent, month: date, *, personal: bool) -> str:
+def percent_used(limit: Limit, spent: Spent) -> int | None:
+    """How much of the limit is spent, in whole percent (the larger of USD and tokens)."""
     shares = []
     if limit.usd:
         shares.append(spent.cost_usd / limit.usd)
     if limit.tokens:
         shares.append(Decimal(spent.tokens_total) / limit.tokens)
-    percent = round(max(shares) * 100) if shares else 80
+    return round(max(shares) * 100) if shares else None
+
+
+def _notice_text(limit: Limit, spent: Spent, month: date, *, personal: bool) -> str:
+    percent = percent_used(limit, spent)
     limit_words = format_limit(limit.usd, limit.tokens)
     reset = f"{resets_on(month):%-d %B %Y}"
     if personal:
