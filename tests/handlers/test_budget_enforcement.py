@@ -401,3 +401,25 @@ def test_an_operators_limit_notifies_the_admins_named_in_settings_too(
     ask(app)
     ask(app)  # $4 of $5
     assert [who for who, _ in notices(slack)] == [ADMIN, THIRD]
+
+
+def test_a_notice_slack_refuses_is_not_retried_and_the_answer_is_still_accounted(
+    app: SlackAppHarness,
+    slack: FakeSlackAPI,
+    sessions: sessionmaker[Session],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The notice goes after the record commits: a refused one loses nothing but itself."""
+    budget(app, "set default-user 5")
+    ask(app)  # $2 of $5
+    slack.fail("chat.postMessage", error="channel_not_found", times=1)
+    ask(app)  # $4 of $5: the notice is due, and Slack refuses it
+    assert outcomes(sessions) == ["answered", "answered"]
+    assert accounted(sessions) == [ANSWERED, ANSWERED]
+    [refused_notice] = slack.calls_to("chat.postMessage")
+    assert refused_notice.args["channel"] == MEMBER
+    assert "80%" in refused_notice.args["text"]
+    assert "could not send a budget notice" in caplog.text
+    ask(app)  # $6 of $5: the month's notice counts as given, it is not sent again
+    assert len(slack.calls_to("chat.postMessage")) == 1
+    assert outcomes(sessions) == ["answered"] * 3
