@@ -89,7 +89,7 @@ def test_totals_equal_the_responses_after_every_kind_of_turn(
 
     # Expired and given up: two follow-ups queued behind a slow answer, one made old, the
     # other given its last attempt already.
-    model.enqueue(FakeReply(text="Slowly.", first_token_delay=0.5))
+    model.enqueue(FakeReply(text="Slowly.", first_token_delay=2.0))  # room for a busy machine
     root = app.mention("slow", user="U0001")
     app.say("too late", thread_ts=root, user="U0001")
     app.say("too often", thread_ts=root, user="U0001")
