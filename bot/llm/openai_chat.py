@@ -20,7 +20,7 @@ from genai_prices import data_snapshot
 from bot.llm.deadlines import Clock, Deadlines
 from bot.llm.errors import model_error, refuses_streaming, status_error, stream_error
 from bot.llm.port import ChatMessage, ChatStream, Completion, ModelError, TokenUsage
-from bot.llm.sse import EventStream, ResponseEndings
+from bot.llm.transport import EventStream, ResponseEndings
 
 # The `openai` client's retry policy (`_should_retry`, `_calculate_retry_timeout`), run here.
 _RETRY_STATUSES = frozenset((408, 409, 429))

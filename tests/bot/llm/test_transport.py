@@ -8,7 +8,7 @@ import openai
 import pytest
 
 from bot.llm.openai_chat import OpenAIChatModel
-from bot.llm.sse import EventStream
+from bot.llm.transport import EventStream
 from tests.fakes import FakeOpenAI
 
 QUESTION = [{"role": "user", "content": "Hi?"}]
