@@ -5,11 +5,10 @@ from __future__ import annotations
 import email.utils
 import time
 
-import openai
 import pytest
 
 from bot.llm.deadlines import Deadlines
-from bot.llm.openai_chat import OpenAIChatModel
+from bot.llm.openai_chat import OpenAIChatModel, build_client
 from bot.llm.port import ModelError
 from tests.fakes import FakeOpenAI, FakeReply
 
@@ -19,7 +18,7 @@ FAST = Deadlines(first_token=0.5, idle=0.5, total=2.0)
 
 def chat(model: FakeOpenAI, deadlines: Deadlines = FAST, *, retries: int = 0) -> OpenAIChatModel:
     # The client's own timeout is long: only the deadlines may end these answers.
-    client = openai.OpenAI(
+    client = build_client(
         base_url=model.base_url, api_key="sk-test", max_retries=retries, timeout=30
     )
     return OpenAIChatModel(client, deadlines=deadlines)
@@ -112,7 +111,7 @@ def test_a_short_retry_after_is_waited_out(model: FakeOpenAI) -> None:
 
 
 def test_the_client_timeout_stands_in_when_no_deadlines_are_given(model: FakeOpenAI) -> None:
-    client = openai.OpenAI(base_url=model.base_url, api_key="sk-test", max_retries=0, timeout=0.5)
+    client = build_client(base_url=model.base_url, api_key="sk-test", max_retries=0, timeout=0.5)
     model.enqueue(FakeReply(hang=30))
     _, error, took = run(OpenAIChatModel(client))
     assert 0.45 < took < 1.0
