@@ -285,17 +285,17 @@ class _Answer:
         if answer.usage:
             self.completion.usage = self._usage(answer.usage)
         text = []
-        for n, choice in enumerate(answer.choices or ()):
+        for choice in answer.choices or ():
             if choice.finish_reason:
                 self.completion.finish_reason = choice.finish_reason
             message = choice.message
             if message is None:
                 continue
             text.append(message.content or "")
-            for k, call in enumerate(message.tool_calls or ()):
-                function = getattr(call, "function", None)
+            for call in message.tool_calls or ():
+                function = getattr(call, "function", None)  # not a custom tool's call
                 if function is not None:
-                    self._calls[n * 1000 + k] = [call.id, function.name, function.arguments]
+                    self._calls[len(self._calls)] = [call.id, function.name, function.arguments]
         return "".join(text)
 
     def tool_calls(self) -> tuple[ToolCall, ...]:
