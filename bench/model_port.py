@@ -27,6 +27,7 @@ from pathlib import Path
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--answers", type=int, default=200)
 parser.add_argument("--pause", type=float, default=0.02, help="seconds between two answers")
+parser.add_argument("--chunks", type=int, default=6, help="text chunks in each answer")
 parser.add_argument("--sdk", action="store_true", help="also time the client's own create()")
 parser.add_argument("--code", default=str(Path(__file__).resolve().parents[1]))
 args = parser.parse_args()
@@ -77,11 +78,12 @@ def messages(count: int) -> list[dict[str, str]]:
 
 
 def measure(model: FakeOpenAI, chat: OpenAIChatModel, context: int) -> tuple[list[float], ...]:
-    model.default_reply = FakeReply(text="Hello there, this is the answer.", chunk_size=8)
+    model.default_reply = FakeReply(text="word " * args.chunks, chunk_size=5)
     said = messages(context)
     first, whole = [], []
     for _ in range(5):  # warm-up: the first connection, imports, caches
         "".join(chat.stream("gpt-4o-mini", said))
+    cpu = time.process_time()
     for _ in range(args.answers):
         time.sleep(args.pause)
         started = time.perf_counter()
@@ -91,7 +93,9 @@ def measure(model: FakeOpenAI, chat: OpenAIChatModel, context: int) -> tuple[lis
         for _ in stream:
             pass
         whole.append(time.perf_counter() - started)
-    return first, whole
+    # CPU of the whole process (client and fake endpoint) per answer: less swayed by a busy
+    # machine than the wall-clock figures.
+    return first, whole, [(time.process_time() - cpu) / args.answers]
 
 
 def measure_sdk(model: FakeOpenAI, client: openai.OpenAI) -> list[float]:
@@ -135,10 +139,11 @@ def main() -> None:
                         api_key="sk-bench", base_url=fake.base_url, http_client=http_client
                     )
                     chat = OpenAIChatModel(client)
-                    first, whole = measure(fake, chat, context)
+                    first, whole, cpu = measure(fake, chat, context)
                     print(
                         f"{label:4} {context:2} messages: first token {ms(first)}, "
-                        f"whole answer {ms(whole)}, connections {fake.connections}"
+                        f"whole answer {ms(whole)}, CPU {cpu[0] * 1000:.2f} ms, "
+                        f"connections {fake.connections}"
                     )
             if not args.sdk:
                 continue

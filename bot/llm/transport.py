@@ -6,9 +6,10 @@ client's retries when the wait it was asked for would outlast them, and check th
 after every read of the body. For every event stream they keep the connection: the client's
 `Stream` stops reading at `data: [DONE]` and closes the response, which drops the connection
 instead of returning it to the pool (openai-python#3440, open; 3.60's `AsyncStream` drains,
-its `Stream` does not): a new TCP and TLS handshake for every reply, 10 ms on loopback TLS,
-one or two round trips more to a real endpoint (`bench/model_port.py`). `test_transport.py`
-has a contract test that fails the day the client keeps the connection itself.
+its `Stream` does not): a new TCP and TLS handshake for every reply, one or two round trips
+to a real endpoint (`bench/model_port.py --sdk`: 205 connections for 205 answers, 1 with
+these hooks). `test_transport.py` has a contract test that fails the day the client keeps the
+connection itself.
 """
 
 from __future__ import annotations
