@@ -69,6 +69,14 @@ def error_fields(body: object) -> tuple[str, str]:
     return words, str(body.get("message") or "")
 
 
+def status_detail(status: int, body: object) -> str:
+    """For operators (logs, the responses row): the status and the endpoint's own words."""
+    words, message = error_fields(body)
+    said = " ".join(message.split())[:500] or "no error message"
+    codes = " ".join(w for w in words.split() if w not in ("None", "null"))
+    return f"HTTP {status}: {said}" + (f" ({codes})" if codes else "")
+
+
 def refuses_streaming(exc: openai.APIStatusError) -> bool:
     """Whether a 400 says the model cannot stream (asked again without streaming, it may answer)."""
     words, message = error_fields(exc.body)
@@ -124,9 +132,9 @@ def stream_error(error: Any) -> ModelError:
 
 def model_error(exc: openai.OpenAIError | httpx2.HTTPError) -> ModelError:
     """What to tell the person, for an error of the client or of the stream it returned."""
-    detail = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, openai.APIStatusError):
-        return status_error(exc.status_code, exc.body, detail)
+        return status_error(exc.status_code, exc.body, status_detail(exc.status_code, exc.body))
+    detail = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
         text = "The model took too long to answer."
         return ModelError(text, retryable=True, detail=detail)

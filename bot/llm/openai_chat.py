@@ -2,43 +2,75 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import random
 import re
 import time
 from collections.abc import Iterator, Sequence
-from decimal import Decimal
-from email.utils import parsedate_to_datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx2
 import openai
 from genai_prices import data_snapshot
+from openai import Stream
+from openai.types.chat import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionMessageParam,
+    ChatCompletionToolParam,
+)
+from openai.types.completion_usage import CompletionUsage
 
-from bot.llm.deadlines import Clock, Deadlines
+from bot.llm.deadlines import Clock, Deadlines, Now
 from bot.llm.errors import model_error, refuses_streaming, status_error, stream_error
-from bot.llm.port import ChatMessage, ChatStream, Completion, ModelError, TokenUsage
-from bot.llm.sse import EventStream, ResponseEndings
+from bot.llm.port import (
+    ChatMessage,
+    ChatStream,
+    Completion,
+    ModelError,
+    TokenUsage,
+    ToolCall,
+    ToolSpec,
+)
+from bot.llm.transport import EventDecoder, StreamHooks, Watch, carries_done, watching
 
-# The `openai` client's retry policy (`_should_retry`, `_calculate_retry_timeout`), run here.
-_RETRY_STATUSES = frozenset((408, 409, 429))
-_FIRST_RETRY_DELAY = 0.5
-_MAX_RETRY_DELAY = 8.0
-_NOT_A_COMPLETION = "The model's endpoint sent something that is not a chat completion."
+NOT_A_COMPLETION = "The model's endpoint sent something that is not a chat completion."
 CUT_OFF = "The model's answer was cut off: the stream ended before the answer did."
+# LiteLLM's proxy says what a call cost in a header, streamed or not.
+COST_HEADER = "x-litellm-response-cost"
+
+
+class ChatClient(openai.OpenAI):
+    """The `openai` client, with events read as the SSE spec says (see `EventDecoder`)."""
+
+    def _make_sse_decoder(self) -> EventDecoder:
+        return EventDecoder()
 
 
 def build_client(
-    *, api_key: str | None, base_url: str | None, timeout: float = 30.0, **kwargs: Any
-) -> openai.OpenAI:
-    """The `openai` client for an endpoint (`kwargs`: `max_retries`, `http_client`, …).
+    *,
+    api_key: str | None,
+    base_url: str | None,
+    timeout: float = 30.0,
+    http_client: httpx2.Client | None = None,
+    **kwargs: Any,
+) -> ChatClient:
+    """The `openai` client for an endpoint (`kwargs`: `max_retries`, …), with `StreamHooks`
+    on its `http_client` (the client's defaults unless one is given).
 
     `timeout` bounds calls other than completions (`GET /models`); completions keep the
-    deadlines of `OpenAIChatModel`, which also makes the client's `max_retries` inside them.
+    deadlines of `OpenAIChatModel`, and the client's `max_retries` happen inside them.
     """
-    return openai.OpenAI(api_key=api_key or "unused", base_url=base_url, timeout=timeout, **kwargs)
+    http_client = http_client or openai.DefaultHttpxClient()
+    StreamHooks().install(http_client)
+    return ChatClient(
+        api_key=api_key or "unused",
+        base_url=base_url,
+        timeout=timeout,
+        http_client=http_client,
+        **kwargs,
+    )
 
 
 def provider_name(base_url: str | None) -> str | None:
@@ -53,15 +85,18 @@ def provider_name(base_url: str | None) -> str | None:
 
 
 class OpenAIChatModel:
-    """`ChatModel` on the official `openai` client."""
+    """`ChatModel` on the official `openai` client, made by `build_client`."""
 
     def __init__(
         self,
-        client: openai.OpenAI,
+        client: ChatClient,
         *,
         provider: str | None = None,
         deadlines: Deadlines | None = None,
+        clock: Now = time.monotonic,
     ) -> None:
+        if not isinstance(client, ChatClient):
+            raise TypeError("OpenAIChatModel needs the client build_client() makes")
         self._client = client
         self.provider = provider
         if deadlines is None:
@@ -72,13 +107,18 @@ class OpenAIChatModel:
             wait = float(read) if isinstance(read, int | float) else Deadlines.first_token
             deadlines = Deadlines(first_token=wait, idle=wait, total=max(wait, Deadlines.total))
         self.deadlines = deadlines
-        self._max_retries = client.max_retries
-        self._endings = ResponseEndings()
+        self._clock = clock
 
-    def stream(self, model: str, messages: Sequence[ChatMessage]) -> ChatStream:
+    def stream(
+        self,
+        model: str,
+        messages: Sequence[ChatMessage],
+        *,
+        tools: Sequence[ToolSpec] | None = None,
+    ) -> ChatStream:
         """Stream a chat completion, asking for usage in the final chunk."""
         result = ChatStream(deltas=iter(()), completion=Completion(model=model))
-        result.deltas = self._deltas(model, list(messages), result.completion)
+        result.deltas = self._deltas(model, list(messages), tools or (), result.completion)
         return result
 
     def list_models(self) -> list[str]:
@@ -89,162 +129,238 @@ class OpenAIChatModel:
             raise model_error(exc) from exc
 
     def _deltas(
-        self, model: str, messages: list[ChatMessage], completion: Completion
+        self,
+        model: str,
+        messages: list[ChatMessage],
+        tools: Sequence[ToolSpec],
+        completion: Completion,
     ) -> Iterator[str]:
-        # `POST /chat/completions` through the client (its auth and errors), reading the event
-        # stream ourselves, for two reasons:
-        # - `chat.completions.create` runs every message through `maybe_transform`, which
-        #   costs about 0.6 ms for 2 messages and 13 ms for 60, all of it holding the GIL;
-        # - its `Stream` stops reading at `data: [DONE]` and so closes the connection
-        #   instead of returning it to the pool (openai-python#3440): a new TCP and TLS
-        #   handshake for every reply. We hand the end of the body to `ResponseEndings`.
-        clock = Clock(self.deadlines)
-        response: httpx2.Response | None = None
+        watch = Watch(Clock(self.deadlines, self._clock))
+        answer = _Answer(completion)
         try:
-            response = self._send(model, messages, clock)
-            if "event-stream" in response.headers.get("content-type", ""):
-                yield from self._events(response, completion, clock)
-                response = None  # read to its end, or handed to the endings
-            else:
-                text = _read_whole(response.read(), completion)
+            with watching(watch):
+                opened = self._open(model, messages, tools, answer, watch)
+            if isinstance(opened, ChatCompletion):
+                text = answer.whole(opened)
                 if text:
                     yield text
+                return
+            yield from self._chunks(opened, answer, watch)
+        except openai.APITimeoutError as exc:
+            raise watch.clock.expired() from exc
+        except openai.APIStatusError as exc:
+            if watch.refused_wait is not None:
+                raise _cannot_wait(exc.status_code, watch.refused_wait, watch.clock) from exc
+            raise model_error(exc) from exc
+        except openai.APIConnectionError as exc:
+            raise model_error(exc) from exc
+        except openai.APIError as exc:  # an error event in the stream
+            raise stream_error(exc.body if exc.body is not None else exc.message) from exc
         except (openai.OpenAIError, httpx2.HTTPError) as exc:
-            if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
-                raise clock.expired() from exc
+            if isinstance(exc, httpx2.TimeoutException):
+                raise watch.clock.expired() from exc
             raise model_error(exc) from exc
         except (ValueError, TypeError, AttributeError) as exc:  # JSON of another shape
             raise ModelError(
-                _NOT_A_COMPLETION, retryable=True, detail=f"{type(exc).__name__}: {exc}"
+                NOT_A_COMPLETION, retryable=True, detail=f"{type(exc).__name__}: {exc}"
             ) from exc
         finally:
-            if response is not None:
-                response.close()
+            completion.tool_calls = answer.tool_calls()
 
-    def _send(self, model: str, messages: list[ChatMessage], clock: Clock) -> httpx2.Response:
-        """The response to the request, its headers in, after the retries the deadlines allow.
-
-        The client's own retries would sleep out a `Retry-After` of up to two minutes and give
-        each attempt a fresh timeout; run here, they stay inside the answer's deadlines.
-        """
-        body: dict[str, Any] = {
-            "model": model,
-            "messages": messages,
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
-        retries = 0
-        while True:
-            try:
-                response = self._client.post(
-                    "/chat/completions",
-                    body=body,
-                    cast_to=httpx2.Response,
-                    stream=True,
-                    options={
-                        "security": {"bearer_auth": True},
-                        "timeout": clock.request_timeout(),
-                        "max_retries": 0,
-                    },
-                )
-            except openai.APIStatusError as exc:
-                if body["stream"] and refuses_streaming(exc):
-                    body = {"model": model, "messages": messages, "stream": False}
-                    continue
-                if not _should_retry(exc.response) or retries >= self._max_retries:
-                    raise
-                asked = _retry_after(exc.response.headers)
-                if asked is not None and asked >= clock.left():
-                    raise _cannot_wait(exc.status_code, asked, clock) from exc
-                wait = _backoff(retries) if asked is None else asked
-            except openai.APITimeoutError:
-                if clock.left() <= 0 or retries >= self._max_retries:
-                    raise
-                wait = _backoff(retries)
-            except openai.APIConnectionError:
-                if retries >= self._max_retries:
-                    raise
-                wait = _backoff(retries)
-            else:
-                _set_read_timeout(response, clock.body_read_timeout())
-                return response
-            if wait >= clock.left():
-                raise clock.expired()
-            time.sleep(wait)
-            retries += 1
-
-    def _events(
-        self, response: httpx2.Response, completion: Completion, clock: Clock
-    ) -> Iterator[str]:
-        """The text of an event stream, one delta per read from the network."""
-        chunks = response.iter_bytes()
-        events = EventStream()
-        seen = False
-        total_by = clock.total_by
+    def _open(
+        self,
+        model: str,
+        messages: list[ChatMessage],
+        tools: Sequence[ToolSpec],
+        answer: _Answer,
+        watch: Watch,
+    ) -> Stream[ChatCompletionChunk] | ChatCompletion:
+        """The stream of the answer, or the whole answer of an endpoint that does not stream."""
+        # The messages ride in `extra_body`, which the client sends as it is: `create` runs its
+        # parameters through `maybe_transform`, 0.3 ms a message holding the GIL (19 ms for a
+        # thread of 60 messages: first token 3 ms -> 29 ms in `bench/model_port.py`).
+        unchanged: list[ChatCompletionMessageParam] = []
+        said = {"messages": messages}
+        offered = [_tool_param(tool) for tool in tools] or openai.omit
+        completions = self._client.chat.completions
         try:
-            for received in chunks:
-                data = events.feed(received)
-                text, progressed, done, failure = _read_events(data, completion)
-                now = time.monotonic()
-                if data:
-                    seen = True
+            stream = completions.create(
+                model=model,
+                messages=unchanged,
+                extra_body=said,
+                tools=offered,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        except openai.BadRequestError as exc:
+            if not refuses_streaming(exc):
+                raise
+            raw = completions.with_raw_response.create(
+                model=model, messages=unchanged, extra_body=said, tools=offered, stream=False
+            )
+            answer.header_cost = _header_cost(raw.headers)
+            return raw.parse()
+        response = stream.response
+        answer.header_cost = _header_cost(response.headers)
+        if "event-stream" in response.headers.get("content-type", ""):
+            return stream
+        body = response.read()
+        if body.lstrip().startswith((b"data:", b":")):
+            # An event stream under another label: the client's stream reads what came.
+            watch.done = carries_done(body)
+            return stream
+        return _whole_answer(body)
+
+    def _chunks(
+        self, stream: Stream[ChatCompletionChunk], answer: _Answer, watch: Watch
+    ) -> Iterator[str]:
+        """The text of an event stream, one delta per chunk."""
+        try:
+            for chunk in stream:
+                if not isinstance(chunk, ChatCompletionChunk):
+                    raise ValueError(f"an event that is not a JSON object: {chunk!r:.200}")
+                text, progressed = answer.chunk(chunk)
                 if progressed:  # keep-alive comments and empty events are no progress
-                    clock.last = now
+                    watch.clock.progressed()
                 if text:
                     yield text
-                if failure is not None:
-                    raise failure
-                if done:
-                    self._endings.finish(response, chunks)
-                    return
-                # After progress only the total deadline can have passed: skip the call.
-                if not progressed or now >= total_by:
-                    clock.check(now)
-        except BaseException:
-            response.close()
-            raise
-        # The body ended without `data: [DONE]`.
-        if completion.finish_reason:
+        finally:
+            stream.close()
+        # The body ended, with `data: [DONE]` or without.
+        if watch.done or answer.completion.finish_reason:
             return  # some endpoints stop after the last chunk; the answer is whole
-        if not seen:
-            raise ModelError(_NOT_A_COMPLETION, retryable=True, detail="no events in the body")
+        if not answer.seen:
+            raise ModelError(NOT_A_COMPLETION, retryable=True, detail="no events in the body")
         raise ModelError(
             CUT_OFF, retryable=True, detail="stream ended without [DONE] or a finish reason"
         )
 
 
-def _set_read_timeout(response: httpx2.Response, seconds: float) -> None:
-    """Set how long each read of `response`'s body may wait (read when the body starts)."""
-    timeouts = response.request.extensions.get("timeout")
-    if isinstance(timeouts, dict):
-        timeouts["read"] = seconds
+class _Answer:
+    """What the chunks (or the whole completion) said: into `completion` as they come."""
+
+    def __init__(self, completion: Completion) -> None:
+        self.completion = completion
+        self.header_cost: Decimal | None = None
+        self.seen = False
+        # Tool calls stream as fragments keyed by index: [id, name, arguments so far].
+        self._calls: dict[int, list[str]] = {}
+
+    def chunk(self, chunk: ChatCompletionChunk) -> tuple[str, bool]:
+        """The text of one chunk, and whether it carried anything (reasoning, usage, the end)."""
+        self.seen = True
+        if chunk.model:
+            self.completion.model = chunk.model
+        progressed = False
+        if chunk.usage:
+            self.completion.usage = self._usage(chunk.usage)
+            progressed = True
+        text: list[str] = []
+        for choice in chunk.choices or ():
+            if choice.finish_reason:
+                self.completion.finish_reason = choice.finish_reason
+                progressed = True
+            delta = choice.delta
+            if delta is None:
+                continue
+            for call in delta.tool_calls or ():
+                parts = self._calls.setdefault(call.index, ["", "", ""])
+                parts[0] = parts[0] or call.id or ""
+                if call.function is not None:
+                    parts[1] = parts[1] or call.function.name or ""
+                    parts[2] += call.function.arguments or ""
+                progressed = True
+            extra = delta.model_extra or {}
+            if delta.content:
+                text.append(delta.content)
+            elif extra.get("reasoning_content") or extra.get("reasoning"):
+                progressed = True  # a reasoning model thinking aloud is working
+        return "".join(text), progressed or bool(text)
+
+    def whole(self, answer: ChatCompletion) -> str:
+        """The text of a completion that came in one piece."""
+        self.completion.streamed = False
+        if answer.model:
+            self.completion.model = answer.model
+        if answer.usage:
+            self.completion.usage = self._usage(answer.usage)
+        text = []
+        for choice in answer.choices or ():
+            if choice.finish_reason:
+                self.completion.finish_reason = choice.finish_reason
+            message = choice.message
+            if message is None:
+                continue
+            text.append(message.content or "")
+            for call in message.tool_calls or ():
+                function = getattr(call, "function", None)  # not a custom tool's call
+                if function is not None:
+                    self._calls[len(self._calls)] = [call.id, function.name, function.arguments]
+        return "".join(text)
+
+    def tool_calls(self) -> tuple[ToolCall, ...]:
+        """The calls the model asked for, in the order of their indexes."""
+        return tuple(ToolCall(*self._calls[index]) for index in sorted(self._calls))
+
+    def _usage(self, usage: CompletionUsage) -> TokenUsage:
+        prompt = usage.prompt_tokens or 0
+        written = usage.completion_tokens or 0
+        # OpenRouter and LiteLLM report what the call cost in the usage; LiteLLM's proxy also
+        # in a header. Other endpoints leave it out.
+        cost = (usage.model_extra or {}).get("cost")
+        cached = usage.prompt_tokens_details and usage.prompt_tokens_details.cached_tokens
+        reasoning = (
+            usage.completion_tokens_details and usage.completion_tokens_details.reasoning_tokens
+        )
+        return TokenUsage(
+            prompt=prompt,
+            completion=written,
+            total=usage.total_tokens or prompt + written,
+            cached=cached,
+            reasoning=reasoning,
+            cost_usd=_decimal(cost) if _decimal(cost) is not None else self.header_cost,
+        )
 
 
-def _should_retry(response: httpx2.Response) -> bool:
-    """The `openai` client's rule: 408, 409, 429 and 5xx, unless `x-should-retry` says."""
-    said = response.headers.get("x-should-retry")
-    if said in ("true", "false"):
-        return said == "true"
-    return response.status_code in _RETRY_STATUSES or response.status_code >= 500
+def _whole_answer(body: bytes) -> ChatCompletion:
+    """A body not labelled an event stream: a whole `chat.completion` (or an error in a 200)."""
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict) or not ("choices" in answer or "error" in answer):
+        raise ModelError(
+            NOT_A_COMPLETION, retryable=True, detail=f"body: {body[:200].decode(errors='replace')}"
+        )
+    if answer.get("error"):
+        raise status_error(400, answer, detail=f"error in a 200 answer: {answer['error']}")
+    return ChatCompletion.construct(**answer)
 
 
-def _retry_after(headers: httpx2.Headers) -> float | None:
-    """The seconds `Retry-After(-ms)` asks for (a number or an HTTP date), if it is given."""
-    for name, divisor in (("retry-after-ms", 1000), ("retry-after", 1)):
-        try:
-            return max(0.0, float(headers.get(name, "")) / divisor)
-        except ValueError:
-            continue
-    with contextlib.suppress(TypeError, ValueError):
-        at = parsedate_to_datetime(headers.get("retry-after", ""))
-        return max(0.0, at.timestamp() - time.time())
-    return None
+def _tool_param(tool: ToolSpec) -> ChatCompletionToolParam:
+    return {
+        "type": "function",
+        "function": {
+            "name": tool.name,
+            "description": tool.description,
+            "parameters": tool.parameters,
+        },
+    }
 
 
-def _backoff(retries: int) -> float:
-    """The client's jittered exponential backoff."""
-    delay = min(_FIRST_RETRY_DELAY * 2**retries, _MAX_RETRY_DELAY)
-    return delay * (1 - 0.25 * random.random())
+def _header_cost(headers: httpx2.Headers) -> Decimal | None:
+    return _decimal(headers.get(COST_HEADER))
+
+
+def _decimal(value: object) -> Decimal | None:
+    """A cost as a Decimal: a JSON number, or a header's text; None when it is neither."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        cost = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    return cost if cost.is_finite() and cost >= 0 else None
 
 
 def _cannot_wait(status: int, wait: float, clock: Clock) -> ModelError:
@@ -255,98 +371,4 @@ def _cannot_wait(status: int, wait: float, clock: Clock) -> ModelError:
         f"{left:.0f} seconds this answer has left.",
         retryable=True,
         detail=f"HTTP {status}, Retry-After {wait:.1f} s > {left:.1f} s left",
-    )
-
-
-def _read_whole(raw: bytes, completion: Completion) -> str:
-    """The text of a body that is not labelled an event stream: a whole `chat.completion`.
-
-    An event stream under another label is read too, all at once.
-    """
-    if raw.lstrip().startswith((b"data:", b":")):
-        text, _, done, failure = _read_events(EventStream().feed(raw + b"\n\n"), completion)
-        if failure is not None:
-            raise failure
-        if not done and not completion.finish_reason:
-            raise ModelError(CUT_OFF, retryable=True, detail="stream ended without [DONE]")
-        return text
-    completion.streamed = False
-    try:
-        answer = json.loads(raw)
-    except ValueError:
-        answer = None
-    if not isinstance(answer, dict) or not ("choices" in answer or "error" in answer):
-        raise ModelError(
-            _NOT_A_COMPLETION, retryable=True, detail=f"body: {raw[:200].decode(errors='replace')}"
-        )
-    if answer.get("error"):
-        raise status_error(400, answer, detail=f"error in a 200 answer: {answer['error']}")
-    if answer.get("model"):
-        completion.model = answer["model"]
-    if answer.get("usage"):
-        completion.usage = _usage(answer["usage"])
-    text = []
-    for choice in answer["choices"] or ():
-        if choice.get("finish_reason"):
-            completion.finish_reason = choice["finish_reason"]
-        text.append((choice.get("message") or {}).get("content") or "")
-    return "".join(text)
-
-
-def _read_events(
-    events: list[str], completion: Completion
-) -> tuple[str, bool, bool, ModelError | None]:
-    """The text of some events, whether the model progressed, whether they end the stream,
-    and the error one reported.
-
-    Text before an error is kept: the person sees what was written before it broke off.
-    """
-    text: list[str] = []
-    progressed = False
-    for data in events:
-        if data.startswith("[DONE]"):
-            return "".join(text), True, True, None
-        chunk = json.loads(data)
-        if not isinstance(chunk, dict):
-            raise ValueError(f"an event that is not a JSON object: {data[:200]}")
-        if chunk.get("error"):
-            return "".join(text), progressed, False, stream_error(chunk["error"])
-        progressed = _read_chunk(chunk, completion, text) or progressed
-    return "".join(text), progressed or bool(text), False, None
-
-
-def _read_chunk(chunk: dict[str, Any], completion: Completion, text: list[str]) -> bool:
-    """Add the text of one `chat.completion.chunk` to `text`, noting its model, usage and
-    finish reason; whether it carried anything besides text (reasoning, usage, the end)."""
-    if chunk.get("model"):
-        completion.model = chunk["model"]
-    progressed = False
-    if chunk.get("usage"):
-        completion.usage = _usage(chunk["usage"])
-        progressed = True
-    for choice in chunk.get("choices") or ():
-        if choice.get("finish_reason"):
-            completion.finish_reason = choice["finish_reason"]
-            progressed = True
-        delta = choice.get("delta") or {}
-        content = delta.get("content")
-        if content:
-            text.append(content)
-        elif delta.get("reasoning_content") or delta.get("reasoning") or delta.get("tool_calls"):
-            progressed = True  # a reasoning model thinking aloud is working
-    return progressed
-
-
-def _usage(usage: dict[str, Any]) -> TokenUsage:
-    prompt = usage.get("prompt_tokens") or 0
-    completion = usage.get("completion_tokens") or 0
-    # OpenRouter and LiteLLM report what the call cost; other endpoints leave it out.
-    cost = usage.get("cost")
-    return TokenUsage(
-        prompt=prompt,
-        completion=completion,
-        total=usage.get("total_tokens") or prompt + completion,
-        cached=(usage.get("prompt_tokens_details") or {}).get("cached_tokens"),
-        reasoning=(usage.get("completion_tokens_details") or {}).get("reasoning_tokens"),
-        cost_usd=Decimal(str(cost)) if isinstance(cost, int | float) else None,
     )

@@ -5,9 +5,27 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 ChatMessage = dict[str, str]
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A function the model may call: its name, what it does, and its JSON-schema parameters."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object"})
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A call the model asked for; `arguments` is the JSON text it wrote, not yet parsed."""
+
+    id: str
+    name: str
+    arguments: str
 
 
 @dataclass(frozen=True)
@@ -29,6 +47,8 @@ class Completion:
     model: str
     usage: TokenUsage | None = None
     finish_reason: str | None = None
+    # The calls the model asked for (finish_reason "tool_calls"), in the order it gave them.
+    tool_calls: tuple[ToolCall, ...] = ()
     # False when the endpoint answered in one piece instead of streaming.
     streamed: bool = True
 
@@ -59,8 +79,18 @@ class ChatModel(Protocol):
 
     provider: str | None
 
-    def stream(self, model: str, messages: Sequence[ChatMessage]) -> ChatStream:
-        """Start a completion; iterating the result yields text, and may raise `ModelError`."""
+    def stream(
+        self,
+        model: str,
+        messages: Sequence[ChatMessage],
+        *,
+        tools: Sequence[ToolSpec] | None = None,
+    ) -> ChatStream:
+        """Start a completion; iterating the result yields text, and may raise `ModelError`.
+
+        With `tools`, the model may answer with calls instead of (or besides) text: they are in
+        `completion.tool_calls` once the text ends.
+        """
         ...
 
     def list_models(self) -> list[str]:

@@ -72,6 +72,18 @@ class FakeReply:
     keep_alives: int | None = None
     keep_alive_text: str = ": ping\n\n"
     done: bool = True
+    # Calls the model asks for, as (id, name, arguments JSON), after any text: streamed as
+    # OpenAI does, each call's first chunk with its id and name, then its arguments in pieces
+    # of `chunk_size` keyed by the call's index; the finish reason becomes "tool_calls".
+    tool_calls: list[tuple[str, str, str]] | None = None
+    # LiteLLM's proxy: what the call cost, in its `x-litellm-response-cost` header.
+    response_cost: float | None = None
+
+    def all_headers(self) -> dict[str, str]:
+        """`headers`, and the cost header when `response_cost` is set."""
+        if self.response_cost is None:
+            return dict(self.headers)
+        return {**self.headers, "x-litellm-response-cost": repr(self.response_cost)}
 
     def pieces(self) -> list[str]:
         """The streamed content pieces: `chunks`, or `text` split every `chunk_size` chars."""
@@ -239,10 +251,10 @@ class _OpenAIHandler(BaseHandler):
             self.send_json(400, {"error": error})
             return
         if reply.raw is not None:
-            self.send_bytes(reply.status, reply.raw, reply.content_type, reply.headers)
+            self.send_bytes(reply.status, reply.raw, reply.content_type, reply.all_headers())
             return
         if reply.status != 200:
-            self.send_json(reply.status, reply.error_payload(), reply.headers)
+            self.send_json(reply.status, reply.error_payload(), reply.all_headers())
             return
         base = {
             "id": f"chatcmpl-fake{next(fake._ids):06d}",
@@ -254,17 +266,20 @@ class _OpenAIHandler(BaseHandler):
             self._stream(fake, reply, body, base)
         else:
             fake.sleep(reply.first_token_delay)
-            self.send_json(200, self._completion(reply, body, base), reply.headers)
+            self.send_json(200, self._completion(reply, body, base), reply.all_headers())
 
     @staticmethod
     def _completion(reply: FakeReply, body: Payload, base: Payload) -> Payload:
-        message = {"role": "assistant", "content": reply.full_text(), "refusal": None}
-        choice = {
-            "index": 0,
-            "message": message,
-            "logprobs": None,
-            "finish_reason": reply.finish_reason,
-        }
+        message: Payload = {"role": "assistant", "content": reply.full_text(), "refusal": None}
+        finish = reply.finish_reason
+        if reply.tool_calls:
+            message["content"] = reply.full_text() or None
+            message["tool_calls"] = [
+                {"id": id, "type": "function", "function": {"name": name, "arguments": args}}
+                for id, name, args in reply.tool_calls
+            ]
+            finish = "tool_calls"
+        choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
         result = {**base, "object": "chat.completion", "choices": [choice]}
         usage = reply.usage_for(body)
         if usage is not None:
@@ -284,7 +299,7 @@ class _OpenAIHandler(BaseHandler):
         self.send_header("Content-Type", "text/event-stream; charset=utf-8")
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
-        for name, value in reply.headers.items():
+        for name, value in reply.all_headers().items():
             self.send_header(name, value)
         self.end_headers()
         try:
@@ -310,8 +325,17 @@ class _OpenAIHandler(BaseHandler):
                     return
                 if n:
                     fake.sleep(reply.chunk_delay)
-                last = n == len(pieces) - 1
+                last = n == len(pieces) - 1 and not reply.tool_calls
                 self._event(chunk({"content": piece}, reply.finish_reason if last else None))
+            for index, (id, name, args) in enumerate(reply.tool_calls or ()):
+                call = {"index": index, "id": id, "type": "function"}
+                self._event(chunk({"tool_calls": [{**call, "function": {"name": name}}]}))
+                size = max(1, reply.chunk_size)
+                for start in range(0, len(args), size):
+                    fragment = {"arguments": args[start : start + size]}
+                    self._event(chunk({"tool_calls": [{"index": index, "function": fragment}]}))
+            if reply.tool_calls:
+                self._event(chunk({}, "tool_calls"))
             if usage is not None:
                 self._event(
                     {**base, "object": "chat.completion.chunk", "choices": [], "usage": usage}

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import openai
 import pytest
 
 from bot.llm.deadlines import Deadlines
-from bot.llm.openai_chat import OpenAIChatModel
+from bot.llm.openai_chat import OpenAIChatModel, build_client
 from bot.llm.port import ModelError
 from tests.fakes import FakeOpenAI, FakeReply
 
@@ -103,7 +102,7 @@ def test_an_error_body_is_read_to_say_what_went_wrong(
     model: FakeOpenAI, status: int, body: dict | None, says: str, retryable: bool
 ) -> None:
     model.enqueue(FakeReply(status=status, error_body=body))
-    client = openai.OpenAI(base_url=model.base_url, api_key="sk-test", max_retries=0)
+    client = build_client(base_url=model.base_url, api_key="sk-test", max_retries=0)
     with pytest.raises(ModelError) as failed:
         list(OpenAIChatModel(client).stream("gpt-9", QUESTION))
     assert says in failed.value.message
@@ -114,7 +113,7 @@ def test_an_error_body_is_read_to_say_what_went_wrong(
 def test_an_error_event_mid_stream_is_read_the_same_way(model: FakeOpenAI) -> None:
     too_long = {"message": "This model's maximum context length is 8192 tokens", "code": 400}
     model.enqueue(FakeReply(cut_after=0, stream_error=too_long))
-    client = openai.OpenAI(base_url=model.base_url, api_key="sk-test", max_retries=0)
+    client = build_client(base_url=model.base_url, api_key="sk-test", max_retries=0)
     with pytest.raises(ModelError) as failed:
         list(OpenAIChatModel(client).stream("gpt-4o-mini", QUESTION))
     assert TOO_LONG in failed.value.message
@@ -132,7 +131,7 @@ def test_an_error_event_mid_stream_is_read_the_same_way(model: FakeOpenAI) -> No
 )
 def test_no_message_says_try_again_itself(model: FakeOpenAI, reply: FakeReply) -> None:
     model.enqueue(reply)
-    client = openai.OpenAI(base_url=model.base_url, api_key="sk-test", max_retries=0)
+    client = build_client(base_url=model.base_url, api_key="sk-test", max_retries=0)
     chat = OpenAIChatModel(client, deadlines=Deadlines(first_token=0.3, idle=0.3, total=1))
     with pytest.raises(ModelError) as failed:
         list(chat.stream("gpt-4o-mini", QUESTION))

@@ -5,10 +5,9 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 
-import openai
 import pytest
 
-from bot.llm.openai_chat import OpenAIChatModel
+from bot.llm.openai_chat import OpenAIChatModel, build_client
 from bot.llm.port import ModelError, TokenUsage
 from tests.fakes import FakeOpenAI, FakeReply
 
@@ -17,7 +16,7 @@ QUESTION = [{"role": "system", "content": "Be brief."}, {"role": "user", "conten
 
 @pytest.fixture
 def chat(model: FakeOpenAI) -> OpenAIChatModel:
-    client = openai.OpenAI(base_url=model.base_url, api_key="sk-test", max_retries=0, timeout=10)
+    client = build_client(base_url=model.base_url, api_key="sk-test", max_retries=0, timeout=10)
     return OpenAIChatModel(client)
 
 
@@ -57,7 +56,7 @@ def test_text_is_handed_on_as_it_arrives(chat: OpenAIChatModel, model: FakeOpenA
     assert list(chat.stream("gpt-4o-mini", QUESTION)) == ["One, ", "two, ", "three", "."]
 
 
-def test_what_arrives_together_is_handed_on_together(
+def test_chunks_that_arrive_together_are_each_handed_on_at_once(
     chat: OpenAIChatModel, model: FakeOpenAI
 ) -> None:
     events = "".join(
@@ -65,7 +64,8 @@ def test_what_arrives_together_is_handed_on_together(
         for word in ("All", "at", "once.")
     )
     model.enqueue(FakeReply(text="never sent", preamble=events + "data: [DONE]\n\n"))
-    assert list(chat.stream("gpt-4o-mini", QUESTION)) == ["All at once. "]
+    # One read, three chunks: the client's stream hands each on (the reply's writer batches).
+    assert list(chat.stream("gpt-4o-mini", QUESTION)) == ["All ", "at ", "once. "]
 
 
 def test_one_connection_serves_reply_after_reply(chat: OpenAIChatModel, model: FakeOpenAI) -> None:
@@ -131,7 +131,7 @@ def test_line_separators_inside_the_text_are_kept(chat: OpenAIChatModel, model: 
 
 
 def test_a_model_that_stops_writing_midway_times_out(model: FakeOpenAI) -> None:
-    client = openai.OpenAI(base_url=model.base_url, api_key="sk-test", max_retries=0, timeout=0.5)
+    client = build_client(base_url=model.base_url, api_key="sk-test", max_retries=0, timeout=0.5)
     model.enqueue(FakeReply(text="Slow and then silent", chunk_size=5, chunk_delay=2))
     received = []
     with pytest.raises(ModelError) as failed:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import openai
 import pytest
 
-from bot.llm.openai_chat import OpenAIChatModel, provider_name
+from bot.llm.openai_chat import OpenAIChatModel, build_client, provider_name
 from bot.llm.port import Completion
 from bot.llm.pricing import cost_usd
 from tests.fakes import FakeOpenAI, FakeReply
@@ -19,7 +18,7 @@ MILLION = {"prompt_tokens": 1_000_000, "completion_tokens": 1_000_000, "total_to
 def answered(model: FakeOpenAI, name: str, usage: dict) -> Completion:
     """The completion of one answer from the loopback endpoint."""
     model.enqueue(FakeReply(text="Priced.", model=name, usage=usage))
-    client = openai.OpenAI(base_url=model.base_url, api_key="sk-test", max_retries=0)
+    client = build_client(base_url=model.base_url, api_key="sk-test", max_retries=0)
     stream = OpenAIChatModel(client).stream(name, QUESTION)
     assert "".join(stream) == "Priced."
     assert stream.completion.usage is not None
