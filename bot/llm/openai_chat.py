@@ -285,12 +285,12 @@ def _read_whole(raw: bytes, completion: Completion) -> str:
         completion.model = answer["model"]
     if answer.get("usage"):
         completion.usage = _usage(answer["usage"])
-    text = []
+    texts: list[str] = []
     for choice in answer["choices"] or ():
         if choice.get("finish_reason"):
             completion.finish_reason = choice["finish_reason"]
-        text.append((choice.get("message") or {}).get("content") or "")
-    return "".join(text)
+        texts.append((choice.get("message") or {}).get("content") or "")
+    return "".join(texts)
 
 
 def _read_events(
