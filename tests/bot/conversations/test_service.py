@@ -38,7 +38,7 @@ OWNER = "test-process"
 class FakeChatModel:
     """A `ChatModel` answering from a queue; `history` holds what it was asked."""
 
-    provider = "openai"
+    provider: str | None = "openai"
 
     def __init__(self) -> None:
         self.queued: list[str | ModelError] = []
@@ -167,7 +167,7 @@ def runner(sessions: sessionmaker[Session], service: ConversationService) -> Run
 
 
 def mention(text: str, ts: str, **kwargs: Any) -> IncomingMessage:
-    fields = {
+    fields: dict[str, Any] = {
         "team_id": TEAM,
         "channel_id": "C1",
         "user_id": "U1",
@@ -429,6 +429,7 @@ def test_a_refusal_slack_will_not_show_still_ends_the_turn_as_refused(
 ) -> None:
     service.accept(mention("", "1.000001"))  # nothing after the mention
     runner = Runner(sessions, service)
+    # This one runner's sinks refuse; mypy forbids replacing a method, on purpose, as here.
     runner.sink = lambda target, on_start: RefusingSink(target)  # type: ignore[method-assign]
     [outcome] = runner.run_all()
     assert outcome.status == "refused"
@@ -499,6 +500,7 @@ def test_a_turn_whose_lease_passed_to_another_process_stops_its_reply_here(
         result.deltas = slow()
         return result
 
+    # This one model blocks mid-answer; mypy forbids replacing a method, on purpose, as here.
     chat.stream = blocked  # type: ignore[method-assign]
     sinks: list[ListSink] = []
 
