@@ -62,12 +62,13 @@ def run(scenario: str, events: int, rate: float, url: str) -> None:
         pieces = [word + " " for word in ANSWER.split(" ")]
         model.default_reply = FakeReply(chunks=pieces, chunk_delay=1.0 / len(pieces))
         settings = {"LOG_LEVEL": "WARNING", "TURN_LEASE_SECONDS": "5", "TURN_POLL_SECONDS": "0.5"}
-        commands = {
+        scenarios: dict[str, list[tuple[str, ...]]] = {
             "one": [("serve",)],
             "two": [("serve",), ("serve",)],
             "kill": [("serve",), ("serve",)],
             "split": [("serve", "--accept-only"), ("work",)],
-        }[scenario]
+        }
+        commands = scenarios[scenario]
         bots = [
             BotProcess(
                 slack, model, url, log_path=Path(scratch) / f"bot{n}.log", command=cmd, **settings
@@ -197,7 +198,7 @@ def summarize(
         elif call.method == "chat.stopStream" and call.args.get("ts") in streams:
             stopped[streams[call.args["ts"]]] = call.at
     completes = [stopped[ts] - sent for ts, sent in sender.sent_at.items() if ts in stopped]
-    threads_with_two_answers = defaultdict(int)
+    threads_with_two_answers: defaultdict[str, int] = defaultdict(int)
     for thread_ts in streams.values():
         threads_with_two_answers[thread_ts] += 1
     acks = sorted(sender.acks)

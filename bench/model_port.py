@@ -152,15 +152,16 @@ def main() -> None:
                 fake = FakeOpenAI() if label == "http" else TLSFakeOpenAI(server)
                 with fake:
                     http_client = openai.DefaultHttpxClient(verify=trust)
+                    sdk_client: openai.OpenAI
                     if kind == "sdk alone":
-                        client = openai.OpenAI(
+                        sdk_client = openai.OpenAI(
                             api_key="sk-bench", base_url=fake.base_url, http_client=http_client
                         )
                     else:
-                        client = build_client(
+                        sdk_client = build_client(
                             api_key="sk-bench", base_url=fake.base_url, http_client=http_client
                         )
-                    first = measure_sdk(fake, client)
+                    first = measure_sdk(fake, sdk_client)
                     print(
                         f"{label:4} create(), {kind:12}: first token {ms(first)}, "
                         f"connections {fake.connections}"

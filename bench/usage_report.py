@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import statistics
 import sys
@@ -262,7 +263,7 @@ def _time_reports(url: str, size: int, runs: int) -> None:
         f"({runs} runs, after 2 warm-up runs)"
     )
     calls: list[tuple[str, Callable[[], object]]] = [
-        (name, lambda words=words: service.report_for(TEAM, ADMIN, text=words))
+        (name, functools.partial(service.report_for, TEAM, ADMIN, text=words))
         for name, words in CASES
     ]
     calls.append(

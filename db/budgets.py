@@ -11,9 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import (
     Integer,
+    Result,
     String,
     and_,
     bindparam,
@@ -29,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from db.dialects import insert_for
+from db.dialects import insert_for, rowcount
 from db.models import Budget, Conversation, Message, Turn, UsageMonthly, User
 
 # The first key of PostgreSQL's two-key advisory locks that serialize the budget checks of
@@ -118,7 +120,7 @@ def clear_budget(session: Session, *, team_id: str, scope: str, scope_id: str) -
             Budget.team_id == team_id, Budget.scope == scope, Budget.scope_id == scope_id
         )
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(rowcount(result))
 
 
 def lock_team(session: Session, team_id: str) -> None:
@@ -187,7 +189,10 @@ def spent_and_held(
     )
     spent: dict[tuple[str, str], Spent] = {}
     held: list[Held] = []
-    rows = session.execute(union_all(spent_rows, held_rows), {"except_turn": except_turn or 0})
+    # The two selects' column types differ (held ones may be NULL): mypy infers no union of them.
+    rows: Result[*tuple[Any, ...]] = session.execute(
+        union_all(spent_rows, held_rows), {"except_turn": except_turn or 0}
+    )
     for kind, a, b, usd, tokens, completion, requests, errors, unpriced in rows:
         if kind == "spent":
             spent[(a, b)] = Spent(
@@ -211,7 +216,7 @@ def hold(session: Session, *, turn_id: int, owner: str, usd: Decimal, tokens: in
         .values(reserved_usd=usd, reserved_tokens=tokens)
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(rowcount(result))
 
 
 def leased(session: Session, *, turn_id: int, owner: str) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, ClassVar
 
 from sqlalchemy import (
     BigInteger,
@@ -19,6 +19,7 @@ from sqlalchemy import (
     MetaData,
     Numeric,
     String,
+    Table,
     Text,
     UniqueConstraint,
     Uuid,
@@ -55,6 +56,12 @@ class Base(DeclarativeBase):
     """Declarative base with the naming convention."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+    if TYPE_CHECKING:
+        # Every model below is declared with `__tablename__`, so it is mapped to a `Table`;
+        # SQLAlchemy types `__table__` as any `FromClause` (a class may map a join or a select),
+        # which hides `.insert()`, `.c` and the dialects' `insert(table)` from the checker.
+        __table__: ClassVar[Table]
 
 
 class User(Base):

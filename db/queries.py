@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, NamedTuple, TypedDict
 
 from sqlalchemy import Insert, Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
@@ -26,7 +28,7 @@ def insert_unless_exists(
     The database decides, so two processes racing for the same row cannot both win, and no
     exception (which would spoil the transaction on PostgreSQL) is involved.
     """
-    table: Table = model.__table__  # type: ignore[assignment]
+    table = model.__table__
     _check_columns(table, values)
     statement = _insert_ignoring_conflicts(session.get_bind().dialect.name, table, tuple(unique))
     return session.execute(statement, values).scalar_one_or_none()
@@ -176,7 +178,7 @@ def start_conversation(
 
 @functools.cache
 def _start_conversation(dialect: str) -> Insert:
-    table: Table = Conversation.__table__  # type: ignore[assignment]
+    table = Conversation.__table__
     return (
         insert_for(dialect, table)
         .values(
@@ -190,7 +192,7 @@ def _start_conversation(dialect: str) -> Insert:
             ),
         )
         .on_conflict_do_nothing(index_elements=["team_id", "channel_id", "thread_ts"])
-        .returning(table.c.id, table.c.default_model)  # type: ignore[attr-defined]
+        .returning(table.c.id, table.c.default_model)
     )
 
 
@@ -222,12 +224,38 @@ def add_message_once(
     )
 
 
+class ResponseValues(TypedDict):
+    """The `responses` row a finished turn writes (the columns `add_response` gets)."""
+
+    team_id: str
+    user_id: int | None
+    conversation_id: int | None
+    channel_id: str | None
+    model_used: str
+    provider: str | None
+    tokens_prompt: int
+    tokens_completion: int
+    tokens_total: int
+    tokens_cached: int | None
+    tokens_reasoning: int | None
+    tokens_estimated: bool
+    completion_time_ms: int
+    time_to_first_token_ms: int | None
+    cost_usd: Decimal | None
+    is_streaming: bool
+    query_size: int
+    response_size: int
+    status: str
+    error: str | None
+    created_at: datetime
+
+
 _INSERT_RESPONSE = insert(Response.__table__).returning(Response.__table__.c.id)
 
 
 def add_response(session: Session, *, slack_user_id: str | None = None, **values: Any) -> int:
     """Record the accounting of one model call, and count it in the running totals; its id."""
-    _check_columns(Response.__table__, values)  # type: ignore[arg-type]
+    _check_columns(Response.__table__, values)
     values.setdefault("created_at", utcnow())  # the totals' day is the row's own
     response_id = session.execute(_INSERT_RESPONSE, values).scalar_one()
     totals.add(session, values, slack_user_id=slack_user_id)

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
+from db.dialects import rowcount
 from db.models import Conversation, Message, Turn
 
 # Any fixed number: every Switchboard process asks for the same one.
@@ -76,7 +77,7 @@ def edit_message(
         .values(content=text)
         .execution_options(synchronize_session=False)
     )
-    changed = result.rowcount  # type: ignore[attr-defined]
+    changed = rowcount(result)
     if changed:
         _retitle(session, team_id=team_id, channel_id=channel_id, thread_ts=ts, title=text[:255])
     return int(changed)
@@ -143,7 +144,7 @@ def delete_messages(session: Session, ids: list[int], *, cutoff: datetime) -> in
         .where(Message.id.in_(ids), Message.created_at < cutoff, ~_unfinished_turn())
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return rowcount(result)
 
 
 def count_old_messages(session: Session, *, cutoff: datetime, team_id: str | None) -> int:
@@ -196,7 +197,7 @@ def delete_empty_conversations(session: Session, ids: list[int]) -> int:
         )
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return rowcount(result)
 
 
 def count_conversations_left_empty(
@@ -247,7 +248,7 @@ def blank_titles(session: Session, ids: list[int]) -> int:
         .values(title="")
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return rowcount(result)
 
 
 @contextmanager

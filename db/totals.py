@@ -17,6 +17,8 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Date,
+    SQLColumnExpression,
+    Table,
     and_,
     case,
     cast,
@@ -29,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from db.dialects import insert_for
+from db.dialects import insert_for, rowcount
 from db.models import (
     LATENCY_BOUNDS_MS,
     LATENCY_COLUMNS,
@@ -115,7 +117,7 @@ def add(session: Session, response: Mapping[str, Any], *, slack_user_id: str | N
 
 def _upsert(
     session: Session,
-    table: Any,
+    table: Table,
     values: dict[str, Any],
     *,
     key: tuple[str, ...],
@@ -184,7 +186,7 @@ def rebuild(bind: Session | Connection) -> tuple[int, int]:
     # from a third of the pages when they are not strewn over the table (a hash's order).
     daily = daily.order_by(day, Response.team_id)
     columns = [*_DAILY_KEY, *_DAILY_SUMS, *LATENCY_COLUMNS]
-    daily_rows = bind.execute(_DAILY.insert().from_select(columns, daily)).rowcount
+    daily_rows = rowcount(bind.execute(_DAILY.insert().from_select(columns, daily)))
 
     month = _month(dialect)
     monthly_rows = 0
@@ -197,7 +199,7 @@ def rebuild(bind: Session | Connection) -> tuple[int, int]:
         func.sum(unpriced),
         literal(False),
     )
-    scopes: list[tuple[str, ColumnElement[Any], list[ColumnElement[bool]]]] = [
+    scopes: list[tuple[str, SQLColumnExpression[Any], list[ColumnElement[bool]]]] = [
         ("workspace", literal(""), []),
         ("channel", Response.channel_id, [Response.channel_id.is_not(None)]),
         ("user", User.slack_user_id, []),
@@ -208,9 +210,11 @@ def rebuild(bind: Session | Connection) -> tuple[int, int]:
             source = source.join(User, User.id == Response.user_id)
         grouping = [Response.team_id, month] + ([scope_id] if scope != "workspace" else [])
         source = source.where(*conditions).group_by(*grouping)
-        monthly_rows += bind.execute(
-            _MONTHLY.insert().from_select([*_MONTHLY_KEY, *_MONTHLY_SUMS, "notified"], source)
-        ).rowcount
+        monthly_rows += rowcount(
+            bind.execute(
+                _MONTHLY.insert().from_select([*_MONTHLY_KEY, *_MONTHLY_SUMS, "notified"], source)
+            )
+        )
     if notified:
         key = tuple_(*(_MONTHLY.c[name] for name in _MONTHLY_KEY))
         bind.execute(update(_MONTHLY).where(key.in_(notified)).values(notified=True))

@@ -20,6 +20,7 @@ from typing import NamedTuple
 from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
+from db.dialects import rowcount
 from db.models import Conversation, Message, Turn, User
 
 _earlier = aliased(Turn)
@@ -133,7 +134,7 @@ def finish(session: Session, *, turn_id: int, owner: str, outcome: str, now: dat
         .values(state="done", outcome=outcome, finished_at=now, lease_until=None)
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(rowcount(result))
 
 
 def give_back(session: Session, *, owner: str, ids: list[int], refund: bool = False) -> list[int]:
@@ -196,7 +197,8 @@ _WORK = (
 def work(session: Session, turn_id: int) -> Work | None:
     """The message, its author and its conversation; None if the message was deleted."""
     row = session.execute(_WORK, {"turn_id": turn_id}).one_or_none()
-    return None if row is None else Work(*row)
+    # `_make`, not `Work(*row)`: mypy cannot spread a Row typed past its tenth column.
+    return None if row is None else Work._make(row)
 
 
 def unfinished(session: Session) -> int:

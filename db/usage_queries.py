@@ -17,6 +17,7 @@ from sqlalchemy import (
     ColumnElement,
     Date,
     Select,
+    Table,
     case,
     exists,
     func,
@@ -92,7 +93,7 @@ def breakdown(session: Session, usage: UsageFilter, *, with_latency: bool = True
     Without `with_latency` the histogram is left empty: `latency` reads it apart.
     """
     whole, pieces = _split(usage)
-    parts: list[Select[Any]] = []
+    parts: list[Select[*tuple[Any, ...]]] = []
     if whole is not None:
         parts.append(_daily_rows(usage, whole))
     parts.extend(_raw_rows(usage, piece) for piece in pieces)
@@ -256,7 +257,7 @@ def has_usage(
     """Whether any response at all (any time) matches: tells an unknown name from a quiet one."""
     if model is not None:
         # `responses` has an index on the workspace's models; the totals have none.
-        table: Any = Response
+        table: type[Response] | type[UsageDaily] = Response
         conditions = [Response.team_id == team_id, Response.model_used == model]
     else:
         # The totals: a member's rows there are a few a day, whereas in `responses` a busy
@@ -305,7 +306,7 @@ def _conditions(
     ]
 
 
-def _narrowed(usage: UsageFilter, table: Any) -> list[ColumnElement[bool]]:
+def _narrowed(usage: UsageFilter, table: Table) -> list[ColumnElement[bool]]:
     """The filter's workspace, members, channel and model, on `responses` or `usage_daily`
     (their columns share these names)."""
     conditions = []
@@ -364,7 +365,7 @@ def _daily_conditions(usage: UsageFilter, whole: tuple[date, date]) -> list[Colu
     ]
 
 
-def _daily_rows(usage: UsageFilter, whole: tuple[date, date]) -> Select[Any]:
+def _daily_rows(usage: UsageFilter, whole: tuple[date, date]) -> Select[*tuple[Any, ...]]:
     return select(
         UsageDaily.model_used.label("model"),
         UsageDaily.user_id.label("user_id"),
@@ -380,7 +381,7 @@ def _daily_rows(usage: UsageFilter, whole: tuple[date, date]) -> Select[Any]:
     ).where(*_daily_conditions(usage, whole))
 
 
-def _raw_rows(usage: UsageFilter, piece: _Piece) -> Select[Any]:
+def _raw_rows(usage: UsageFilter, piece: _Piece) -> Select[*tuple[Any, ...]]:
     """One partial day's responses, each as a totals row of one request."""
     day, start, end = piece
     return select(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, TypeGuard
 
 from slack_bolt import App, Respond
 
@@ -45,14 +45,26 @@ def click_of(body: dict[str, Any], action: dict[str, Any]) -> Click | None:
     # The answer belongs to the workspace the click came from; the vote to the voter's own.
     team_id = team.get("id") or user.get("team_id")
     voter_team_id = user.get("team_id") or team_id
-    values = (channel_id, message_ts, team_id, voter_team_id, user.get("id"), action.get("value"))
-    if not all(isinstance(value, str) and value for value in values):
+    voter_user_id, rating = user.get("id"), action.get("value")
+    if not (
+        _text(channel_id)
+        and _text(message_ts)
+        and _text(team_id)
+        and _text(voter_team_id)
+        and _text(voter_user_id)
+        and _text(rating)
+    ):
         return None
     return Click(
         team_id=team_id,
         channel_id=channel_id,
         message_ts=answer_ts(action.get("block_id"), message_ts),
         voter_team_id=voter_team_id,
-        voter_user_id=user["id"],
-        rating=action["value"],
+        voter_user_id=voter_user_id,
+        rating=rating,
     )
+
+
+def _text(value: object) -> TypeGuard[str]:
+    """Whether a payload field is a string with something in it."""
+    return isinstance(value, str) and bool(value)

@@ -62,7 +62,7 @@ def _model_blocks(home: Home) -> list[Block]:
 
 
 def _menu(home: Home) -> Block | None:
-    options = [
+    options: list[Block] = [
         {"text": {"type": "plain_text", "text": _option_text(name, model)}, "value": name}
         for name, model in home.choices.items()
         if len(name) <= _MAX_OPTION_VALUE

@@ -24,7 +24,8 @@ def register(app: App, services: Services) -> None:
         body: dict[str, Any], next_: Callable[[], None]
     ) -> BoltResponse | None:
         if "command" not in body:
-            return next_()
+            next_()
+            return None
         team_id, user_id = body.get("team_id"), body.get("user_id")
         if not (isinstance(team_id, str) and team_id and isinstance(user_id, str) and user_id):
             # Refused before any service runs, so no `users` row with an empty id is written.
@@ -35,6 +36,7 @@ def register(app: App, services: Services) -> None:
         # Slack sends a trigger id with every command; without one there is nothing to key on.
         if trigger_id and not receipts.first_delivery(trigger_id=trigger_id, team_id=team_id):
             return BoltResponse(status=200, body="")  # a replay: acknowledged, not run again
-        return next_()
+        next_()
+        return None
 
     app.middleware(handle_command_delivery)

@@ -6,9 +6,11 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from typing import Any
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionUserMessageParam
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -112,6 +114,7 @@ def test_chat_stream_helper(client: WebClient, slack: FakeSlackAPI) -> None:
     assert start.headers["Content-Type"].startswith("application/json")
     assert stream.ts == start.response["ts"]
     assert slack.wait_for("chat.stopStream")[0].args["ts"] == stream.ts
+    assert stream.ts is not None
     assert slack.streamed_text(stream.ts) == "Hello world!"
 
 
@@ -145,7 +148,7 @@ def test_only_a_streaming_message_takes_appends_and_stops(
 def test_stream_text_over_12000_characters_is_refused(
     client: WebClient, slack: FakeSlackAPI
 ) -> None:
-    start = {"channel": "D1", "thread_ts": "1.000001"}
+    start: dict[str, Any] = {"channel": "D1", "thread_ts": "1.000001"}
     with pytest.raises(SlackApiError, match="msg_too_long"):
         client.chat_startStream(**start, markdown_text="x" * 12_001)
     assert slack.open_streams() == []
@@ -162,7 +165,7 @@ def test_stream_text_over_12000_characters_is_refused(
 def test_open_streams_lists_what_was_started_and_not_stopped(
     client: WebClient, slack: FakeSlackAPI
 ) -> None:
-    recipient = {"recipient_team_id": "T0001", "recipient_user_id": "U1"}
+    recipient: dict[str, Any] = {"recipient_team_id": "T0001", "recipient_user_id": "U1"}
     first = client.chat_startStream(channel="C1", thread_ts="1.000001", **recipient)["ts"]
     second = client.chat_startStream(channel="C1", thread_ts="2.000001", **recipient)["ts"]
     client.chat_stopStream(channel="C1", ts=first)
@@ -240,7 +243,8 @@ def test_response_url_and_wait_for_timeout(slack: FakeSlackAPI) -> None:
 
 # ----- OpenAI ------------------------------------------------------------------------------
 
-MESSAGES = [{"role": "user", "content": "What is the answer to everything?"}]
+QUESTION = "What is the answer to everything?"
+MESSAGES: list[ChatCompletionUserMessageParam] = [{"role": "user", "content": QUESTION}]
 
 
 def test_non_streaming_completion(oai: openai.OpenAI, llm: FakeOpenAI) -> None:
@@ -248,9 +252,7 @@ def test_non_streaming_completion(oai: openai.OpenAI, llm: FakeOpenAI) -> None:
     result = oai.chat.completions.create(model="gpt-4o", messages=MESSAGES)
     assert result.choices[0].message.content == "Forty-two."
     assert result.model == "gpt-4o-2024"
-    assert (
-        result.usage is not None and result.usage.prompt_tokens == len(MESSAGES[0]["content"]) // 4
-    )
+    assert result.usage is not None and result.usage.prompt_tokens == len(QUESTION) // 4
     assert oai.chat.completions.create(model="gpt-4o", messages=MESSAGES).model == "gpt-4o"
     (request, _) = llm.wait_for_requests(2)
     assert request["messages"] == MESSAGES and request["_path"] == "/v1/chat/completions"
@@ -276,7 +278,8 @@ def test_streaming_with_usage(oai: openai.OpenAI, llm: FakeOpenAI) -> None:
     assert text == "Forty-two."
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
     assert chunks[-1].choices == [] and chunks[-1].usage is not None
-    assert chunks[-1].usage.prompt_tokens_details.cached_tokens == 10
+    details = chunks[-1].usage.prompt_tokens_details
+    assert details is not None and details.cached_tokens == 10
     assert chunks[-1].usage.model_extra == {"cost": 0.0123}
 
 

@@ -14,11 +14,11 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Protocol, TypeVar
 
 from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -41,6 +41,7 @@ from db.models import Conversation, Message, utcnow
 from db.turns import Claimed, Work
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 _SECRET = re.compile(r"\b(sk|xox[abpr]|xapp)-[A-Za-z0-9_*\-]{4,}")
 
 MAX_PROMPT_CHARS = 40_000
@@ -578,7 +579,7 @@ class ConversationService:
         if reply.text or not reply.estimated:
             cost = cost_usd(reply.model, provider, reply.usage, prices=self._model_prices)
         error = reply.error
-        response = {
+        response: queries.ResponseValues = {
             "team_id": work.team_id,
             "user_id": work.user_row_id,
             "conversation_id": work.conversation_id,
@@ -669,8 +670,8 @@ class ConversationService:
         self._write_patiently(write, what=f"turn {turn_id}", record={"outcome": outcome})
 
     def _write_patiently(
-        self, write: Callable[[Session], Any], *, what: str, record: dict[str, Any]
-    ) -> Any:
+        self, write: Callable[[Session], _T], *, what: str, record: Mapping[str, object]
+    ) -> _T | None:
         delay = 0.25
         deadline = time.monotonic() + self._record_retry_for
         while True:

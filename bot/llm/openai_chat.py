@@ -17,9 +17,11 @@ from openai import Stream
 from openai.types.chat import (
     ChatCompletion,
     ChatCompletionChunk,
+    ChatCompletionMessage,
     ChatCompletionMessageParam,
     ChatCompletionToolParam,
 )
+from openai.types.chat.chat_completion_chunk import ChoiceDelta
 from openai.types.completion_usage import CompletionUsage
 
 from bot.llm.deadlines import Clock, Deadlines, Now
@@ -260,7 +262,8 @@ class _Answer:
             if choice.finish_reason:
                 self.completion.finish_reason = choice.finish_reason
                 progressed = True
-            delta = choice.delta
+            # Chunks are built without validation: an endpoint may leave the delta out.
+            delta: ChoiceDelta | None = choice.delta
             if delta is None:
                 continue
             for call in delta.tool_calls or ():
@@ -288,7 +291,7 @@ class _Answer:
         for choice in answer.choices or ():
             if choice.finish_reason:
                 self.completion.finish_reason = choice.finish_reason
-            message = choice.message
+            message: ChatCompletionMessage | None = choice.message  # as the delta above
             if message is None:
                 continue
             text.append(message.content or "")
@@ -308,10 +311,9 @@ class _Answer:
         # OpenRouter and LiteLLM report what the call cost in the usage; LiteLLM's proxy also
         # in a header. Other endpoints leave it out.
         cost = (usage.model_extra or {}).get("cost")
-        cached = usage.prompt_tokens_details and usage.prompt_tokens_details.cached_tokens
-        reasoning = (
-            usage.completion_tokens_details and usage.completion_tokens_details.reasoning_tokens
-        )
+        asked, written_details = usage.prompt_tokens_details, usage.completion_tokens_details
+        cached = asked.cached_tokens if asked else None
+        reasoning = written_details.reasoning_tokens if written_details else None
         return TokenUsage(
             prompt=prompt,
             completion=written,

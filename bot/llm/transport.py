@@ -95,8 +95,11 @@ class StreamHooks:
             timeouts = response.request.extensions.get("timeout")
             if isinstance(timeouts, dict):  # read when the body starts
                 timeouts["read"] = watch.clock.body_read_timeout()
-        if "event-stream" in response.headers.get("content-type", ""):
-            response.stream = _WatchedStream(response.stream, watch, self._endings)
+        stream = response.stream
+        if "event-stream" in response.headers.get("content-type", "") and isinstance(
+            stream, httpx2.SyncByteStream
+        ):  # the sync client's bodies are all sync streams
+            response.stream = _WatchedStream(stream, watch, self._endings)
 
 
 class _WatchedStream(httpx2.SyncByteStream):

@@ -13,6 +13,7 @@ from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from db import queries
+from db.dialects import rowcount
 from db.models import ModelDefault, PendingOverride, WorkspaceSettings
 
 MAX_MODEL_NAME = 255
@@ -256,7 +257,7 @@ class ModelChooser:
                 ModelDefault.scope_id == scope_id,
             )
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return bool(rowcount(result))
 
     def set_pending(
         self, session: Session, *, team_id: str, channel_id: str, slack_user_id: str, model: str

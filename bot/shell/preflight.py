@@ -41,7 +41,9 @@ def slack_bot_token_problem(settings: Settings) -> Problem | None:
 def slack_app_token_problem(settings: Settings) -> Problem | None:
     """`apps.connections.open` with SLACK_APP_TOKEN, the call Socket Mode starts with."""
     client = _slack_client(settings)
-    return _slack_problem(lambda: client.apps_connections_open(app_token=settings.slack_app_token))
+    # Unset, the call goes without a token and Slack answers `not_authed`, as it should.
+    token = settings.slack_app_token or ""
+    return _slack_problem(lambda: client.apps_connections_open(app_token=token))
 
 
 def _slack_client(settings: Settings, *, token: str | None = None) -> WebClient:

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import overload
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
@@ -85,39 +86,43 @@ class Settings:
         env = _Env(values)
         return cls(
             slack_bot_token=env.token("SLACK_BOT_TOKEN", "xoxb-", "the bot token (xoxb-…)"),
-            slack_signing_secret=env.str("SLACK_SIGNING_SECRET"),
+            slack_signing_secret=env.string("SLACK_SIGNING_SECRET"),
             slack_app_token=env.token("SLACK_APP_TOKEN", "xapp-", "an app-level token (xapp-…)"),
             slack_api_url=env.url("SLACK_API_URL", cls.slack_api_url, trailing_slash=True),
-            openai_api_key=env.str("OPENAI_API_KEY"),
+            openai_api_key=env.string("OPENAI_API_KEY"),
             openai_base_url=env.url("OPENAI_BASE_URL", None),
             database_url=env.database_url("DATABASE_URL", cls.database_url),
-            default_model=env.str("DEFAULT_MODEL") or cls.default_model,
+            default_model=env.string("DEFAULT_MODEL") or cls.default_model,
             allowed_models=env.models("ALLOWED_MODELS"),
             admin_user_ids=env.user_ids("ADMIN_USER_IDS"),
-            port=env.int("PORT", cls.port, low=1, high=65535),
-            system_prompt=env.str("SYSTEM_PROMPT") or cls.system_prompt,
+            port=env.integer("PORT", cls.port, low=1, high=65535),
+            system_prompt=env.string("SYSTEM_PROMPT") or cls.system_prompt,
             log_level=env.choice("LOG_LEVEL", cls.log_level, _LOG_LEVELS),
-            log_content=env.bool("LOG_CONTENT", cls.log_content),
-            max_context_tokens=env.int("MAX_CONTEXT_TOKENS", cls.max_context_tokens, low=256),
-            max_concurrent_turns=env.int("MAX_CONCURRENT_TURNS", cls.max_concurrent_turns, low=1),
-            http_threads=env.int("HTTP_THREADS", cls.http_threads, low=1, high=512),
-            model_timeout=env.float("MODEL_TIMEOUT", cls.model_timeout),
-            model_first_token_timeout=env.float(
+            log_content=env.boolean("LOG_CONTENT", cls.log_content),
+            max_context_tokens=env.integer("MAX_CONTEXT_TOKENS", cls.max_context_tokens, low=256),
+            max_concurrent_turns=env.integer(
+                "MAX_CONCURRENT_TURNS", cls.max_concurrent_turns, low=1
+            ),
+            http_threads=env.integer("HTTP_THREADS", cls.http_threads, low=1, high=512),
+            model_timeout=env.seconds("MODEL_TIMEOUT", cls.model_timeout),
+            model_first_token_timeout=env.seconds(
                 "MODEL_FIRST_TOKEN_TIMEOUT",
-                env.float("MODEL_TIMEOUT", cls.model_first_token_timeout),
+                env.seconds("MODEL_TIMEOUT", cls.model_first_token_timeout),
             ),
-            model_idle_timeout=env.float(
-                "MODEL_IDLE_TIMEOUT", env.float("MODEL_TIMEOUT", cls.model_idle_timeout)
+            model_idle_timeout=env.seconds(
+                "MODEL_IDLE_TIMEOUT", env.seconds("MODEL_TIMEOUT", cls.model_idle_timeout)
             ),
-            model_total_timeout=env.float("MODEL_TOTAL_TIMEOUT", cls.model_total_timeout),
-            model_max_retries=env.int("MODEL_MAX_RETRIES", cls.model_max_retries, high=10),
+            model_total_timeout=env.seconds("MODEL_TOTAL_TIMEOUT", cls.model_total_timeout),
+            model_max_retries=env.integer("MODEL_MAX_RETRIES", cls.model_max_retries, high=10),
             model_provider=env.name("MODEL_PROVIDER"),
             model_prices=env.prices("MODEL_PRICES"),
-            auto_migrate=env.bool("AUTO_MIGRATE", cls.auto_migrate),
-            shutdown_grace_seconds=env.float("SHUTDOWN_GRACE_SECONDS", cls.shutdown_grace_seconds),
-            turn_lease_seconds=env.float("TURN_LEASE_SECONDS", cls.turn_lease_seconds),
-            turn_poll_seconds=env.float("TURN_POLL_SECONDS", cls.turn_poll_seconds),
-            max_turn_age_seconds=env.float("MAX_TURN_AGE_SECONDS", cls.max_turn_age_seconds),
+            auto_migrate=env.boolean("AUTO_MIGRATE", cls.auto_migrate),
+            shutdown_grace_seconds=env.seconds(
+                "SHUTDOWN_GRACE_SECONDS", cls.shutdown_grace_seconds
+            ),
+            turn_lease_seconds=env.seconds("TURN_LEASE_SECONDS", cls.turn_lease_seconds),
+            turn_poll_seconds=env.seconds("TURN_POLL_SECONDS", cls.turn_poll_seconds),
+            max_turn_age_seconds=env.seconds("MAX_TURN_AGE_SECONDS", cls.max_turn_age_seconds),
             suggested_prompts=env.prompts("SUGGESTED_PROMPTS"),
             retention_days=env.days("RETENTION_DAYS"),
         )
@@ -151,18 +156,22 @@ class _Env:
     def __init__(self, values: Mapping[str, str]) -> None:
         self._values = values
 
-    def str(self, name: str) -> str | None:
+    def string(self, name: str) -> str | None:
         value = self._values.get(name, "").strip()
         return value or None
 
     def token(self, name: str, prefix: str, what: str) -> str | None:
-        value = self.str(name)
+        value = self.string(name)
         if value is not None and not value.startswith(prefix):
             raise SettingsError(f"{name} does not look like {what}: it must start with {prefix!r}.")
         return value
 
+    @overload
+    def url(self, name: str, default: str, *, trailing_slash: bool = False) -> str: ...
+    @overload
+    def url(self, name: str, default: None, *, trailing_slash: bool = False) -> str | None: ...
     def url(self, name: str, default: str | None, *, trailing_slash: bool = False) -> str | None:
-        value = self.str(name)
+        value = self.string(name)
         if value is None:
             return default
         parts = urlsplit(value)
@@ -175,7 +184,7 @@ class _Env:
         return value
 
     def database_url(self, name: str, default: str) -> str:
-        value = self.str(name) or default
+        value = self.string(name) or default
         example = (
             "for example sqlite:///switchboard.db or "
             "postgresql://user:password@host:5432/switchboard"
@@ -189,8 +198,8 @@ class _Env:
             raise SettingsError(f"{name} is not a well-formed database URL: {example}.") from None
         return value
 
-    def int(self, name: str, default: int, *, low: int = 0, high: int | None = None) -> int:
-        raw = self.str(name)
+    def integer(self, name: str, default: int, *, low: int = 0, high: int | None = None) -> int:
+        raw = self.string(name)
         if raw is None:
             return default
         try:
@@ -203,7 +212,7 @@ class _Env:
         return value
 
     def days(self, name: str) -> int | None:
-        raw = self.str(name)
+        raw = self.string(name)
         if raw is None:
             return None
         value = raw.removesuffix("d").strip()
@@ -214,8 +223,8 @@ class _Env:
             )
         return int(value)
 
-    def float(self, name: str, default: float) -> float:
-        raw = self.str(name)
+    def seconds(self, name: str, default: float) -> float:
+        raw = self.string(name)
         if raw is None:
             return default
         try:
@@ -228,8 +237,8 @@ class _Env:
             )
         return value
 
-    def bool(self, name: str, default: bool) -> bool:
-        raw = self.str(name)
+    def boolean(self, name: str, default: bool) -> bool:
+        raw = self.string(name)
         if raw is None:
             return default
         lowered = raw.lower()
@@ -240,14 +249,14 @@ class _Env:
         raise SettingsError(f"{name} must be true or false.")
 
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
-        value = (self.str(name) or default).upper()
+        value = (self.string(name) or default).upper()
         if value not in choices:
             raise SettingsError(f"{name} must be one of {', '.join(choices)}.")
         return value
 
     def models(self, name: str) -> tuple[tuple[str, str], ...]:
         entries: dict[str, str] = {}
-        for item in filter(None, (part.strip() for part in (self.str(name) or "").split(","))):
+        for item in filter(None, (part.strip() for part in (self.string(name) or "").split(","))):
             alias, _, model = item.partition("=")
             alias, model = alias.strip(), (model.strip() if _ else alias.strip())
             if not alias or not model or any(c.isspace() for c in alias + model):
@@ -259,7 +268,7 @@ class _Env:
         return tuple(entries.items())
 
     def name(self, name: str) -> str | None:
-        value = self.str(name)
+        value = self.string(name)
         if value is not None and not re.fullmatch(r"[A-Za-z0-9][\w.-]*", value):
             raise SettingsError(
                 f"{name} must be one word naming the provider, for example openai, "
@@ -270,7 +279,7 @@ class _Env:
     def prices(self, name: str) -> tuple[tuple[str, Decimal, Decimal], ...]:
         example = "for example my-llama=0.10/0.30,other-model=1/2"
         entries: dict[str, tuple[Decimal, Decimal]] = {}
-        for item in filter(None, (part.strip() for part in (self.str(name) or "").split(","))):
+        for item in filter(None, (part.strip() for part in (self.string(name) or "").split(","))):
             model, _, price = item.rpartition("=")
             prompt, slash, completion = price.partition("/")
             try:
@@ -291,7 +300,7 @@ class _Env:
         return tuple((model, *pair) for model, pair in entries.items())
 
     def user_ids(self, name: str) -> frozenset[str]:
-        ids = [part.strip() for part in (self.str(name) or "").split(",") if part.strip()]
+        ids = [part.strip() for part in (self.string(name) or "").split(",") if part.strip()]
         bad = [i for i in ids if not _SLACK_ID.match(i)]
         if bad:
             raise SettingsError(
@@ -303,7 +312,7 @@ class _Env:
     def prompts(self, name: str) -> tuple[tuple[str, str], ...]:
         example = "for example Summarise|Summarise this thread;Translate|Translate to French"
         prompts = []
-        for item in filter(None, (part.strip() for part in (self.str(name) or "").split(";"))):
+        for item in filter(None, (part.strip() for part in (self.string(name) or "").split(";"))):
             title, bar, message = item.partition("|")
             if not bar or not title.strip() or not message.strip():
                 raise SettingsError(

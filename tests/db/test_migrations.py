@@ -74,5 +74,7 @@ def test_every_revision_steps_down_and_up(empty_db_url: str) -> None:
     script = ScriptDirectory.from_config(config)
     for revision in reversed(list(script.walk_revisions())):
         command.upgrade(config, revision.revision)
-        command.downgrade(config, revision.down_revision or "base")
+        down = revision.down_revision
+        assert down is None or isinstance(down, str), f"{revision.revision} merges branches"
+        command.downgrade(config, down or "base")
         command.upgrade(config, revision.revision)

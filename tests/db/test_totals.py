@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from db import totals
+from db.dialects import rowcount
 from db.models import LATENCY_BOUNDS_MS, LATENCY_COLUMNS, UsageDaily, UsageMonthly, User
 from tests.accounting import record_response
 
@@ -101,7 +102,7 @@ def test_a_rebuild_keeps_the_months_already_notified(sessions: sessionmaker[Sess
     )
     with sessions.begin() as session:
         marked = session.execute(update(UsageMonthly).where(*noticed).values(notified=True))
-        assert marked.rowcount == 3  # the workspace, Ada and Bob
+        assert rowcount(marked) == 3  # the workspace, Ada and Bob
         # A total gone wrong, which the rebuild is there to mend.
         session.execute(update(UsageMonthly).where(*noticed).values(requests=999))
     with sessions.begin() as session:

@@ -119,12 +119,13 @@ class BaseHandler(BaseHTTPRequestHandler):
     @property
     def owner(self) -> Any:
         """The LoopbackServer instance this handler serves."""
+        # Any: each fake's handler takes it as its own subclass (`fake: FakeOpenAI = self.owner`).
         return cast(Any, self.server.owner)
 
     def read_body(self) -> bytes:
         """Read the full request body (Content-Length or chunked)."""
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            parts = []
+            parts: list[bytes] = []
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
                 if size == 0:
@@ -166,7 +167,9 @@ def parse_multipart(body: bytes, content_type: str) -> dict[str, str | bytes]:
     fields: dict[str, str | bytes] = {}
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition") or ""
-        payload = part.get_payload(decode=True) or b""
+        # Decoded, a leaf part's payload is bytes (None for a nested multipart).
+        decoded = part.get_payload(decode=True)
+        payload = decoded if isinstance(decoded, bytes) else b""
         if part.get_filename() is None:
             fields[str(name)] = payload.decode("utf-8", "replace")
         else:

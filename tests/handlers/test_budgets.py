@@ -52,7 +52,7 @@ def budgets(sessions: sessionmaker[Session], team_id: str = TEAM) -> set[BudgetR
                 Budget.scope, Budget.scope_id, Budget.limit_usd, Budget.limit_tokens, Budget.set_by
             ).where(Budget.team_id == team_id)
         )
-        return {tuple(row) for row in rows}  # type: ignore[misc]
+        return {(*row,) for row in rows}
 
 
 def spend(

@@ -22,7 +22,9 @@ def answer(app: SlackAppHarness, model: FakeOpenAI, sessions: sessionmaker[Sessi
     app.mention("capital of France?")
     app.wait_idle()
     with sessions() as session:
-        return session.scalars(select(Message.slack_ts).where(Message.role == "assistant")).one()
+        ts = session.scalars(select(Message.slack_ts).where(Message.role == "assistant")).one()
+    assert ts is not None
+    return ts
 
 
 def click(
@@ -67,7 +69,7 @@ def votes(sessions: sessionmaker[Session]) -> set[tuple[int, str, str, str]]:
         rows = session.execute(
             select(Feedback.response_id, Feedback.team_id, Feedback.slack_user_id, Feedback.rating)
         )
-        return {tuple(row) for row in rows}  # type: ignore[misc]
+        return {(*row,) for row in rows}
 
 
 def response_id(sessions: sessionmaker[Session]) -> int:

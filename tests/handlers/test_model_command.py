@@ -46,7 +46,7 @@ def defaults(sessions: sessionmaker[Session]) -> set[tuple[str, str, str]]:
         rows = session.execute(
             select(ModelDefault.scope, ModelDefault.scope_id, ModelDefault.model)
         )
-        return {tuple(row) for row in rows}  # type: ignore[misc]
+        return {(*row,) for row in rows}
 
 
 def public_notes(slack: FakeSlackAPI) -> list[str]:

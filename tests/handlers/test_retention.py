@@ -55,7 +55,7 @@ def stored(sessions: sessionmaker[Session]) -> list[tuple[str, str, str | None]]
         rows = session.execute(
             select(Message.role, Message.content, Message.slack_ts).order_by(Message.id)
         )
-        return [tuple(row) for row in rows]  # type: ignore[misc]
+        return [(*row,) for row in rows]
 
 
 def contents(completion: dict) -> list[str]:
@@ -175,6 +175,7 @@ def test_changes_to_messages_never_stored_are_ignored_quietly(
     app.wait_idle()
     before = stored(sessions)
     [(_, _, reply_ts)] = [row for row in before if row[0] == "assistant"]
+    assert reply_ts is not None
     events = {
         "deleted": deleted(app, "1600000000.000100", thread_ts=None),
         "edited": changed(app, "1600000000.000100", "new", thread_ts=root),

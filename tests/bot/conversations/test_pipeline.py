@@ -114,7 +114,10 @@ def bots(
 
     def start(**settings: str) -> BotProcess:
         name = f"bot-{len(started)}.log"
-        bot = BotProcess(slack, model, db_url, log_path=tmp_path / name, **settings)
+        # `command` named, else mypy sees **settings as a candidate for it.
+        bot = BotProcess(
+            slack, model, db_url, log_path=tmp_path / name, command=("serve",), **settings
+        )
         started.append(bot)
         return bot
 

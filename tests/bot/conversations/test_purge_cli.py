@@ -8,17 +8,18 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import Conversation, Message, Response
+from db.models import Base, Conversation, Message, Response
 from tests.bot.conversations.test_retention import seed
 from tests.bot.shell.test_cli import run_bot
 
 
 def counts(sessions: sessionmaker[Session]) -> tuple[int, int, int]:
     with sessions() as session:
-        return tuple(  # type: ignore[return-value]
-            session.scalar(select(func.count()).select_from(model)) or 0
-            for model in (Message, Conversation, Response)
-        )
+
+        def count(model: type[Base]) -> int:
+            return session.scalar(select(func.count()).select_from(model)) or 0
+
+        return count(Message), count(Conversation), count(Response)
 
 
 def test_dry_run_then_purge(db_url: str, sessions: sessionmaker[Session], tmp_path: Path) -> None:

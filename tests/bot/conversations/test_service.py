@@ -24,7 +24,7 @@ from bot.conversations.service import (
     ReplyTarget,
     TurnOutcome,
 )
-from bot.llm.port import ChatMessage, ChatStream, Completion, ModelError, TokenUsage
+from bot.llm.port import ChatMessage, ChatStream, Completion, ModelError, TokenUsage, ToolSpec
 from bot.members.directory import Profile, UserDirectory
 from bot.model_choice.chain import Catalogue, ModelChooser
 from db import turns
@@ -38,7 +38,7 @@ OWNER = "test-process"
 class FakeChatModel:
     """A `ChatModel` answering from a queue; `history` holds what it was asked."""
 
-    provider = "openai"
+    provider: str | None = "openai"
 
     def __init__(self) -> None:
         self.queued: list[str | ModelError] = []
@@ -48,7 +48,13 @@ class FakeChatModel:
         """Queue answers (text, or an error to raise after no text)."""
         self.queued.extend(answers)
 
-    def stream(self, model: str, messages: Sequence[ChatMessage]) -> ChatStream:
+    def stream(
+        self,
+        model: str,
+        messages: Sequence[ChatMessage],
+        *,
+        tools: Sequence[ToolSpec] | None = None,
+    ) -> ChatStream:
         self.history.append((model, list(messages)))
         answer = self.queued.pop(0) if self.queued else "ok"
         completion = Completion(model=model)
@@ -167,7 +173,7 @@ def runner(sessions: sessionmaker[Session], service: ConversationService) -> Run
 
 
 def mention(text: str, ts: str, **kwargs: Any) -> IncomingMessage:
-    fields = {
+    fields: dict[str, Any] = {
         "team_id": TEAM,
         "channel_id": "C1",
         "user_id": "U1",
@@ -429,6 +435,7 @@ def test_a_refusal_slack_will_not_show_still_ends_the_turn_as_refused(
 ) -> None:
     service.accept(mention("", "1.000001"))  # nothing after the mention
     runner = Runner(sessions, service)
+    # This one runner's sinks refuse; mypy forbids replacing a method, on purpose, as here.
     runner.sink = lambda target, on_start: RefusingSink(target)  # type: ignore[method-assign]
     [outcome] = runner.run_all()
     assert outcome.status == "refused"
@@ -487,8 +494,10 @@ def test_a_turn_whose_lease_passed_to_another_process_stops_its_reply_here(
     release = threading.Event()
     stream = chat.stream
 
-    def blocked(model: str, messages: Sequence[ChatMessage]) -> ChatStream:
-        result = stream(model, messages)
+    def blocked(
+        model: str, messages: Sequence[ChatMessage], *, tools: Sequence[ToolSpec] | None = None
+    ) -> ChatStream:
+        result = stream(model, messages, tools=tools)
         deltas = result.deltas
 
         def slow() -> Iterator[str]:
@@ -499,6 +508,7 @@ def test_a_turn_whose_lease_passed_to_another_process_stops_its_reply_here(
         result.deltas = slow()
         return result
 
+    # This one model blocks mid-answer; mypy forbids replacing a method, on purpose, as here.
     chat.stream = blocked  # type: ignore[method-assign]
     sinks: list[ListSink] = []
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from bot.llm.deadlines import Deadlines
@@ -16,7 +18,9 @@ BAD_KEY = "refused our credentials"
 REFUSED = "content policy"
 
 
-def error(message: str, type: str | None = None, param: str | None = None, code: object = None):
+def error(
+    message: str, type: str | None = None, param: str | None = None, code: object = None
+) -> dict[str, Any]:
     return {"error": {"message": message, "type": type, "param": param, "code": code}}
 
 

@@ -8,12 +8,14 @@ from collections.abc import Iterator
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from bot.llm.openai_chat import OpenAIChatModel, build_client
 from bot.llm.transport import EventDecoder
 from tests.fakes import FakeOpenAI, FakeReply
 
 QUESTION = [{"role": "user", "content": "Hi?"}]
+SDK_QUESTION: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Hi?"}]
 
 
 def read(*pieces: bytes) -> list[str]:
@@ -86,7 +88,9 @@ def test_a_multibyte_character_split_across_reads_is_decoded_whole() -> None:
 def test_the_openai_sdk_still_drops_the_connection_after_a_stream(model: FakeOpenAI) -> None:
     client = openai.OpenAI(base_url=model.base_url, api_key="sk-test", max_retries=0, timeout=10)
     for _ in range(2):
-        stream = client.chat.completions.create(model="m", messages=QUESTION, stream=True)
+        stream = client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "Hi?"}], stream=True
+        )
         assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
         time.sleep(0.1)  # give a connection on its way back to the pool the time to get there
     assert model.connections == 2, (
@@ -98,7 +102,7 @@ def test_the_openai_sdk_still_drops_the_connection_after_a_stream(model: FakeOpe
 def test_the_openai_sdk_still_fails_on_an_event_without_data(model: FakeOpenAI) -> None:
     client = openai.OpenAI(base_url=model.base_url, api_key="sk-test", max_retries=0, timeout=10)
     model.enqueue(FakeReply(text="Fine.", preamble="event: ping\n\n"))
-    stream = client.chat.completions.create(model="m", messages=QUESTION, stream=True)
+    stream = client.chat.completions.create(model="m", messages=SDK_QUESTION, stream=True)
     with pytest.raises(ValueError):  # json.loads("")
         list(stream)
     # The day this fails, the SDK drops such events itself and EventDecoder can go.
@@ -116,7 +120,7 @@ def test_our_client_keeps_one_connection_for_reply_after_reply(model: FakeOpenAI
 def test_a_plain_sdk_stream_on_our_client_keeps_its_connection_too(model: FakeOpenAI) -> None:
     client = build_client(base_url=model.base_url, api_key="sk-test", max_retries=0, timeout=10)
     for _ in range(2):
-        stream = client.chat.completions.create(model="m", messages=QUESTION, stream=True)
+        stream = client.chat.completions.create(model="m", messages=SDK_QUESTION, stream=True)
         assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
         time.sleep(0.1)
     assert model.connections == 1

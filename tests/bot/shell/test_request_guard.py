@@ -21,6 +21,7 @@ FORM = "application/x-www-form-urlencoded"
 def _start_post(app: SlackAppHarness, headers: dict[str, str]) -> http.client.HTTPConnection:
     """A POST to /slack/events whose headers are sent and whose body is up to the caller."""
     address = urlsplit(app.url)
+    assert address.hostname is not None
     connection = http.client.HTTPConnection(address.hostname, address.port, timeout=10)
     connection.putrequest("POST", "/slack/events")
     for name, value in headers.items():

@@ -180,6 +180,7 @@ def test_a_message_deleted_while_answered_still_holds_its_share(
         admitted += 1
         with sessions.begin() as session:  # its author deletes it while the model writes
             ts = session.scalar(select(Message.slack_ts).join(Turn).where(Turn.id == turn))
+            assert ts is not None
             retention.delete_message(session, team_id=TEAM, channel_id="C1", thread_ts=None, ts=ts)
     for _ in range(admitted):  # the answers end, each recorded without its message
         record(sessions, None)

@@ -75,7 +75,14 @@ def two_bots(
         "HTTP_THREADS": "4",
     }
     bots = [
-        BotProcess(slack, model, postgres_url, log_path=tmp_path / f"bot-{n}.log", **settings)
+        BotProcess(
+            slack,
+            model,
+            postgres_url,
+            log_path=tmp_path / f"bot-{n}.log",
+            command=("serve",),  # named, else mypy sees **settings as a candidate for it
+            **settings,
+        )
         for n in range(2)
     ]
     yield bots[0], bots[1]
@@ -130,11 +137,11 @@ def spend(
         before = scalar(db, select(func.count()).select_from(Response))
         event = bot.message_event("<@UBOT> warm-up", team_id=team, user=user)
         assert bot.event(event | {"type": "app_mention"}, team_id=team).status == 200
-        wait_until(
-            lambda before=before: scalar(db, select(func.count()).select_from(Response)) > before,
-            timeout=10,
-            what="a warm-up answer",
-        )
+
+        def answered(before: int = before) -> bool:
+            return scalar(db, select(func.count()).select_from(Response)) > before
+
+        wait_until(answered, timeout=10, what="a warm-up answer")
 
 
 def spent_by(db: Engine, team: str, user: str | None = None) -> Decimal:

@@ -12,9 +12,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.members.directory import Profile, UserDirectory
-from bot.usage.reports import UsageReport, UsageService, report_csv
+from bot.usage.reports import UsageLine, UsageReport, UsageService, report_csv
 from bot.usage.request import last_days
 from db.models import Feedback, Response, User
+from db.usage_queries import Ratings
 from tests.accounting import record_response
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -73,6 +74,12 @@ def rated(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
     return sessions
 
 
+def ratings_of(line: UsageLine) -> Ratings:
+    """The line's ratings, which the total and the model lines always carry."""
+    assert line.ratings is not None, line.key
+    return line.ratings
+
+
 def report(sessions: sessionmaker[Session], team: str | None = TEAM) -> UsageReport:
     service = UsageService(sessions, UserDirectory(sessions, Profiles()))
     return service.report(last_days(30, now=NOW), team_id=team)
@@ -81,10 +88,10 @@ def report(sessions: sessionmaker[Session], team: str | None = TEAM) -> UsageRep
 def test_ratings_by_model(rated: sessionmaker[Session]) -> None:
     models = {line.key: line for line in report(rated).models}
     gpt, llama = models["gpt-4o"], models["llama"]
-    assert (gpt.ratings.rated, gpt.ratings.positive) == (3, 1)  # the tie is not positive
+    assert (ratings_of(gpt).rated, ratings_of(gpt).positive) == (3, 1)  # the tie is not positive
     assert gpt.share_positive == pytest.approx(1 / 3)
     assert gpt.cost_per_positive == Decimal("4.00")  # all four answers' cost, one good one
-    assert (llama.ratings.rated, llama.ratings.positive) == (1, 1)
+    assert (ratings_of(llama).rated, ratings_of(llama).positive) == (1, 1)
     assert llama.share_positive == 1.0
     assert llama.cost_per_positive is None  # unpriced, not free
 
@@ -106,19 +113,21 @@ def test_totals_equal_the_stored_rows(rated: sessionmaker[Session]) -> None:
         ):
             votes.setdefault(response_id, []).append(rating)
     positive = sum(r.count("up") > r.count("down") for r in votes.values())
-    assert (total.ratings.rated, total.ratings.positive) == (answers_rated, positive) == (4, 2)
-    assert sum(line.ratings.rated for line in report(rated).models) == answers_rated
+    assert (
+        (ratings_of(total).rated, ratings_of(total).positive) == (answers_rated, positive) == (4, 2)
+    )
+    assert sum(ratings_of(line).rated for line in report(rated).models) == answers_rated
 
 
 def test_another_workspaces_answers_are_not_counted(rated: sessionmaker[Session]) -> None:
-    assert (report(rated, OTHER_TEAM).total.ratings.rated) == 1
-    assert report(rated, None).total.ratings.rated == 5  # operators: every workspace
+    assert (ratings_of(report(rated, OTHER_TEAM).total).rated) == 1
+    assert ratings_of(report(rated, None).total).rated == 5  # operators: every workspace
 
 
 def test_a_members_own_report_counts_their_answers(rated: sessionmaker[Session]) -> None:
     service = UsageService(rated, UserDirectory(rated, Profiles()))
     own = service.report_for(TEAM, "U1", text="me", now=NOW)
-    assert own.total.ratings.rated == 4
+    assert ratings_of(own.total).rated == 4
 
 
 def test_csv_carries_ratings_for_the_total_and_models_only(rated: sessionmaker[Session]) -> None:
@@ -135,4 +144,4 @@ def test_csv_carries_ratings_for_the_total_and_models_only(rated: sessionmaker[S
 
 def test_no_ratings_are_zero_not_errors(sessions: sessionmaker[Session]) -> None:
     line = report(sessions).total
-    assert (line.ratings.rated, line.share_positive, line.cost_per_positive) == (0, None, None)
+    assert (ratings_of(line).rated, line.share_positive, line.cost_per_positive) == (0, None, None)

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, event, text
@@ -470,9 +471,9 @@ def test_whole_days_come_from_the_totals_and_cut_days_from_the_rows(
         ("@uquiet model llama-local", {"user": QUIET, "model": "llama-local"}),
     ],
 )  # fmt: skip
-def test_filters(seeded: sessionmaker[Session], text: str, criteria: dict[str, object]) -> None:
+def test_filters(seeded: sessionmaker[Session], text: str, criteria: dict[str, Any]) -> None:
     report = ask(seeded, text)
-    assert report.total.tally == expected(**criteria)  # type: ignore[arg-type]
+    assert report.total.tally == expected(**criteria)
     assert summed(line.tally for line in report.days) == report.total.tally
 
 
@@ -565,9 +566,10 @@ def test_reports_read_the_totals_by_index_on_postgresql(
 ) -> None:
     if db_backend != "postgresql":
         pytest.skip("the plans are PostgreSQL's")
-    statements: list[tuple[str, object]] = []
+    # The DBAPI's parameters, as psycopg2 takes them back in `exec_driver_sql`.
+    statements: list[tuple[str, Any]] = []
 
-    def capture(_c: object, _cur: object, sql: str, params: object, *_args: object) -> None:
+    def capture(_c: object, _cur: object, sql: str, params: Any, *_args: object) -> None:
         if sql.lstrip().startswith("SELECT"):
             statements.append((sql, params))
 
@@ -589,11 +591,11 @@ def test_reports_read_the_totals_by_index_on_postgresql(
         # Few rows make a table scan cheapest; take it off the menu to see which index serves.
         connection.execute(text("SET enable_seqscan = off"))
         for sql, params in totals_reads:
-            plan = "\n".join(connection.exec_driver_sql("EXPLAIN " + sql, params).scalars())  # type: ignore[arg-type]
+            plan = "\n".join(connection.exec_driver_sql("EXPLAIN " + sql, params).scalars())
             assert "Index Cond: ((day >= " in plan, plan
         connection.execute(text("SET enable_bitmapscan = off"))
         for sql, params in rows_reads:
-            plan = "\n".join(connection.exec_driver_sql("EXPLAIN " + sql, params).scalars())  # type: ignore[arg-type]
+            plan = "\n".join(connection.exec_driver_sql("EXPLAIN " + sql, params).scalars())
             assert "Index Only Scan using ix_responses_team_created" in plan, plan
 
 

@@ -97,6 +97,7 @@ def test_totals_equal_the_responses_after_every_kind_of_turn(
         queued = list(connection.scalars(select(Turn.id).where(Turn.state == "queued")))
         assert len(queued) == 2, queued
         stored_at = connection.scalar(select(Turn.created_at).where(Turn.id == queued[0]))
+        assert stored_at is not None
         old = stored_at - timedelta(hours=1)  # in Python: SQLite keeps datetimes as text
         connection.execute(update(Turn).where(Turn.id == queued[0]).values(created_at=old))
         connection.execute(update(Turn).where(Turn.id == queued[1]).values(attempts=3))
