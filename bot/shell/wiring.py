@@ -31,13 +31,13 @@ from bot.model_choice.commands import ModelCommandService
 from bot.shell import migrations, preflight
 from bot.shell.services import Services
 from bot.shell.settings import Settings
+from bot.slack.notices import SlackNotices
+from bot.slack.profiles import SlackProfiles
+from bot.slack.reply import SlackReplies
 from bot.usage.budget_commands import BudgetService
 from bot.usage.budgets import BudgetGate, Notifier
 from bot.usage.reports import UsageService
 from db.engine import make_engine, make_sessionmaker
-from handlers.notices import SlackNotices
-from handlers.profiles import SlackProfiles
-from handlers.reply import SlackReplies
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_sdk import WebClient
 
 from bot.conversations.service import ReplyTarget
-from handlers.reply import MESSAGE_LIMIT, SlackReplyWriter
+from bot.slack.reply import MESSAGE_LIMIT, SlackReplyWriter
 from tests.fakes import FakeSlackAPI
 
 
