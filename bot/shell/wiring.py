@@ -133,14 +133,19 @@ def create_runtime(
             total=settings.model_total_timeout,
         ),
     )
+
+    # One workspace, one client; the adapters ask for the client of a turn's workspace.
+    def client_for(team_id: str) -> WebClient:
+        return client
+
     replies = SlackReplies(client)
     services = build_services(
         settings,
         sessions=make_sessionmaker(engine),
         chat_model=chat_model,
-        profiles=SlackProfiles(client),
+        profiles=SlackProfiles(client_for),
         replies=replies,
-        notifier=SlackNotices(client),
+        notifier=SlackNotices(client_for),
         answer=answer,
     )
     # Bolt's executor runs acknowledgements and the work of commands and buttons after them;
