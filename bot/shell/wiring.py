@@ -138,7 +138,7 @@ def create_runtime(
     def client_for(team_id: str) -> WebClient:
         return client
 
-    replies = SlackReplies(client)
+    replies = SlackReplies(client_for)
     services = build_services(
         settings,
         sessions=make_sessionmaker(engine),
