@@ -160,6 +160,9 @@ def test_stream_text_over_12000_characters_is_refused(
     assert slack.open_streams() == [ts]  # a refused stop leaves it streaming
     client.chat_stopStream(channel="D1", ts=ts)
     assert slack.open_streams() == []
+    chunk = {"type": "markdown_text", "text": "x" * 12_001}
+    with pytest.raises(SlackApiError, match="msg_too_long"):
+        client.chat_startStream(**start, chunks=[chunk])  # ChatStream sends its text so
 
 
 def test_open_streams_lists_what_was_started_and_not_stopped(

@@ -31,13 +31,13 @@ from bot.model_choice.commands import ModelCommandService
 from bot.shell import migrations, preflight
 from bot.shell.services import Services
 from bot.shell.settings import Settings
+from bot.slack.notices import SlackNotices
+from bot.slack.profiles import SlackProfiles
+from bot.slack.reply import SlackReplies
 from bot.usage.budget_commands import BudgetService
 from bot.usage.budgets import BudgetGate, Notifier
 from bot.usage.reports import UsageService
 from db.engine import make_engine, make_sessionmaker
-from handlers.notices import SlackNotices
-from handlers.profiles import SlackProfiles
-from handlers.reply import SlackReplies
 
 log = logging.getLogger(__name__)
 
@@ -133,14 +133,19 @@ def create_runtime(
             total=settings.model_total_timeout,
         ),
     )
-    replies = SlackReplies(client)
+
+    # One workspace, one client; the adapters ask for the client of a turn's workspace.
+    def client_for(team_id: str) -> WebClient:
+        return client
+
+    replies = SlackReplies(client_for)
     services = build_services(
         settings,
         sessions=make_sessionmaker(engine),
         chat_model=chat_model,
-        profiles=SlackProfiles(client),
+        profiles=SlackProfiles(client_for),
         replies=replies,
-        notifier=SlackNotices(client),
+        notifier=SlackNotices(client_for),
         answer=answer,
     )
     # Bolt's executor runs acknowledgements and the work of commands and buttons after them;

@@ -74,6 +74,15 @@ MAX_MARKDOWN_TEXT = 12_000
 _STREAM_METHODS = ("chat.startStream", "chat.appendStream", "chat.stopStream")
 
 
+def _stream_text_length(args: Payload) -> int:
+    """Characters of text a chat.*Stream call carries, in markdown_text and in chunks."""
+    length = len(str(args.get("markdown_text") or ""))
+    for chunk in decode_json_value(args.get("chunks")) or []:
+        if isinstance(chunk, dict) and chunk.get("type") == "markdown_text":
+            length += len(str(chunk.get("text") or ""))
+    return length
+
+
 class FakeSlackAPI(LoopbackServer):
     """Records Slack Web API calls and answers them with plausible `ok` payloads.
 
@@ -348,8 +357,9 @@ class FakeSlackAPI(LoopbackServer):
     def _refuse_stream_call(self, method: str, args: Payload) -> str | None:
         """The error Slack answers this chat.*Stream call with, if any."""
         # Slack's error tables name no error for over-long stream text: chat.postMessage's is
-        # msg_too_long.
-        if len(str(args.get("markdown_text") or "")) > MAX_MARKDOWN_TEXT:
+        # msg_too_long. The limit is taken to hold for the text of `chunks` too (slack_sdk's
+        # ChatStream sends its text as markdown_text chunks).
+        if _stream_text_length(args) > MAX_MARKDOWN_TEXT:
             return "msg_too_long"
         if method == "chat.startStream":
             if not str(args.get("channel", "")).startswith("D"):

@@ -1,0 +1,1 @@
+"""Slack Web API adapters: what the services write to Slack."""
