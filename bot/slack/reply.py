@@ -257,12 +257,11 @@ class SlackReplyWriter:
         """Add `text` to the open message, or open one with it."""
         if self._ts is None:
             self._answered.set()  # the text is about to show; no status needed
-            self._open(text)
-            assert self._ts is not None
+            opened = self._open(text)
             if self._first_ts is None:
-                self._first_ts = self._ts
+                self._first_ts = opened
             # Each message, not only the first: the open one is what a successor must close.
-            self._on_start(self._ts)
+            self._on_start(opened)
         elif self._stream is not None:
             try:
                 self._stream.append(markdown_text=text)  # chat.appendStream (buffer_size=1)
@@ -279,7 +278,7 @@ class SlackReplyWriter:
             self._text += text
             self._update()
 
-    def _open(self, text: str) -> None:
+    def _open(self, text: str) -> str:
         """Start a message with `text`: a stream, or a plain message when streaming is refused."""
         if self._streaming:
             stream = self._client.chat_stream(
@@ -293,7 +292,7 @@ class SlackReplyWriter:
                 stream.append(markdown_text=text)  # chat.startStream with the first text
                 self._ts, self._stream = str(stream.ts), stream
                 self._text = self._shown = text
-                return
+                return self._ts
             except SlackApiError as exc:
                 log.info("startStream refused (%s); posting and updating instead", error_code(exc))
                 self._streaming = False
@@ -302,6 +301,7 @@ class SlackReplyWriter:
         )
         self._ts, self._stream = str(response["ts"]), None
         self._text = self._shown = text
+        return self._ts
 
     def _update(self) -> bool:
         """Make the open message show its whole text with chat.update; whether Slack took it."""
