@@ -95,6 +95,11 @@ class SlackReplyWriter:
         """Whether the reply is complete (finished, failed or interrupted)."""
         return self._closed
 
+    @property
+    def delivered(self) -> bool:
+        """Whether everything written reached Slack (the slackout branch makes this true)."""
+        return True
+
     def waiting(self) -> None:
         """Show a status in the thread unless the first text arrives very soon."""
         if self._status_waits is not None:
