@@ -73,9 +73,7 @@ def turn(sessions: sessionmaker[Session]) -> float:
             team_id=TEAM,
             channel_id="C1",
             thread_ts=f"{n}.000100",
-            scope="channel",
-            scope_id="C1",
-            setting_default="gpt-4o-mini",
+            default_model="gpt-4o-mini",
             user_id=None,
             title="hello",
         )
@@ -90,15 +88,17 @@ def turn(sessions: sessionmaker[Session]) -> float:
         )
         queries.add_response(
             session,
-            message_id=message_id,
-            team_id=TEAM,
-            conversation_id=thread.id,
-            channel_id="C1",
-            model_used="gpt-4o-mini",
-            tokens_prompt=10,
-            tokens_completion=20,
-            tokens_total=30,
-            completion_time_ms=900,
+            queries.ResponseRecord(
+                message_id=message_id,
+                team_id=TEAM,
+                conversation_id=thread.id,
+                channel_id="C1",
+                model_used="gpt-4o-mini",
+                tokens_prompt=10,
+                tokens_completion=20,
+                tokens_total=30,
+                completion_time_ms=900,
+            ),
         )
     return time.perf_counter() - started
 

@@ -6,18 +6,20 @@ executed with the values: building a statement per call cost more than running i
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, NamedTuple, TypedDict
+from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import Insert, Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from db import totals
 from db.dialects import insert_for
-from db.models import Base, Conversation, Message, ModelDefault, Response, Turn, User, utcnow
+from db.models import Base, Conversation, Message, Response, Turn, User, utcnow
 
 
 def insert_unless_exists(
@@ -112,53 +114,18 @@ def get_thread(session: Session, team_id: str, channel_id: str, thread_ts: str) 
     return None if row is None else Thread(*row)
 
 
-# The model defaults that apply where a thread starts: its channel's (or, in a DM, the
-# person's) and the workspace's. `bot.model_choice.ModelChooser.default_for` applies the same
-# order, channel before workspace before the DEFAULT_MODEL setting.
-_SCOPE_DEFAULT = (
-    select(ModelDefault.model)
-    .where(
-        ModelDefault.team_id == bindparam("team_id"),
-        ModelDefault.scope == bindparam("scope"),
-        ModelDefault.scope_id == bindparam("scope_id"),
-    )
-    .scalar_subquery()
-)
-_WORKSPACE_DEFAULT = (
-    select(ModelDefault.model)
-    .where(ModelDefault.team_id == bindparam("team_id"), ModelDefault.scope == "workspace")
-    .scalar_subquery()
-)
-_DEFAULTS_HERE = select(_SCOPE_DEFAULT, _WORKSPACE_DEFAULT)
-
-
-def model_defaults(
-    session: Session, *, team_id: str, scope: str, scope_id: str
-) -> tuple[str | None, str | None]:
-    """The default model of this channel or DM (`scope`), and the workspace's; None if unset."""
-    row = session.execute(
-        _DEFAULTS_HERE, {"team_id": team_id, "scope": scope, "scope_id": scope_id}
-    ).one()
-    return row[0], row[1]
-
-
 def start_conversation(
     session: Session,
     *,
     team_id: str,
     channel_id: str,
     thread_ts: str,
-    scope: str,
-    scope_id: str,
-    setting_default: str,
+    default_model: str,
     user_id: int | None,
     title: str,
 ) -> Thread | None:
-    """Create the thread's conversation; None when the thread already has one.
-
-    Its default model is the channel's (or DM's, `scope`), else the workspace's, else
-    `setting_default`, picked by the database in the same statement.
-    """
+    """Create the thread's conversation, answered by `default_model` until someone changes it;
+    None when the thread already has one."""
     statement = _start_conversation(session.get_bind().dialect.name)
     row = session.execute(
         statement,
@@ -166,9 +133,7 @@ def start_conversation(
             "team_id": team_id,
             "channel_id": channel_id,
             "thread_ts": thread_ts,
-            "scope": scope,
-            "scope_id": scope_id,
-            "setting_default": setting_default,
+            "default_model": default_model,
             "user_id": user_id,
             "title": title[:255],
         },
@@ -187,9 +152,7 @@ def _start_conversation(dialect: str) -> Insert:
             thread_ts=bindparam("thread_ts"),
             user_id=bindparam("user_id"),
             title=bindparam("title"),
-            default_model=func.coalesce(
-                _SCOPE_DEFAULT, _WORKSPACE_DEFAULT, bindparam("setting_default")
-            ),
+            default_model=bindparam("default_model"),
         )
         .on_conflict_do_nothing(index_elements=["team_id", "channel_id", "thread_ts"])
         .returning(table.c.id, table.c.default_model)
@@ -224,42 +187,93 @@ def add_message_once(
     )
 
 
-class ResponseValues(TypedDict):
-    """The `responses` row a finished turn writes (the columns `add_response` gets)."""
+@dataclass(frozen=True)
+class ResponseRecord:
+    """A `responses` row about to be written: the accounting of one turn's model call(s)."""
 
     team_id: str
-    user_id: int | None
-    conversation_id: int | None
-    channel_id: str | None
     model_used: str
-    provider: str | None
-    tokens_prompt: int
-    tokens_completion: int
-    tokens_total: int
-    tokens_cached: int | None
-    tokens_reasoning: int | None
-    tokens_estimated: bool
-    completion_time_ms: int
-    time_to_first_token_ms: int | None
-    cost_usd: Decimal | None
-    is_streaming: bool
-    query_size: int
-    response_size: int
-    status: str
-    error: str | None
-    created_at: datetime
+    user_id: int | None = None
+    conversation_id: int | None = None
+    message_id: int | None = None
+    channel_id: str | None = None
+    provider: str | None = None
+    tokens_prompt: int = 0
+    tokens_completion: int = 0
+    tokens_total: int = 0
+    tokens_cached: int | None = None
+    tokens_reasoning: int | None = None
+    tokens_estimated: bool = False
+    completion_time_ms: int = 0
+    time_to_first_token_ms: int | None = None
+    cost_usd: Decimal | None = None
+    is_streaming: bool = True
+    query_size: int = 0
+    response_size: int = 0
+    status: Literal["ok", "error"] = "ok"
+    error: str | None = None
+    # None: now. The totals' day is the row's own.
+    created_at: datetime | None = None
 
 
 _INSERT_RESPONSE = insert(Response.__table__).returning(Response.__table__.c.id)
 
 
-def add_response(session: Session, *, slack_user_id: str | None = None, **values: Any) -> int:
+def add_response(
+    session: Session, record: ResponseRecord, *, slack_user_id: str | None = None
+) -> int:
     """Record the accounting of one model call, and count it in the running totals; its id."""
+    values = dataclasses.asdict(record)
     _check_columns(Response.__table__, values)
-    values.setdefault("created_at", utcnow())  # the totals' day is the row's own
+    if values["created_at"] is None:
+        values["created_at"] = utcnow()
     response_id = session.execute(_INSERT_RESPONSE, values).scalar_one()
     totals.add(session, values, slack_user_id=slack_user_id)
     return response_id
+
+
+_MESSAGE_MODEL = (
+    update(Message)
+    .where(Message.id == bindparam("message_id"))
+    .values(model=bindparam("model"))
+    .execution_options(synchronize_session=False)
+)
+
+
+def set_message_model(session: Session, message_id: int, model: str | None) -> None:
+    """Answer message `message_id` with `model` (None: by the chain of defaults)."""
+    session.execute(_MESSAGE_MODEL, {"message_id": message_id, "model": model})
+
+
+def set_message_asked(
+    session: Session, message_id: int, *, content: str, model: str | None
+) -> None:
+    """Store a message as it was asked: its text without a model choice, and that model."""
+    session.execute(
+        update(Message)
+        .where(Message.id == message_id)
+        .values(content=content, model=model)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def set_conversation_model(
+    session: Session, *, conversation_id: int, message_id: int, model: str, note: str
+) -> None:
+    """Make `model` the conversation's default; its message `message_id` becomes `note`, kept
+    in the thread's record and left out of what the model is shown."""
+    session.execute(
+        update(Conversation)
+        .where(Conversation.id == conversation_id)
+        .values(default_model=model)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(Message)
+        .where(Message.id == message_id)
+        .values(role="system", content=note)
+        .execution_options(synchronize_session=False)
+    )
 
 
 class Said(NamedTuple):

@@ -15,7 +15,7 @@ within milliseconds (NTP); leases last tens of seconds.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session, aliased
@@ -57,6 +57,11 @@ _CLAIM = (
 )
 
 
+# What became of a turn, stored in `turns.outcome` once it is done. A turn whose message was
+# deleted after a crash left it running ends "deleted".
+Ending = Literal["answered", "failed", "refused", "model_set", "expired", "deleted"]
+
+
 class Claimed(NamedTuple):
     """A turn this process now holds."""
 
@@ -78,8 +83,8 @@ def add_turn(
 ) -> int:
     """Queue the answering of a stored message; the turn's id.
 
-    With `owner`, the turn is claimed by it at once, leased until `until`: for a conversation
-    created in the same transaction, which has no earlier turn to wait for.
+    With `owner`, the turn is claimed by it at once, leased until `until` (tests set up
+    running turns this way).
     """
     values = {
         "message_id": message_id,
@@ -126,7 +131,7 @@ def set_reply_ts(session: Session, *, turn_id: int, owner: str, reply_ts: str) -
     )
 
 
-def finish(session: Session, *, turn_id: int, owner: str, outcome: str, now: datetime) -> bool:
+def finish(session: Session, *, turn_id: int, owner: str, outcome: Ending, now: datetime) -> bool:
     """Mark the turn done; False when `owner` no longer holds it (someone took it over)."""
     result = session.execute(
         update(Turn)

@@ -19,5 +19,7 @@ def record_response(session: Session, **values: Any) -> int:
     """Insert one responses row and count it in the totals, in the session's transaction; its id."""
     user = session.get(User, values["user_id"]) if values.get("user_id") else None
     return queries.add_response(
-        session, slack_user_id=user.slack_user_id if user else None, **values
+        session,
+        queries.ResponseRecord(**values),
+        slack_user_id=user.slack_user_id if user else None,
     )

@@ -1,12 +1,24 @@
-"""What the model is shown: the system prompt, then as much of the thread as the budget allows."""
+"""What the model is shown: the system prompt, then as much of the thread as the budget allows.
+
+`ContextReader` reads a turn's thread from the database (never from Slack) up to its message,
+with who wrote each message, and `build_context` trims it to MAX_CONTEXT_TOKENS.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot.llm.port import ChatMessage
+from bot.members.directory import UserDirectory
+from db import queries
+
+if TYPE_CHECKING:
+    from bot.conversations.turn import TurnJob
 
 # About four characters a token for English text, and about one a character for Chinese,
 # Japanese and Korean (four a token would undercount them several times); good enough to
@@ -81,3 +93,46 @@ def build_context(
     while len(kept) > 1 and kept[0]["role"] == "assistant":
         kept.pop(0)
     return [{"role": "system", "content": system_prompt}, *kept]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What one turn shows the model, and whether its message is the thread's first question."""
+
+    messages: list[ChatMessage]
+    first_question: bool
+
+    @property
+    def prompt_tokens(self) -> int:
+        """The estimated tokens of the whole context."""
+        return sum(estimate_tokens(m["content"]) for m in self.messages)
+
+
+class ContextReader:
+    """Builds each turn's context from the thread's stored history."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        users: UserDirectory,
+        system_prompt: str,
+        max_tokens: int,
+    ) -> None:
+        self._sessions = sessions
+        self._users = users
+        self._system_prompt = system_prompt
+        self._max_tokens = max_tokens
+
+    def for_turn(self, job: TurnJob) -> Context:
+        """The thread up to the turn's message, that message as it is to be asked."""
+        work = job.work
+        if work.slack_user_id:  # refreshes the name the model sees, when it is stale
+            self._users.member(work.team_id, work.slack_user_id)
+        with self._sessions() as session:
+            said = queries.thread_history(session, work.conversation_id, upto=work.message_id)
+        history = [Turn(s.role, s.content, s.author) for s in said]
+        if history and history[-1].role == "user":
+            history[-1] = Turn("user", job.prompt, history[-1].author)
+        messages = build_context(self._system_prompt, history, max_tokens=self._max_tokens)
+        return Context(messages, first_question=len(history) == 1)

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.conversations.service import (
     Accepted,
+    AcceptStatus,
     ConversationService,
     IncomingMessage,
     ReplySink,
@@ -84,7 +85,6 @@ class TurnPipeline:
         self._poll = poll_seconds
         self._lock = threading.Condition()
         self._running: dict[int, _Running] = {}
-        self._reserved = 0  # slots promised to turns being claimed as they are accepted
         self._wanted = False  # something may be claimable right now
         self._stopping = False
         self._dispatcher: threading.Thread | None = None
@@ -92,13 +92,11 @@ class TurnPipeline:
         # exit, so one turn blocked on a silent model endpoint would hold up a deploy.
         self._queue: queue.SimpleQueue[Claimed | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
-        self._notes: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
 
     def start(self) -> None:
         """Start the dispatcher and the workers (none for a process that only accepts)."""
         if self._workers == 0:
             return
-        threading.Thread(target=self._note, name="switchboard-notes", daemon=True).start()
         for number in range(self._workers):
             thread = threading.Thread(
                 target=self._work, name=f"switchboard-turn-{number}", daemon=True
@@ -111,39 +109,11 @@ class TurnPipeline:
         self._dispatcher.start()
 
     def accept(self, message: IncomingMessage, *, override: str | None = None) -> Accepted:
-        """Store `message` and its turn (raises when it cannot be stored); runs soon after.
-
-        A message that starts a conversation, arriving while a worker is free, is claimed in
-        the same transaction and handed to that worker: no claim query, no dispatcher between
-        (on bench/conversations.py this took 1.5-3 ms off every new conversation's reply).
-        """
-        with self._lock:
-            reserve = not self._stopping and self._busy() < self._workers
-            if reserve:
-                self._reserved += 1
-        if not reserve:
-            accepted = self._service.accept(message, override=override)
-        else:
-            accepted = Accepted("failed")
-            try:
-                now = utcnow()
-                accepted = self._service.accept(
-                    message, override=override, claim_for=(self.owner, now + self._lease)
-                )
-            finally:
-                with self._lock:
-                    self._reserved -= 1
-                    if accepted.claimed is not None:
-                        self._running[accepted.claimed.id] = _Running(accepted.claimed)
-            if accepted.claimed is not None:
-                self._queue.put(accepted.claimed)
-        if accepted.status == "queued":
+        """Store `message` and its turn (raises when it cannot be stored); runs soon after."""
+        accepted = self._service.accept(message, override=override)
+        if accepted.status == AcceptStatus.QUEUED:
             self.wake()
         return accepted
-
-    def _busy(self) -> int:
-        """Workers taken or promised (call with the lock held)."""
-        return len(self._running) + self._reserved
 
     def wake(self) -> None:
         """Look for claimable turns now rather than at the next poll."""
@@ -164,7 +134,9 @@ class TurnPipeline:
         while True:
             with self._lock:
                 deadline = min(next_renewal, time.monotonic() + self._poll)
-                while not self._stopping and not (self._wanted and self._busy() < self._workers):
+                while not self._stopping and not (
+                    self._wanted and len(self._running) < self._workers
+                ):
                     left = deadline - time.monotonic()
                     if left <= 0:
                         break
@@ -172,7 +144,7 @@ class TurnPipeline:
                 if self._stopping:
                     return
                 self._wanted = False
-                free = self._workers - self._busy()
+                free = self._workers - len(self._running)
             if time.monotonic() >= next_renewal:
                 self._renew()
                 next_renewal = time.monotonic() + renew_every
@@ -240,13 +212,6 @@ class TurnPipeline:
                     self._wanted = True
                     self._lock.notify_all()
 
-    def _note(self) -> None:
-        while (note := self._notes.get()) is not None:
-            try:
-                note()
-            except Exception:
-                log.warning("could not note where a reply is written", exc_info=True)
-
     def _give_back(self, ids: list[int]) -> None:
         # Turns that raised, or were claimed while stopping. Their leases are this process's
         # own, which `claim` never takes back: left running, they (and their conversations'
@@ -262,9 +227,7 @@ class TurnPipeline:
         """The factory, noting each sink so that `stop` can close what is left open."""
 
         def make(target: ReplyTarget, on_start: Callable[[str], None]) -> ReplySink:
-            # Noting where the reply is written is a database write: done beside the reply,
-            # not in its way (it only matters if this process dies in the next moments).
-            sink = self._sinks(target, lambda ts: self._notes.put(lambda: on_start(ts)))
+            sink = self._sinks(target, on_start)
             with self._lock:
                 running = self._running.get(turn_id)
                 if running is not None:
@@ -315,7 +278,6 @@ class TurnPipeline:
                 running.interrupt(STOPPED_NOTE)
         for _ in self._threads:
             self._queue.put(None)
-        self._notes.put(None)
         if self._dispatcher is not None:
             self._dispatcher.join(timeout=5)
 

@@ -1,4 +1,8 @@
-"""Which model answers: the catalogue people choose from, and the chain of defaults."""
+"""Which model answers: the catalogue people choose from, and the chain of defaults.
+
+The one place that decides the model of a turn (`ModelChooser.for_turn`, then `for_words`)
+and of a new conversation (`ModelChooser.default_for`), and says why (`Choice.level`).
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
-from db import queries
-from db.dialects import rowcount
-from db.models import ModelDefault, PendingOverride, WorkspaceSettings
+from db import model_defaults
 
 MAX_MODEL_NAME = 255
 _RETRY_AFTER_FAILURE = 30.0
@@ -190,21 +191,33 @@ def parse_thread_command(text: str) -> str | None:
     return match.group(1) if match else None
 
 
-# Run on every message: built once, executed with parameters.
-_pending = PendingOverride.__table__.c
-_TAKE_PENDING = (
-    delete(PendingOverride.__table__)
-    .where(
-        _pending.team_id == bindparam("team_id"),
-        _pending.channel_id == bindparam("channel_id"),
-        _pending.slack_user_id == bindparam("slack_user_id"),
-    )
-    .returning(_pending.model)
-)
+@dataclass(frozen=True)
+class TurnModel:
+    """The model of one turn, why, and what its message asks once a choice is taken off it."""
+
+    choice: Choice
+    prompt: str
+    # `model NAME` in a thread: the model that becomes the conversation's default. Nothing is
+    # asked of it; `choice` is that model, at the conversation's level.
+    sets_default: str | None = None
+    # Why `model NAME` cannot be done (no such model, or no list of models to look it up in).
+    unknown: str | None = None
+
+    @property
+    def override(self) -> str | None:
+        """The model this one message asked for (stored on it), if it asked for one."""
+        return self.choice.model if self.choice.level == "message" else None
 
 
 class ModelChooser:
-    """Reads and writes the chain of defaults; every method works inside the caller's session."""
+    """Decides which model answers, and reads and writes the chain of defaults.
+
+    The chain, most specific first: an override on the message (`/model` for the next message,
+    `/model NAME PROMPT`, or a leading `[NAME]`), the conversation's default (fixed by
+    `default_for` when the thread starts, changed by `model NAME` in it), the channel's (in a DM,
+    the person's), the workspace's, the DEFAULT_MODEL setting. Every method that takes a
+    session works inside the caller's transaction.
+    """
 
     def __init__(self, catalogue: Catalogue, default_model: str) -> None:
         self.catalogue = catalogue
@@ -215,8 +228,7 @@ class ModelChooser:
     ) -> Choice:
         """The model a new conversation here starts with (channel or DM, workspace, setting)."""
         scope, scope_id = self.scope_for(channel_id, slack_user_id, is_dm=is_dm)
-        # The same order as `queries.start_conversation`, which picks it in SQL.
-        here, workspace = queries.model_defaults(
+        here, workspace = model_defaults.defaults_here(
             session, team_id=team_id, scope=scope, scope_id=scope_id
         )
         if here is not None:
@@ -227,10 +239,28 @@ class ModelChooser:
 
     @staticmethod
     def for_turn(conversation_default: str, override: str | None) -> Choice:
-        """The model for one message of a conversation: its override, else the thread's."""
+        """The model for one stored message of a conversation: its override, else the thread's."""
         if override:
             return Choice(override, "message")
         return Choice(conversation_default, "conversation")
+
+    def for_words(self, stored: Choice, text: str) -> TurnModel:
+        """What the message's own words make of `stored` (`for_turn`'s choice).
+
+        `model NAME` alone sets the conversation's default; a leading `[NAME]` naming a model
+        answers this message with it (`[WIP] …` is a prompt). Either beats a stored override.
+        """
+        new_default = parse_thread_command(text)
+        if new_default is not None:
+            try:
+                model = self.catalogue.resolve(new_default)
+            except (UnknownModel, CatalogueUnavailable) as exc:
+                return TurnModel(stored, text, unknown=str(exc))
+            return TurnModel(Choice(model, "conversation"), text, sets_default=model)
+        inline, prompt = self.catalogue.split_override(text)
+        if inline is not None:
+            return TurnModel(Choice(inline, "message"), prompt)
+        return TurnModel(stored, text)
 
     @staticmethod
     def scope_for(channel_id: str, slack_user_id: str, *, is_dm: bool) -> tuple[str, str]:
@@ -241,76 +271,54 @@ class ModelChooser:
         self, session: Session, *, team_id: str, scope: str, scope_id: str, model: str, set_by: str
     ) -> None:
         """Set (or replace) the default of a workspace, channel or user's DMs."""
-        queries.insert_or_update(
-            session,
-            ModelDefault,
-            {"team_id": team_id, "scope": scope, "scope_id": scope_id},
-            {"model": model, "set_by": set_by},
+        model_defaults.set_default(
+            session, team_id=team_id, scope=scope, scope_id=scope_id, model=model, set_by=set_by
         )
 
     def reset_default(self, session: Session, *, team_id: str, scope: str, scope_id: str) -> bool:
         """Clear a default; whether there was one."""
-        result = session.execute(
-            delete(ModelDefault).where(
-                ModelDefault.team_id == team_id,
-                ModelDefault.scope == scope,
-                ModelDefault.scope_id == scope_id,
-            )
+        return model_defaults.delete_default(
+            session, team_id=team_id, scope=scope, scope_id=scope_id
         )
-        return bool(rowcount(result))
 
     def set_pending(
         self, session: Session, *, team_id: str, channel_id: str, slack_user_id: str, model: str
     ) -> None:
         """Choose the model of a person's next message in a channel (the latest choice wins)."""
-        # The database decides, so two quick presses of the button cannot collide.
-        queries.insert_or_update(
+        model_defaults.set_pending(
             session,
-            PendingOverride,
-            {"team_id": team_id, "channel_id": channel_id, "slack_user_id": slack_user_id},
-            {"model": model},
+            team_id=team_id,
+            channel_id=channel_id,
+            slack_user_id=slack_user_id,
+            model=model,
         )
 
     def take_pending(
         self, session: Session, *, team_id: str, channel_id: str, slack_user_id: str
     ) -> str | None:
         """The model chosen for this person's next message here, used up by reading it."""
-        key = {"team_id": team_id, "channel_id": channel_id, "slack_user_id": slack_user_id}
-        return session.scalars(_TAKE_PENDING, key).first()
+        return model_defaults.take_pending(
+            session, team_id=team_id, channel_id=channel_id, slack_user_id=slack_user_id
+        )
 
     def peek_pending(
         self, session: Session, *, team_id: str, channel_id: str, slack_user_id: str
     ) -> str | None:
         """The model chosen for this person's next message here, left in place."""
-        return session.scalars(
-            select(PendingOverride.model).where(
-                PendingOverride.team_id == team_id,
-                PendingOverride.channel_id == channel_id,
-                PendingOverride.slack_user_id == slack_user_id,
-            )
-        ).first()
+        return model_defaults.peek_pending(
+            session, team_id=team_id, channel_id=channel_id, slack_user_id=slack_user_id
+        )
 
     def workspace_default(self, session: Session, team_id: str) -> str | None:
         """The workspace default an admin set, if any."""
-        return session.scalars(
-            select(ModelDefault.model).where(
-                ModelDefault.team_id == team_id, ModelDefault.scope == "workspace"
-            )
-        ).first()
+        return model_defaults.workspace_default(session, team_id)
 
     def channel_defaults_admins_only(self, session: Session, team_id: str) -> bool:
         """Whether only admins may change channel defaults in this workspace."""
-        row = session.get(WorkspaceSettings, team_id)
-        return bool(row and row.channel_defaults_admins_only)
+        return model_defaults.channel_defaults_admins_only(session, team_id)
 
     def set_channel_defaults_admins_only(
         self, session: Session, team_id: str, value: bool, *, set_by: str
     ) -> None:
         """Restrict (or open up) channel-default changes."""
-        # The database decides, so two admins switching at once cannot both insert the row.
-        queries.insert_or_update(
-            session,
-            WorkspaceSettings,
-            {"team_id": team_id},
-            {"channel_defaults_admins_only": value, "updated_by": set_by},
-        )
+        model_defaults.set_channel_defaults_admins_only(session, team_id, value, set_by=set_by)

@@ -70,18 +70,20 @@ def spend(
         user_row, _ = queries.ensure_user(session, team_id, user)
         queries.add_response(
             session,
+            queries.ResponseRecord(
+                team_id=team_id,
+                user_id=user_row,
+                channel_id=channel,
+                model_used="gpt-4o-mini" if usd is not None else "llama-local",
+                tokens_prompt=tokens - tokens // 10,
+                tokens_completion=tokens // 10,
+                tokens_total=tokens,
+                cost_usd=usd,
+                completion_time_ms=500,
+                status="ok",
+                created_at=at or datetime.now(UTC),
+            ),
             slack_user_id=user,
-            team_id=team_id,
-            user_id=user_row,
-            channel_id=channel,
-            model_used="gpt-4o-mini" if usd is not None else "llama-local",
-            tokens_prompt=tokens - tokens // 10,
-            tokens_completion=tokens // 10,
-            tokens_total=tokens,
-            cost_usd=usd,
-            completion_time_ms=500,
-            status="ok",
-            created_at=at or datetime.now(UTC),
         )
 
 

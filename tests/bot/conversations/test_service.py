@@ -84,6 +84,7 @@ class ListSink:
     closings: list[tuple[str, str]] = field(default_factory=list)
     closed: bool = False
     titles: list[str] = field(default_factory=list)
+    delivered: bool = True
 
     def waiting(self) -> None:
         pass
@@ -146,6 +147,7 @@ class Runner:
         self.sessions = sessions
         self.service = service
         self.sinks: list[ListSink] = []
+        self.undelivered = False  # the sinks made say some of their text never reached Slack
 
     def run_all(self) -> list[TurnOutcome]:
         outcomes = []
@@ -162,7 +164,7 @@ class Runner:
             )
 
     def sink(self, target: ReplyTarget, on_start: Any) -> ListSink:
-        sink = ListSink(target)
+        sink = ListSink(target, delivered=not self.undelivered)
         self.sinks.append(sink)
         return sink
 
@@ -258,6 +260,21 @@ def test_a_model_error_is_a_failed_turn_with_an_error_row(
     assert outcome.status == "failed"
     assert runner.sinks[0].failures == ["The model is down. You can try again."]
     assert rows(sessions, Response.status, Response.error) == [("error", "503")]
+
+
+def test_an_answer_that_did_not_fully_reach_slack_is_a_failed_turn_still_accounted(
+    service: ConversationService, runner: Runner, chat: FakeChatModel, sessions: Any
+) -> None:
+    chat.enqueue("Hello there")
+    service.accept(mention("hello", "1.000001"))
+    runner.undelivered = True
+    [outcome] = runner.run_all()
+    assert outcome.status == "failed"
+    assert rows(sessions, Response.status, Response.error, Response.tokens_total) == [
+        ("error", "the reply did not fully reach Slack", 15)
+    ]
+    assert rows(sessions, Response.cost_usd) != [(None,)]  # the model was called: it costs
+    assert rows(sessions, Turn.outcome) == [("failed",)]
 
 
 def test_a_bracket_that_names_no_model_is_part_of_the_prompt(

@@ -220,6 +220,32 @@ def test_a_turn_uses_its_override_else_the_conversation_default(chooser: ModelCh
     assert Choice("msg", "message").reason == "an override on this message"
 
 
+def test_a_message_s_own_words_choose_its_model_before_the_stored_choice(
+    chooser: ModelChooser,
+) -> None:
+    stored = chooser.for_turn("conv", "msg")
+    inline = chooser.for_words(stored, "[smart] why?")
+    assert (inline.choice, inline.prompt, inline.override) == (
+        Choice("gpt-4o", "message"),
+        "why?",
+        "gpt-4o",
+    )
+    command = chooser.for_words(stored, "model fast")
+    assert (command.choice, command.sets_default) == (
+        Choice("gpt-4o-mini", "conversation"),
+        "gpt-4o-mini",
+    )
+    unknown = chooser.for_words(stored, "model nonesuch")
+    assert unknown.sets_default is None and unknown.unknown is not None
+    assert "nonesuch" in unknown.unknown
+    plain = chooser.for_words(chooser.for_turn("conv", None), "[WIP] look at this")
+    assert (plain.choice, plain.prompt, plain.override) == (
+        Choice("conv", "conversation"),
+        "[WIP] look at this",
+        None,
+    )
+
+
 def test_a_pending_override_is_used_once_by_its_person_in_its_channel(
     sessions: sessionmaker[Session], chooser: ModelChooser
 ) -> None:

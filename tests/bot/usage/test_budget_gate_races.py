@@ -63,9 +63,7 @@ def claimed_turn(
             team_id=TEAM,
             channel_id=channel,
             thread_ts=ts,
-            scope="channel",
-            scope_id=channel,
-            setting_default="gpt-4o-mini",
+            default_model="gpt-4o-mini",
             user_id=user_id,
             title="question",
         )
@@ -124,13 +122,16 @@ def record(
     """Record what a turn spent as the service does: its end and its response, at once."""
     with sessions.begin() as session:
         if turn_id is not None:
-            outcome = "answered" if status == "ok" else "refused"
+            outcome: turns.Ending = "answered" if status == "ok" else "refused"
             assert turns.finish(
                 session, turn_id=turn_id, owner=owner, outcome=outcome, now=utcnow()
             )
         row = response(member=member, completion=completion, status=status)
         user_id, _ = queries.ensure_user(session, TEAM, member)
-        queries.add_response(session, user_id=user_id, **row)
+        member = row.pop("slack_user_id")
+        queries.add_response(
+            session, queries.ResponseRecord(user_id=user_id, **row), slack_user_id=member
+        )
 
 
 def spent(engine: Engine) -> Decimal:
@@ -282,7 +283,11 @@ def test_a_turn_recorded_during_a_check_is_counted_once_and_neither_waits(
     with recording.begin():
         assert turns.finish(recording, turn_id=first, owner="A", outcome="answered", now=utcnow())
         user_id, _ = queries.ensure_user(recording, TEAM, "U1")
-        queries.add_response(recording, user_id=user_id, **response(member="U1", completion=100))
+        row = response(member="U1", completion=100)
+        member = row.pop("slack_user_id")
+        queries.add_response(
+            recording, queries.ResponseRecord(user_id=user_id, **row), slack_user_id=member
+        )
         # Uncommitted: the first is still running, holding $0.10, to everyone else.
         second = claimed_turn(sessions)
         checked: list[bool] = []

@@ -1,0 +1,203 @@
+"""Answering: the model call, streamed into the turn's `ReplySink`, or a note instead of it.
+
+No transaction is open here. What the model gave is gathered in an `Answer`, which sums what
+every call of a turn costs: a turn makes one call today, and a tool loop (calls whose results
+are fed back to the model) would add its calls to the same `Answer`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from bot.conversations.context import Context, estimate_tokens
+from bot.conversations.turn import ReplySink, TurnJob, redact
+from bot.llm.port import ChatModel, ChatStream, ModelError, TokenUsage
+
+log = logging.getLogger(__name__)
+
+CUT_OFF_NOTE = "\n\n_(Cut off: the model reached its length limit.)_"
+
+
+@dataclass(frozen=True)
+class Call:
+    """One model call of a turn, as the endpoint reported it (or as estimated)."""
+
+    model: str  # the model the endpoint says it used
+    usage: TokenUsage
+    estimated: bool  # the endpoint reported no usage: `usage` is our estimate
+    streamed: bool
+
+
+@dataclass
+class Answer:
+    """What a turn's model calls gave, summed, as the ledger records it."""
+
+    asked: str  # the model the turn asked for
+    started: float = field(default_factory=time.monotonic)
+    text: str = ""
+    calls: list[Call] = field(default_factory=list)
+    first_token: float | None = None  # of the first call to write anything
+    elapsed: float = 0.0  # of the whole turn's answering
+    error: ModelError | None = None
+    reply_ts: str | None = None
+    delivered: bool = True  # whether the reply's text fully reached Slack
+
+    @classmethod
+    def excused(cls, model: str, error: ModelError, reply_ts: str | None) -> Answer:
+        """A note given instead of a model call: free (not unpriced), and an error."""
+        free = TokenUsage(0, 0, 0, cost_usd=Decimal(0))
+        return cls(
+            asked=model,
+            calls=[Call(model, free, estimated=False, streamed=False)],
+            error=error,
+            reply_ts=reply_ts,
+            started=0.0,
+        )
+
+    @property
+    def model(self) -> str:
+        """The model that answered: the last call's, as the endpoint named it."""
+        return self.calls[-1].model if self.calls else self.asked
+
+    @property
+    def usage(self) -> TokenUsage:
+        """The tokens of every call, summed."""
+        if len(self.calls) == 1:
+            return self.calls[0].usage
+        usages = [call.usage for call in self.calls]
+        costs = [u.cost_usd for u in usages if u.cost_usd is not None]
+        return TokenUsage(
+            prompt=sum(u.prompt for u in usages),
+            completion=sum(u.completion for u in usages),
+            total=sum(u.total for u in usages),
+            cached=_sum_known(u.cached for u in usages),
+            reasoning=_sum_known(u.reasoning for u in usages),
+            cost_usd=sum(costs, Decimal(0)) if len(costs) == len(usages) else None,
+        )
+
+    @property
+    def estimated(self) -> bool:
+        """Whether any call's usage is our estimate."""
+        return any(call.estimated for call in self.calls)
+
+    @property
+    def streamed(self) -> bool:
+        """Whether the endpoint streamed (its first call; True before any call)."""
+        return self.calls[0].streamed if self.calls else True
+
+    @property
+    def ttft(self) -> float | None:
+        """Seconds from the start of answering to the first text."""
+        return None if self.first_token is None else self.first_token - self.started
+
+
+def _sum_known(values: Iterable[int | None]) -> int | None:
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
+class Answerer:
+    """Asks the model and streams its answer into the turn's reply."""
+
+    def __init__(self, chat_model: ChatModel) -> None:
+        self._chat_model = chat_model
+
+    def answer(self, job: TurnJob, context: Context, sink: ReplySink) -> Answer:
+        """Call the model with no transaction open and stream its answer into `sink`."""
+        sink.waiting()
+        answer = Answer(asked=job.choice.model)
+        self._call(answer, context, sink)
+        answer.elapsed = time.monotonic() - answer.started
+        if answer.error is None and not answer.text:
+            answer.error = ModelError(
+                "The model sent back an empty answer; another model may do better.",
+                retryable=True,
+            )
+        answer.reply_ts = _close_reply(sink, answer.error)
+        answer.delivered = sink.delivered
+        if context.first_question and job.work.channel_id.startswith("D"):
+            # A new conversation in the Messages tab is named after its first question, from
+            # our own copy, after the answer: no second model call, nothing before the answer.
+            sink.title(job.prompt)
+        return answer
+
+    def _call(self, answer: Answer, context: Context, sink: ReplySink) -> None:
+        """One model call: its text into `sink` and `answer`, its usage into `answer`."""
+        model = answer.asked
+        parts: list[str] = []
+        stream: ChatStream | None = None
+        try:
+            stream = self._chat_model.stream(model, context.messages)
+            for delta in stream:
+                if answer.first_token is None:
+                    answer.first_token = time.monotonic()
+                parts.append(delta)
+                sink.write(delta)
+            if stream.completion.finish_reason == "length":
+                sink.write(CUT_OFF_NOTE)
+        except ModelError as exc:
+            answer.error = exc
+            log.warning("model call failed for %s: %s", model, redact(exc.detail))
+        except Exception as exc:
+            # Whatever broke (Slack refusing our text, a bug), the turn is still accounted for.
+            log.exception("turn failed while the answer was being written")
+            answer.error = ModelError(
+                "Something went wrong on our side while writing the answer.",
+                retryable=True,
+                detail=f"{type(exc).__name__}: {exc}",
+            )
+        text = "".join(parts)
+        answer.text += text
+        completion = stream.completion if stream is not None else None
+        usage = completion.usage if completion else None
+        estimated = usage is None
+        if usage is None:
+            if answer.error is not None and not text:
+                # Refused before any text came (bad key, rate limit, timeout): nothing to bill.
+                usage = TokenUsage(prompt=0, completion=0, total=0)
+            else:
+                prompt_tokens = context.prompt_tokens
+                completion_tokens = estimate_tokens(text) if text else 0
+                usage = TokenUsage(
+                    prompt_tokens, completion_tokens, prompt_tokens + completion_tokens
+                )
+        answer.calls.append(
+            Call(
+                model=(completion.model if completion else "") or model,
+                usage=usage,
+                estimated=estimated,
+                streamed=completion.streamed if completion else True,
+            )
+        )
+
+    @staticmethod
+    def excuse(
+        job: TurnJob, sink: ReplySink, note: str, *, detail: str, private: bool = False
+    ) -> Answer:
+        """Answer with `note` instead of the model (to the author only when `private`)."""
+        reply_ts = None
+        try:
+            if private:
+                sink.refuse(note)
+            else:
+                reply_ts = sink.notice(note)
+        except Exception:
+            log.exception("could not post a note in Slack")
+        error = ModelError(note, retryable=False, detail=detail)
+        return Answer.excused(job.choice.model, error, reply_ts)
+
+
+def _close_reply(sink: ReplySink, error: ModelError | None) -> str | None:
+    """Finish the reply, or end it with the error in plain words; its first message's id."""
+    try:
+        if error is None:
+            return sink.finish()
+        retry = " You can try again." if error.retryable else ""
+        return sink.fail(f"{error.message}{retry}")
+    except Exception:
+        log.exception("could not close the reply in Slack")
+        return None

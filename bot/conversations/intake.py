@@ -1,0 +1,107 @@
+"""Intake: accept a message before Slack gets its acknowledgement.
+
+Nothing slow happens here: the message and its turn are stored in one transaction, or an
+exception goes up so that Slack delivers the event again. A unique constraint on
+(conversation, message ts) makes retries and several processes storing one event harmless.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.conversations.context import strip_mentions
+from bot.conversations.turn import Accepted, AcceptStatus, IncomingMessage, storable
+from bot.members.directory import UserDirectory
+from bot.model_choice.chain import ModelChooser
+from db import queries, turns
+
+
+class Intake:
+    """Stores the messages the bot will answer, each once, with its turn."""
+
+    def __init__(
+        self, sessions: sessionmaker[Session], *, users: UserDirectory, models: ModelChooser
+    ) -> None:
+        self._sessions = sessions
+        self._users = users
+        self._models = models
+
+    def accept(self, message: IncomingMessage, *, override: str | None = None) -> Accepted:
+        """Store `message` and queue its turn, once however often it is delivered.
+
+        The bot answers DMs, mentions, and replies in the threads it is part of. Raises when
+        the database cannot be reached: Slack must then not be told the event arrived.
+        """
+        thread = self._existing_thread(message)
+        if thread is None and not (message.is_dm or message.mentions_bot):
+            return Accepted(AcceptStatus.IGNORED)
+        text = storable(strip_mentions(message.text, message.bot_user_id))
+        with self._sessions.begin() as session:
+            user_row_id = self._users.row_id(session, message.team_id, message.user_id)
+            if thread is not None:
+                conversation_id = thread.id
+            else:
+                conversation_id = self._start_conversation(session, message, user_row_id, text)
+            message_id = queries.add_message_once(
+                session,
+                conversation_id=conversation_id,
+                user_id=user_row_id,
+                role="user",
+                content=text,
+                slack_ts=message.ts,
+                model=override,
+            )
+            if message_id is None:
+                # Retried or doubly delivered: its turn is queued already, or done.
+                return Accepted(AcceptStatus.DUPLICATE)
+            if override is None:
+                pending = self._models.take_pending(
+                    session,
+                    team_id=message.team_id,
+                    channel_id=message.channel_id,
+                    slack_user_id=message.user_id,
+                )
+                if pending is not None:
+                    queries.set_message_model(session, message_id, pending)
+            turn_id = turns.add_turn(
+                session, message_id=message_id, conversation_id=conversation_id
+            )
+        return Accepted(AcceptStatus.QUEUED, turn_id)
+
+    def _existing_thread(self, message: IncomingMessage) -> queries.Thread | None:
+        """The conversation of the thread `message` replies in, if there is one."""
+        if message.thread_ts is None:
+            return None
+        with self._sessions() as session:
+            return queries.get_thread(
+                session, message.team_id, message.channel_id, message.thread_ts
+            )
+
+    def _start_conversation(
+        self, session: Session, message: IncomingMessage, user_row_id: int, title: str
+    ) -> int:
+        """The id of the thread's conversation, created here unless someone just did."""
+        default = self._models.default_for(
+            session,
+            team_id=message.team_id,
+            channel_id=message.channel_id,
+            slack_user_id=message.user_id,
+            is_dm=message.is_dm,
+        )
+        created = queries.start_conversation(
+            session,
+            team_id=message.team_id,
+            channel_id=message.channel_id,
+            thread_ts=message.conversation_ts,
+            default_model=default.model,
+            user_id=user_row_id,
+            title=title,
+        )
+        if created is not None:
+            return created.id
+        # Someone else (a retry, another process) created it a moment ago.
+        found = queries.get_thread(
+            session, message.team_id, message.channel_id, message.conversation_ts
+        )
+        assert found is not None
+        return found.id

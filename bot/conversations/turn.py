@@ -1,0 +1,189 @@
+"""What the stages of a turn hand each other: the message as it arrives, the turn once it is
+claimed, where its reply goes, and what became of it.
+
+A turn goes intake (`intake.py`) → context (`context.py`) → answering (`answering.py`) →
+ledger (`ledger.py`); `service.py` leads it through them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from bot.model_choice.chain import Choice, ModelChooser, TurnModel
+from db.turns import Claimed, Work
+
+_SECRET = re.compile(r"\b(sk|xox[abpr]|xapp)-[A-Za-z0-9_*\-]{4,}")
+
+
+def redact(text: str) -> str:
+    """The text with anything shaped like an API key or Slack token blanked out."""
+    return _SECRET.sub("[redacted]", text)
+
+
+def storable(text: str) -> str:
+    """`text` without NUL characters, which PostgreSQL refuses in text columns."""
+    return text.replace("\x00", "")
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    """A message someone wrote where the bot may answer."""
+
+    team_id: str
+    channel_id: str
+    user_id: str
+    text: str
+    ts: str
+    thread_ts: str | None = None
+    is_dm: bool = False
+    mentions_bot: bool = False
+    bot_user_id: str | None = None
+
+    @property
+    def conversation_ts(self) -> str:
+        """The thread this message belongs to (a top-level message starts its own)."""
+        return self.thread_ts or self.ts
+
+
+class AcceptStatus(StrEnum):
+    """What `accept` did with a message."""
+
+    QUEUED = "queued"  # stored, its turn waits to be claimed
+    DUPLICATE = "duplicate"  # stored before (a retried or doubly delivered event)
+    IGNORED = "ignored"  # not for the bot
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What `accept` did with a message."""
+
+    status: AcceptStatus
+    turn_id: int | None = None
+
+
+class TurnStatus(StrEnum):
+    """What became of one turn."""
+
+    ANSWERED = "answered"
+    FAILED = "failed"
+    REFUSED = "refused"
+    MODEL_SET = "model_set"
+    EXPIRED = "expired"
+    LOST = "lost"  # taken over by another process, or its message is gone
+
+
+@dataclass(frozen=True)
+class TurnOutcome:
+    """What became of one turn."""
+
+    status: TurnStatus
+    model: str | None = None
+    response_id: int | None = None
+
+
+class TakenOver(Exception):
+    """The turn's lease passed to another process; this attempt records nothing."""
+
+
+@dataclass(frozen=True)
+class ReplyTarget:
+    """Where a turn's reply goes: a thread, and the person it answers."""
+
+    team_id: str
+    channel_id: str
+    thread_ts: str
+    user_id: str
+
+
+class ReplySink(Protocol):
+    """Where a reply goes while it is written (a Slack thread, in production)."""
+
+    def waiting(self) -> None:
+        """Show that an answer is on its way."""
+
+    def write(self, text: str) -> None:
+        """Add text to the reply."""
+
+    def finish(self) -> str | None:
+        """Complete the reply; the id (Slack ts) of its first message, if one was posted."""
+
+    def fail(self, message: str) -> str | None:
+        """End the reply with a plain-words error, keeping what was written; as `finish`."""
+
+    def notice(self, text: str) -> str | None:
+        """Post a short message for everyone in the thread; its id."""
+
+    def refuse(self, text: str) -> None:
+        """Tell only the person who wrote why their message was not answered."""
+
+    def title(self, text: str) -> None:
+        """Name the conversation after `text`, where the place shows titles (DMs with the bot)."""
+
+    def close_interrupted(self, reply_ts: str, note: str) -> None:
+        """Close a reply an earlier attempt left open (a stream still streaming)."""
+
+    def interrupt(self, note: str) -> None:
+        """End this reply now with `note` (the process is stopping); ignore later writes."""
+
+    @property
+    def closed(self) -> bool:
+        """Whether the reply is complete (finished, failed or interrupted)."""
+
+    @property
+    def delivered(self) -> bool:
+        """Whether everything written reached Slack (read once the reply is closed)."""
+
+
+# Builds the sink of one turn; the callback is given the id of each of the reply's messages
+# as soon as it exists (the latest is the one left open should the process die).
+SinkFactory = Callable[[ReplyTarget, Callable[[str], None]], ReplySink]
+
+
+@dataclass(frozen=True)
+class TurnJob:
+    """One claimed turn on its way through the stages: its message, who holds it, its model.
+
+    Built from the stored message (`model` by the chain of defaults, `prompt` as stored); once
+    its words are read, `asked` gives the turn its model and prompt as they will be asked.
+    """
+
+    claimed: Claimed
+    owner: str
+    work: Work
+    model: TurnModel
+
+    @classmethod
+    def of(cls, claimed: Claimed, owner: str, work: Work) -> TurnJob:
+        """The turn as stored, its model the one the chain gives its message."""
+        stored = ModelChooser.for_turn(work.default_model, work.override)
+        return cls(claimed, owner, work, TurnModel(stored, work.text))
+
+    def asked(self, model: TurnModel) -> TurnJob:
+        """This turn, its model and prompt decided from its message's words."""
+        return dataclasses.replace(self, model=model)
+
+    @property
+    def id(self) -> int:
+        """The turn's id."""
+        return self.claimed.id
+
+    @property
+    def choice(self) -> Choice:
+        """The model that answers, and why."""
+        return self.model.choice
+
+    @property
+    def prompt(self) -> str:
+        """The message as it is asked (a leading `[NAME]` taken off)."""
+        return self.model.prompt
+
+    @property
+    def target(self) -> ReplyTarget:
+        """Where its reply goes."""
+        work = self.work
+        return ReplyTarget(work.team_id, work.channel_id, work.thread_ts, work.slack_user_id or "")
