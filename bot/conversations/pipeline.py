@@ -32,6 +32,7 @@ from bot.conversations.service import (
     SinkFactory,
 )
 from db import turns
+from db.engine import deadline
 from db.models import utcnow
 from db.turns import Claimed
 
@@ -41,6 +42,10 @@ STOPPED_NOTE = "_(Interrupted: I am restarting. This message will be answered ag
 TAKEN_OVER_NOTE = "_(Interrupted: this message is being answered again below.)_"
 # After the grace period, turns whose reply is complete get this long to be recorded.
 RECORD_GRACE = 3.0
+# Storing a message before Slack's acknowledgement gives up after this long (Slack waits 3 s):
+# Slack then gets an error and delivers the event again, and a store that landed after all
+# makes that delivery a duplicate, so the message is still answered once.
+ACCEPT_DEADLINE = 2.0
 
 
 @dataclass
@@ -122,14 +127,16 @@ class TurnPipeline:
             if reserve:
                 self._reserved += 1
         if not reserve:
-            accepted = self._service.accept(message, override=override)
+            with deadline(ACCEPT_DEADLINE):
+                accepted = self._service.accept(message, override=override)
         else:
             accepted = Accepted("failed")
             try:
                 now = utcnow()
-                accepted = self._service.accept(
-                    message, override=override, claim_for=(self.owner, now + self._lease)
-                )
+                with deadline(ACCEPT_DEADLINE):
+                    accepted = self._service.accept(
+                        message, override=override, claim_for=(self.owner, now + self._lease)
+                    )
             finally:
                 with self._lock:
                     self._reserved -= 1

@@ -54,6 +54,8 @@ class Settings:
     max_context_tokens: int = 16_000
     max_concurrent_turns: int = 64
     http_threads: int = 16
+    # Seconds any one database statement (or connection attempt) may take before it fails.
+    database_timeout: float = 10.0
     # Deprecated: MODEL_TIMEOUT, now the default of the first-token and idle timeouts below.
     model_timeout: float = 120.0
     model_first_token_timeout: float = 60.0
@@ -101,6 +103,7 @@ class Settings:
             max_context_tokens=env.int("MAX_CONTEXT_TOKENS", cls.max_context_tokens, low=256),
             max_concurrent_turns=env.int("MAX_CONCURRENT_TURNS", cls.max_concurrent_turns, low=1),
             http_threads=env.int("HTTP_THREADS", cls.http_threads, low=1, high=512),
+            database_timeout=env.float("DATABASE_TIMEOUT", cls.database_timeout),
             model_timeout=env.float("MODEL_TIMEOUT", cls.model_timeout),
             model_first_token_timeout=env.float(
                 "MODEL_FIRST_TOKEN_TIMEOUT",
