@@ -46,6 +46,8 @@ RECORD_GRACE = 3.0
 # Slack then gets an error and delivers the event again, and a store that landed after all
 # makes that delivery a duplicate, so the message is still answered once.
 ACCEPT_DEADLINE = 2.0
+# The thread status of a message that waits for a free worker.
+WAITING_STATUS = "is waiting for a free slot…"
 
 
 @dataclass
@@ -146,7 +148,16 @@ class TurnPipeline:
                 self._queue.put(accepted.claimed)
         if accepted.status == "queued":
             self.wake()
+            if not reserve and not self._stopping and self._workers:
+                self._show_waiting(message)
         return accepted
+
+    def _show_waiting(self, message: IncomingMessage) -> None:
+        """Every worker is busy: say so in the thread at once (on a side thread, not the ack's)."""
+        target = ReplyTarget(
+            message.team_id, message.channel_id, message.conversation_ts, message.user_id
+        )
+        self._sinks(target, lambda ts: None).waiting(WAITING_STATUS)
 
     def _busy(self) -> int:
         """Workers taken or promised (call with the lock held)."""
