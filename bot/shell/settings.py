@@ -52,8 +52,8 @@ class Settings:
     # Whether logs may hold message text and request bodies (the libraries' DEBUG output).
     log_content: bool = False
     max_context_tokens: int = 16_000
-    # A turn waiting on the model holds a thread and a few hundred kB, no database connection:
-    # a burst of several hundred streamed answers starts at once (see README, "Load and faults").
+    # A turn waiting on the model holds a thread and about 0.2 MB, no database connection: a
+    # burst of several hundred streamed answers starts at once (README, "Bursts, concurrency").
     max_concurrent_turns: int = 500
     http_threads: int = 16
     # Seconds any one database statement (or connection attempt) may take before it fails.
