@@ -3,12 +3,19 @@
 The bots run as their own processes (`python -m bot serve`); this script holds the loopback
 fakes of the Slack Web API and of a model that streams each answer over about a second, and
 sends signed events on a fixed schedule, redelivering (as Slack does, up to three times) any
-event not acknowledged with a 200. Three runs: one process; two processes with every event
-delivered to both; two processes with one killed (SIGKILL) halfway through. Each prints events
-lost and replies duplicated (both must be 0), acknowledgement p50/p99, reply complete p50/p99
-(event sent → the reply's stream stopped), peak RSS and CPU seconds per turn of the bots.
+event not acknowledged with a 200. Runs: one process; two processes with every event
+delivered to both; two processes with one killed (SIGKILL) halfway through; `serve
+--accept-only` beside `work`. Each prints events lost and replies duplicated (both must be
+0), acknowledgement p50/p99, reply complete p50/p99 (event sent → the reply's stream
+stopped) and the same less the model's own time, peak RSS and CPU seconds per turn.
+
+`--only burst` instead sends 300 mentions at once (`--burst N`) to one `serve` as it starts
+by default, the model streaming each answer over 30 s (`--stream-seconds`), and prints first
+visible text (event sent → `chat.startStream`) p50/p99, peak RSS and threads of the process,
+and the most database connections it held.
 
     .venv/bin/python bench/load.py [--events 1000] [--rate 100] [--database-url URL]
+    .venv/bin/python bench/load.py --only burst [--burst 300] [--stream-seconds 30]
 """
 
 from __future__ import annotations
@@ -39,8 +46,10 @@ from tests.harness import BOT_USER
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/switchboard_bench_load"
 ANSWER = " ".join(["word"] * 40)
 # One process; two, every event to both; two with one killed halfway; one that only accepts
-# (`serve --accept-only`) beside one that only answers (`work`).
-SCENARIOS = ("one", "two", "kill", "split")
+# (`serve --accept-only`) beside one that only answers (`work`); a burst of long answers.
+SCENARIOS = ("one", "two", "kill", "split", "burst")
+# The model's own time for each answer in the paced scenarios.
+MODEL_SECONDS = 1.0
 
 
 def main() -> None:
@@ -49,19 +58,113 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100.0, help="events a second")
     parser.add_argument("--database-url", default=DEFAULT_URL)
     parser.add_argument("--only", choices=SCENARIOS, help="run one scenario")
+    parser.add_argument("--burst", type=int, default=300, help="mentions sent at once")
+    parser.add_argument("--stream-seconds", type=float, default=30.0)
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE", help="a bot setting"
+    )
     args = parser.parse_args()
-    for scenario in SCENARIOS:
+    extra = dict(item.split("=", 1) for item in args.set)
+    if args.only == "burst":
+        burst(args.burst, args.stream_seconds, args.database_url, extra)
+        return
+    for scenario in SCENARIOS[:-1]:
         if args.only in (None, scenario):
-            run(scenario, args.events, args.rate, args.database_url)
+            run(scenario, args.events, args.rate, args.database_url, extra)
 
 
-def run(scenario: str, events: int, rate: float, url: str) -> None:
+def burst(events: int, stream_seconds: float, url: str, extra: dict[str, str]) -> None:
+    """`events` mentions at once into one `serve` with default settings; first text timings."""
+    fresh_database(url)
+    with tempfile.TemporaryDirectory() as scratch, FakeSlackAPI() as slack, FakeOpenAI() as model:
+        pieces = [word + " " for word in ANSWER.split(" ")]
+        model.default_reply = FakeReply(chunks=pieces, chunk_delay=stream_seconds / len(pieces))
+        settings = {"LOG_LEVEL": "WARNING"} | extra
+        log_path = Path(scratch) / "bot.log"
+        bot = BotProcess(slack, model, url, log_path=log_path, command=("serve",), **settings)
+        sampler = Sampler(bot, url)
+        try:
+            sender = Sender([bot], rate=1e6).send(events, kill_at=None)
+            first: dict[str, float] = {}
+            deadline = time.monotonic() + stream_seconds + 120
+            while len(first) < events and time.monotonic() < deadline:
+                for call in slack.calls_to("chat.startStream"):
+                    first.setdefault(str(call.args.get("thread_ts")), call.at)
+                time.sleep(0.5)
+            wait_answered(url, events, timeout=stream_seconds + 120)
+            sampler.stop()
+            waits = sorted(first[ts] - sent for ts, sent in sender.sent_at.items() if ts in first)
+            acks = sorted(sender.acks)
+            statuses = [
+                c for c in slack.calls_to("assistant.threads.setStatus")
+                if "free slot" in str(c.args.get("status"))
+            ]  # fmt: skip
+            print(f"== burst: {events} mentions at once, answers streaming {stream_seconds:g} s")
+            print(f"  first visible text: p50 {pct(waits, 50):.0f} ms, "
+                  f"p99 {pct(waits, 99):.0f} ms, max {pct(waits, 100):.0f} ms "
+                  f"({len(waits)} of {events} threads)")  # fmt: skip
+            print(f"  acknowledgement: p50 {pct(acks, 50):.0f} ms, p99 {pct(acks, 99):.0f} ms "
+                  f"({sender.refused} not acknowledged in time)")  # fmt: skip
+            print(f"  'waiting for a free slot' statuses: {len(statuses)}")
+            print(f"  peak RSS {sampler.rss:.0f} MB (idle after start {sampler.idle_rss:.0f} MB); "
+                  f"threads at most {sampler.threads}; database connections at most "
+                  f"{sampler.connections}")  # fmt: skip
+        finally:
+            sampler.stop()
+            bot.kill()
+
+
+class Sampler:
+    """Samples a bot's threads and its database connections twice a second."""
+
+    def __init__(self, bot: BotProcess, url: str) -> None:
+        self.bot = bot
+        self.idle_rss = resources(bot)[0]
+        self.rss = 0.0
+        self.threads = 0
+        self.connections = 0
+        self._database = make_url(normalize_url(url)).database
+        self._engine = create_engine(normalize_url(url))
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stopped.wait(0.5):
+            try:
+                status = Path(f"/proc/{self.bot.process.pid}/status").read_text()
+            except OSError:
+                return
+            for line in status.splitlines():
+                if line.startswith("Threads:"):
+                    self.threads = max(self.threads, int(line.split()[1]))
+            self.rss = max(self.rss, resources(self.bot)[0])
+            with self._engine.connect() as connection:
+                held = connection.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE datname = :name AND pid <> pg_backend_pid()"
+                    ),
+                    {"name": self._database},
+                )
+            self.connections = max(self.connections, int(held or 0))
+
+    def stop(self) -> None:
+        """Stop sampling."""
+        if not self._stopped.is_set():
+            self._stopped.set()
+            self._thread.join(timeout=5)
+            self._engine.dispose()
+
+
+def run(scenario: str, events: int, rate: float, url: str, extra: dict[str, str]) -> None:
     """One scenario on a fresh database."""
     fresh_database(url)
     with tempfile.TemporaryDirectory() as scratch, FakeSlackAPI() as slack, FakeOpenAI() as model:
         pieces = [word + " " for word in ANSWER.split(" ")]
-        model.default_reply = FakeReply(chunks=pieces, chunk_delay=1.0 / len(pieces))
+        model.default_reply = FakeReply(chunks=pieces, chunk_delay=MODEL_SECONDS / len(pieces))
         settings = {"LOG_LEVEL": "WARNING", "TURN_LEASE_SECONDS": "5", "TURN_POLL_SECONDS": "0.5"}
+        settings |= extra
         scenarios: dict[str, list[tuple[str, ...]]] = {
             "one": [("serve",)],
             "two": [("serve",), ("serve",)],
@@ -209,7 +312,8 @@ def summarize(
     print(f"  acknowledgement: p50 {pct(acks, 50):.0f} ms, p99 {pct(acks, 99):.0f} ms "
           f"({sender.refused} not acknowledged in time, redelivered)")  # fmt: skip
     print(f"  reply complete: p50 {pct(sorted(completes), 50):.0f} ms, "
-          f"p99 {pct(sorted(completes), 99):.0f} ms")  # fmt: skip
+          f"p99 {pct(sorted(completes), 99):.0f} ms; less the model's {MODEL_SECONDS:g} s: "
+          f"p50 {pct(sorted(completes), 50) - MODEL_SECONDS * 1000:.0f} ms")  # fmt: skip
     streams_per_thread = statistics.mean(threads_with_two_answers.values() or [0])
     print(f"  Slack streams per thread: {streams_per_thread:.3f} (a killed turn's is restarted)")
     print(f"  peak RSS {rss:.0f} MB; CPU {cpu / max(1, events) * 1000:.1f} ms per turn "
@@ -220,6 +324,7 @@ def pct(values: list[float], q: int) -> float:
     """The q-th percentile of sorted `values`, in milliseconds."""
     if not values:
         return float("nan")
+    q = min(q, 100)
     return values[min(len(values) - 1, round(q / 100 * (len(values) - 1)))] * 1000
 
 

@@ -142,6 +142,17 @@ def finish(session: Session, *, turn_id: int, owner: str, outcome: Ending, now: 
     return bool(rowcount(result))
 
 
+def expired_leases(session: Session, *, owner: str, now: datetime) -> list[int]:
+    """The running turns leased to `owner` whose lease ran out (nobody renews them)."""
+    return list(
+        session.scalars(
+            select(Turn.id).where(
+                Turn.state == "running", Turn.lease_owner == owner, Turn.lease_until < now
+            )
+        )
+    )
+
+
 def give_back(session: Session, *, owner: str, ids: list[int], refund: bool = False) -> list[int]:
     """Queue again the turns of `ids` that `owner` still holds; their ids.
 

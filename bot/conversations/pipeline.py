@@ -33,6 +33,7 @@ from bot.conversations.service import (
     SinkFactory,
 )
 from db import turns
+from db.engine import deadline
 from db.models import utcnow
 from db.turns import Claimed
 
@@ -42,6 +43,12 @@ STOPPED_NOTE = "_(Interrupted: I am restarting. This message will be answered ag
 TAKEN_OVER_NOTE = "_(Interrupted: this message is being answered again below.)_"
 # After the grace period, turns whose reply is complete get this long to be recorded.
 RECORD_GRACE = 3.0
+# Storing a message before Slack's acknowledgement gives up after this long (Slack waits 3 s):
+# Slack then gets an error and delivers the event again, and a store that landed after all
+# makes that delivery a duplicate, so the message is still answered once.
+ACCEPT_DEADLINE = 2.0
+# The thread status of a message that waits for a free worker.
+WAITING_STATUS = "is waiting for a free slot…"
 
 
 @dataclass
@@ -109,11 +116,24 @@ class TurnPipeline:
         self._dispatcher.start()
 
     def accept(self, message: IncomingMessage, *, override: str | None = None) -> Accepted:
-        """Store `message` and its turn (raises when it cannot be stored); runs soon after."""
-        accepted = self._service.accept(message, override=override)
+        """Store `message` and its turn (raises when it cannot be stored, or not within
+        ACCEPT_DEADLINE); runs soon after."""
+        with deadline(ACCEPT_DEADLINE):
+            accepted = self._service.accept(message, override=override)
         if accepted.status == AcceptStatus.QUEUED:
             self.wake()
+            with self._lock:
+                full = not self._stopping and 0 < self._workers <= len(self._running)
+            if full:
+                self._show_waiting(message)
         return accepted
+
+    def _show_waiting(self, message: IncomingMessage) -> None:
+        """Every worker is busy: say so in the thread at once (on a side thread, not the ack's)."""
+        target = ReplyTarget(
+            message.team_id, message.channel_id, message.conversation_ts, message.user_id
+        )
+        self._sinks(target, lambda ts: None).waiting(WAITING_STATUS)
 
     def wake(self) -> None:
         """Look for claimable turns now rather than at the next poll."""
@@ -147,6 +167,7 @@ class TurnPipeline:
                 free = self._workers - len(self._running)
             if time.monotonic() >= next_renewal:
                 self._renew()
+                self._recover_orphans()
                 next_renewal = time.monotonic() + renew_every
             if free > 0:
                 self._claim(free)
@@ -196,6 +217,33 @@ class TurnPipeline:
                 continue  # finished here; its record is being written
             log.warning("turn %s was taken over by another process", running.claimed.id)
             running.interrupt(TAKEN_OVER_NOTE)
+
+    def _recover_orphans(self) -> None:
+        """Give back turns leased here that no worker runs, once their lease ran out.
+
+        A message stored with its turn claimed for this process, whose store raised after it
+        landed (the acknowledgement's deadline passed while COMMIT was answered), leaves such a
+        turn: Slack's redelivery finds the message stored, and `claim` never takes back this
+        process's own leases. Without this it waited for a restart (a likely cause of the 2
+        events of 1,000 bench/load.py lost under load, 2026-12-07).
+        """
+        with self._lock:
+            running = set(self._running)
+        try:
+            with self._sessions() as session:
+                expired = turns.expired_leases(session, owner=self.owner, now=utcnow())
+            orphans = [turn_id for turn_id in expired if turn_id not in running]
+            if not orphans:
+                return
+            with self._sessions.begin() as session:
+                given = turns.give_back(session, owner=self.owner, ids=orphans, refund=True)
+        except SQLAlchemyError as exc:
+            log.warning("could not look for turns left leased here (%s)", _reason(exc))
+            return
+        if given:
+            log.warning("gave back %d turns leased here that no worker ran: %s", len(given), given)
+            with self._lock:
+                self._wanted = True
 
     # --- the workers ----------------------------------------------------------------------
     def _work(self) -> None:

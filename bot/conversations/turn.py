@@ -103,8 +103,8 @@ class ReplyTarget:
 class ReplySink(Protocol):
     """Where a reply goes while it is written (a Slack thread, in production)."""
 
-    def waiting(self) -> None:
-        """Show that an answer is on its way."""
+    def waiting(self, status: str | None = None) -> None:
+        """Show that an answer is on its way (`status`: at once, and what it says)."""
 
     def write(self, text: str) -> None:
         """Add text to the reply."""

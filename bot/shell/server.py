@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import queue
 import signal
 import threading
 import time
@@ -16,10 +17,12 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from waitress.server import create_server
+from waitress.task import ThreadedTaskDispatcher
 
 from bot.shell.request_guard import MAX_BODY_BYTES, GuardedRequestHandler
 from bot.shell.settings import Settings
 from bot.shell.wiring import Runtime, create_runtime
+from db.engine import deadline
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +63,8 @@ class DatabaseHealth:
 
     def _reachable(self) -> bool:
         try:
-            with self._engine.connect() as connection:
+            # Bounded itself, so that one frozen probe does not stop the next for long.
+            with deadline(max(2.0, 2 * self._timeout)), self._engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
             return True
         except SQLAlchemyError:
@@ -88,9 +92,48 @@ def wsgi_app(runtime: Runtime, *, draining: threading.Event | None = None) -> WS
                 status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
             )
             return [body]
-        return slack(environ, start_response)
+        # Whatever a request stores before its acknowledgement (an event, a command's
+        # receipt) gives up in time for Slack's 3 s: a 5xx then, and Slack delivers it again.
+        with deadline(ACK_DEADLINE):
+            return slack(environ, start_response)
 
     return application
+
+
+# What a Slack request may spend on the database before it is acknowledged.
+ACK_DEADLINE = 2.0
+# Paths answered on a thread of their own, never queued behind Slack's requests.
+HEALTH_PATHS = frozenset({"/healthz"})
+
+
+class HealthFirstDispatcher(ThreadedTaskDispatcher):
+    """Waitress's dispatcher, with one more thread that serves only `HEALTH_PATHS`.
+
+    Each HTTP thread storing an event may wait up to `ACK_DEADLINE` on a frozen database:
+    with every thread waiting, a health check queued behind them took 3.8 s (issue #19), and
+    a load balancer would mark a working process dead. Health checks wait for no one here.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._health: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        threading.Thread(target=self._serve_health, name="waitress-health", daemon=True).start()
+
+    def add_task(self, task: Any) -> None:
+        """Queue a channel's next request: health checks on their own thread."""
+        requests = getattr(task, "requests", None)
+        if requests and getattr(requests[0], "path", None) in HEALTH_PATHS:
+            self._health.put(task)
+        else:
+            super().add_task(task)
+
+    def _serve_health(self) -> None:
+        while True:
+            task = self._health.get()
+            try:
+                task.service()
+            except BaseException:
+                log.exception("serving a health check failed")
 
 
 def make_http_server(
@@ -108,7 +151,14 @@ def make_http_server(
         # Waitress answers 413 itself, before buffering, for chunked bodies too.
         max_request_body_size=MAX_BODY_BYTES + 1,
         ident="switchboard",
+        _dispatcher=_dispatcher(threads),
     )
+
+
+def _dispatcher(threads: int) -> HealthFirstDispatcher:
+    dispatcher = HealthFirstDispatcher()
+    dispatcher.set_thread_count(threads)
+    return dispatcher
 
 
 def serve_http(settings: Settings, *, port: int | None = None, accept_only: bool = False) -> int:

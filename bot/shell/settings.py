@@ -53,8 +53,12 @@ class Settings:
     # Whether logs may hold message text and request bodies (the libraries' DEBUG output).
     log_content: bool = False
     max_context_tokens: int = 16_000
-    max_concurrent_turns: int = 64
+    # A turn waiting on the model holds a thread and about 0.2 MB, no database connection: a
+    # burst of several hundred streamed answers starts at once (README, "Bursts, concurrency").
+    max_concurrent_turns: int = 500
     http_threads: int = 16
+    # Seconds any one database statement (or connection attempt) may take before it fails.
+    database_timeout: float = 10.0
     # Deprecated: MODEL_TIMEOUT, now the default of the first-token and idle timeouts below.
     model_timeout: float = 120.0
     model_first_token_timeout: float = 60.0
@@ -104,6 +108,7 @@ class Settings:
                 "MAX_CONCURRENT_TURNS", cls.max_concurrent_turns, low=1
             ),
             http_threads=env.integer("HTTP_THREADS", cls.http_threads, low=1, high=512),
+            database_timeout=env.seconds("DATABASE_TIMEOUT", cls.database_timeout),
             model_timeout=env.seconds("MODEL_TIMEOUT", cls.model_timeout),
             model_first_token_timeout=env.seconds(
                 "MODEL_FIRST_TOKEN_TIMEOUT",

@@ -127,12 +127,14 @@ class SlackReplyWriter:
         """Whether Slack shows all the text written (read it once the reply is closed)."""
         return not self._lost and not self._pending
 
-    def waiting(self) -> None:
-        """Show a status in the thread unless the first text arrives very soon."""
+    def waiting(self, status: str | None = None) -> None:
+        """Show a status in the thread: `status` at once, else "is thinking…" unless the
+        first text arrives very soon."""
         if self._status_waits is not None:
-            self._status_waits.submit(self._set_status, time.monotonic() + STATUS_DELAY)
+            due = time.monotonic() + (0.0 if status else STATUS_DELAY)
+            self._status_waits.submit(self._set_status, due, status)
 
-    def _set_status(self, due: float) -> None:
+    def _set_status(self, due: float, status: str | None = None) -> None:
         if self._answered.wait(due - time.monotonic()):
             return
         with self._lock:
@@ -142,8 +144,8 @@ class SlackReplyWriter:
                 self._client.assistant_threads_setStatus(
                     channel_id=self._channel,
                     thread_ts=self._thread_ts,
-                    status="is thinking…",
-                    loading_messages=LOADING_MESSAGES,
+                    status=status or "is thinking…",
+                    loading_messages=None if status else LOADING_MESSAGES,
                 )
             except SlackApiError as exc:
                 # Apps without the assistant feature cannot set a status; the reply still comes.

@@ -86,7 +86,7 @@ class ListSink:
     titles: list[str] = field(default_factory=list)
     delivered: bool = True
 
-    def waiting(self) -> None:
+    def waiting(self, status: str | None = None) -> None:
         pass
 
     def write(self, text: str) -> None:
@@ -376,7 +376,7 @@ class RefusingSink(ListSink):
 class BrokenSink(ListSink):
     """A sink that breaks before the answer starts (a bug, a closed executor)."""
 
-    def waiting(self) -> None:
+    def waiting(self, status: str | None = None) -> None:
         raise RuntimeError("cannot schedule new futures after shutdown")
 
 
