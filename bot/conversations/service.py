@@ -29,6 +29,7 @@ from bot.conversations.context import Turn, build_context, estimate_tokens, stri
 from bot.llm.port import ChatModel, ChatStream, ModelError, TokenUsage
 from bot.llm.pricing import ModelPrice, cost_usd
 from bot.members.directory import UserDirectory
+from bot.metrics.recorder import Metrics
 from bot.model_choice.chain import (
     CatalogueUnavailable,
     ModelChooser,
@@ -182,6 +183,7 @@ class ConversationService:
         max_attempts: int = 3,
         record_retry_for: float = 600.0,
         budgets: BudgetGate | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._sessions = sessions
         self._users = users
@@ -194,6 +196,7 @@ class ConversationService:
         self._max_attempts = max_attempts
         self._record_retry_for = record_retry_for
         self._budgets = budgets
+        self._metrics = metrics or Metrics()  # metrics hook
         # Set when the process stops for good: a record still failing is then logged whole.
         self.give_up = threading.Event()
 
@@ -648,6 +651,7 @@ class ConversationService:
             return response_id
 
         response_id = self._write_patiently(write, what=f"turn {turn_id}", record=response)
+        self._metrics.answer_cost(model=reply.model, team_id=work.team_id, usd=cost)  # metrics hook
         if notices and self._budgets is not None:
             self._budgets.send(notices)
         return response_id

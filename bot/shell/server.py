@@ -72,11 +72,14 @@ class DatabaseHealth:
 
 
 def wsgi_app(runtime: Runtime, *, draining: threading.Event | None = None) -> WSGIApp:
-    """`POST /slack/events` for Slack, `GET /healthz` for load balancers."""
-    slack = GuardedRequestHandler(runtime.app)
+    """`POST /slack/events` for Slack, `GET /healthz` for load balancers, `GET /metrics`."""
+    slack = GuardedRequestHandler(runtime.app, metrics=runtime.metrics)  # metrics hook
     health = DatabaseHealth(runtime.engine)
+    metrics = runtime.metrics.wsgi_app()  # metrics hook
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == "/metrics":  # metrics hook
+            return metrics(environ, start_response)  # type: ignore[return-value]
         if environ.get("PATH_INFO") == "/healthz":
             if draining is not None and draining.is_set():
                 status, body = "503 Service Unavailable", b"stopping\n"
@@ -130,7 +133,8 @@ def serve_http(settings: Settings, *, port: int | None = None, accept_only: bool
     runtime.start()
     threading.Thread(target=_run_quietly, args=(server,), name="waitress", daemon=True).start()
     log.info(
-        "Switchboard listening on :%s (POST /slack/events, GET /healthz)", server.effective_port
+        "Switchboard listening on :%s (POST /slack/events, GET /healthz, GET /metrics)",
+        server.effective_port,
     )
     _wait(stopping)
     # Events that arrive while draining are still stored: Slack is acknowledged, and another
