@@ -12,13 +12,14 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
-from slack_bolt.adapter.socket_mode import SocketModeHandler
+from prometheus_client import start_http_server
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from waitress.server import create_server
 
 from bot.shell.request_guard import MAX_BODY_BYTES, GuardedRequestHandler
 from bot.shell.settings import Settings
+from bot.shell.socket_mode import SocketMode
 from bot.shell.wiring import Runtime, create_runtime
 
 log = logging.getLogger(__name__)
@@ -155,9 +156,19 @@ def serve_socket(settings: Settings) -> int:
     stopping = threading.Event()
     _stop_on_signals(stopping)
     runtime.start()
-    handler = SocketModeHandler(runtime.app, settings.slack_app_token)
+    # Which Socket Mode client, and why: bot/shell/socket_mode.py.
+    handler = SocketMode(
+        runtime.app,
+        app_token=settings.slack_app_token or "",
+        api_url=settings.slack_api_url,
+        executor=runtime.executor,
+        metrics=runtime.metrics,  # metrics hook
+    )
     handler.connect()
     log.info("Switchboard connected to Slack in Socket Mode")
+    if settings.metrics_port:  # metrics hook
+        start_http_server(settings.metrics_port, registry=runtime.metrics.registry)
+        log.info("Metrics on :%s (GET /metrics)", settings.metrics_port)
     _wait(stopping)
     # Disconnect first, so that Slack sends new events to the app's other connections.
     handler.close()

@@ -47,6 +47,8 @@ class Settings:
     allowed_models: tuple[tuple[str, str], ...] = ()
     admin_user_ids: frozenset[str] = frozenset()
     port: int = 3000
+    # Port of GET /metrics in Socket Mode (in HTTP mode it is served on `port`); 0: none.
+    metrics_port: int = 9464
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     log_level: str = "INFO"
     # Whether logs may hold message text and request bodies (the libraries' DEBUG output).
@@ -95,6 +97,7 @@ class Settings:
             allowed_models=env.models("ALLOWED_MODELS"),
             admin_user_ids=env.user_ids("ADMIN_USER_IDS"),
             port=env.int("PORT", cls.port, low=1, high=65535),
+            metrics_port=env.int("METRICS_PORT", cls.metrics_port, low=0, high=65535),
             system_prompt=env.str("SYSTEM_PROMPT") or cls.system_prompt,
             log_level=env.choice("LOG_LEVEL", cls.log_level, _LOG_LEVELS),
             log_content=env.bool("LOG_CONTENT", cls.log_content),
