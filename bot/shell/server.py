@@ -164,19 +164,34 @@ def serve_socket(settings: Settings) -> int:
         executor=runtime.executor,
         metrics=runtime.metrics,  # metrics hook
     )
-    handler.connect()
-    log.info("Switchboard connected to Slack in Socket Mode")
-    if settings.metrics_port:  # metrics hook
-        start_http_server(settings.metrics_port, registry=runtime.metrics.registry)
-        log.info("Metrics on :%s (GET /metrics)", settings.metrics_port)
+    metrics = _serve_metrics(settings.metrics_port, runtime)  # metrics hook
+    if handler.connect():
+        log.info("Switchboard connected to Slack in Socket Mode")
+    else:
+        log.warning("Switchboard is still connecting to Slack in Socket Mode (retrying)")
     _wait(stopping)
     # Disconnect first, so that Slack sends new events to the app's other connections.
     handler.close()
+    if metrics is not None:
+        metrics.shutdown()
     log.info("stopping: finishing running turns (up to %.0f s)", settings.shutdown_grace_seconds)
     runtime.stop(settings.shutdown_grace_seconds)
     runtime.close()
     log.info("stopped")
     return 0
+
+
+def _serve_metrics(port: int, runtime: Runtime) -> Any:
+    """`GET /metrics` on `port` (0: none); a busy port costs the metrics, not the bot."""
+    if not port:
+        return None
+    try:
+        server, _thread = start_http_server(port, registry=runtime.metrics.registry)
+    except OSError as exc:
+        log.error("METRICS_PORT %s: cannot serve /metrics there (%s)", port, exc)
+        return None
+    log.info("Metrics on :%s (GET /metrics)", port)
+    return server
 
 
 def work(settings: Settings) -> int:

@@ -100,9 +100,18 @@ class SocketMode:
     def _run(self, coroutine: Any, timeout: float = 30.0) -> Any:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
 
-    def connect(self) -> None:
-        """Open the connection (`apps.connections.open`, then the WebSocket)."""
-        self._run(self.handler.connect_async())
+    def connect(self, wait: float = 10.0) -> bool:
+        """Open the connection (`apps.connections.open`, then the WebSocket); whether it is.
+
+        slack_sdk retries a connection that fails until it succeeds; after `wait` seconds this
+        returns False and the retries go on, as they do for every later reconnect.
+        """
+        connecting = asyncio.run_coroutine_threadsafe(self.handler.connect_async(), self._loop)
+        try:
+            connecting.result(wait)
+        except TimeoutError:
+            return False
+        return True
 
     def close(self) -> None:
         """Close the connection and stop the loop."""

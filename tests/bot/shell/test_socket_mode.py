@@ -8,12 +8,16 @@ middle of an envelope.
 
 from __future__ import annotations
 
+import socket
+import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from bot.shell.socket_mode import SocketMode
 from bot.shell.wiring import Runtime, create_runtime
+from tests.bot.shell.test_server import _start_bot
 from tests.fakes import FakeOpenAI, FakeSlackAPI
 from tests.fakes.socket_mode import FakeSocketMode, events_api_payload, slash_command_payload
 from tests.harness import harness_settings
@@ -108,3 +112,30 @@ def test_an_envelope_cut_off_mid_frame_is_acknowledged_when_sent_again(
     assert server.wait_acked(again, timeout=10) < WELL_WITHIN
     assert lost.acked_at is None
     assert again.acked_at is not None and again.acked_at - lost.sent_at < 10
+
+
+def test_python_m_bot_socket_serves_its_metrics_on_metrics_port(
+    server: FakeSocketMode, slack: FakeSlackAPI, tmp_path: Path
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]
+    process = _start_bot({
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_APP_TOKEN": "xapp-test",
+        "SLACK_API_URL": slack.base_url,
+        "OPENAI_API_KEY": "k",
+        "OPENAI_BASE_URL": "http://127.0.0.1:1/v1",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'socket.db'}",
+        "METRICS_PORT": str(port),
+    }, "socket")  # fmt: skip
+    try:
+        connection = server.wait_connection(0, timeout=60)
+        envelope = server.send("events_api", events_api_payload(), to=connection)
+        assert server.wait_acked(envelope) < WELL_WITHIN
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+            text = answer.read().decode()
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+    assert 'switchboard_slack_acks_total{kind="events_api",status="200"} 1.0' in text
+    assert "# TYPE gen_ai_client_token_usage histogram" in text
