@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import Response
+from db.models import Response, Turn
 from tests.fakes import FakeOpenAI, FakeReply, FakeSlackAPI
 from tests.handlers.test_budgets import ADMIN, MEMBER, budget
 from tests.harness import TEAM, SlackAppHarness
@@ -145,3 +146,25 @@ def test_each_app_serves_its_own_registry(
 
     assert total(scrape(first), "switchboard_turns_total") == 1
     assert total(scrape(second), "switchboard_turns_total") == 0
+
+
+def test_a_turn_whose_lease_ran_out_elsewhere_counts_as_taken_over(
+    make_app: Callable[..., SlackAppHarness], model: FakeOpenAI, sessions: sessionmaker[Session]
+) -> None:
+    app = make_app(max_concurrent_turns=1, turn_poll_seconds=0.2)
+    model.enqueue(FakeReply(text="Slow.", first_token_delay=1.5), FakeReply(text="Taken over."))
+    app.mention("one", channel="C1")
+    app.mention("two", channel="C2")  # waits: the only worker answers "one"
+    with sessions.begin() as session:
+        # As a process that claimed it and died leaves it: running, its lease run out.
+        session.execute(
+            update(Turn)
+            .where(Turn.state == "queued")
+            .values(state="running", lease_owner="gone:1:dead", attempts=1,
+                    lease_until=datetime.now(UTC) - timedelta(seconds=5))
+        )  # fmt: skip
+    app.wait_idle(timeout=20)
+
+    samples = scrape(app)
+    assert total(samples, "switchboard_turn_takeovers_total") == 1
+    assert total(samples, "switchboard_turns_total", outcome="answered") == 2
