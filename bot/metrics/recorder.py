@@ -107,7 +107,7 @@ class Metrics:
         self.acks = Counter(
             "switchboard_slack_acks",
             "Requests from Slack answered, by kind (events_api, slash_commands, interactive, "
-            "…) and HTTP status.",
+            "…) and the app's status (in Socket Mode only 200 is acknowledged).",
             ["kind", "status"],
             registry=r,
         )
