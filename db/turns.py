@@ -220,3 +220,8 @@ def work(session: Session, turn_id: int) -> Work | None:
 def unfinished(session: Session) -> int:
     """How many turns are queued or running (for tests, benches and health)."""
     return session.scalar(select(func.count()).select_from(Turn).where(Turn.state != "done")) or 0
+
+
+def queued(session: Session) -> int:
+    """How many turns wait for a worker, in every process (for metrics)."""
+    return session.scalar(select(func.count()).select_from(Turn).where(Turn.state == "queued")) or 0

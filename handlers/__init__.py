@@ -12,6 +12,7 @@ from handlers import (
     home,
     messages,
     model_command,
+    rate_limits,
     replays,
     usage_command,
 )
@@ -20,6 +21,7 @@ from handlers import (
 def register(app: App, services: Services) -> None:
     """Attach every listener to the app."""
     errors.register(app, services)
+    rate_limits.register(app, services)
     replays.register(app, services)
     messages.register(app, services)
     model_command.register(app, services)

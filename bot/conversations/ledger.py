@@ -29,6 +29,7 @@ from bot.conversations.context import Context
 from bot.conversations.turn import TakenOver, TurnJob, redact, storable
 from bot.llm.port import TokenUsage
 from bot.llm.pricing import ModelPrice, cost_usd
+from bot.metrics.recorder import Metrics
 from bot.usage.budgets import Admission, BudgetGate, Limit, Notice
 from db import queries, retention, turns
 from db.models import utcnow
@@ -52,8 +53,10 @@ class Ledger:
         model_prices: Sequence[ModelPrice] = (),
         budgets: BudgetGate | None = None,
         record_retry_for: float = 600.0,
+        metrics: Metrics | None = None,
     ) -> None:
         self._sessions = sessions
+        self._metrics = metrics or Metrics()
         self._provider = provider
         self._model_prices = tuple(model_prices)
         self._budgets = budgets
@@ -191,6 +194,10 @@ class Ledger:
         response_id = self._write_patiently(
             write, what=f"turn {job.id}", record=dataclasses.asdict(response)
         )
+        if response_id is not None:
+            self._metrics.answer_cost(
+                model=response.model_used, team_id=work.team_id, usd=response.cost_usd
+            )
         if notices and self._budgets is not None:
             self._budgets.send(notices)
         return response_id

@@ -32,6 +32,7 @@ from bot.conversations.service import (
     ReplyTarget,
     SinkFactory,
 )
+from bot.metrics.recorder import Metrics
 from db import turns
 from db.engine import deadline
 from db.models import utcnow
@@ -81,6 +82,7 @@ class TurnPipeline:
         workers: int,
         lease_seconds: float = 30.0,
         poll_seconds: float = 2.0,
+        metrics: Metrics | None = None,
     ) -> None:
         # turns.lease_owner holds 64 characters; a fully qualified host name may have 253.
         self.owner = f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -90,6 +92,7 @@ class TurnPipeline:
         self._workers = workers
         self._lease = timedelta(seconds=lease_seconds)
         self._poll = poll_seconds
+        self._metrics = metrics or Metrics()  # metrics hook
         self._lock = threading.Condition()
         self._running: dict[int, _Running] = {}
         self._wanted = False  # something may be claimable right now
@@ -193,6 +196,7 @@ class TurnPipeline:
         if late:
             self._give_back([turn.id for turn in claimed])
             return
+        self._metrics.taken_over(sum(turn.attempts > 1 for turn in claimed))  # metrics hook
         for turn in claimed:
             self._queue.put(turn)
 
@@ -249,8 +253,11 @@ class TurnPipeline:
     def _work(self) -> None:
         while (claimed := self._queue.get()) is not None:
             try:
-                self._service.run(claimed, owner=self.owner, sinks=self._sink_for(claimed.id))
+                sinks = self._sink_for(claimed.id)
+                outcome = self._service.run(claimed, owner=self.owner, sinks=sinks)
+                self._metrics.turn_ended(outcome.status)  # metrics hook
             except Exception:
+                self._metrics.turn_ended("crashed")  # metrics hook
                 log.exception("turn %s failed unexpectedly; giving it back", claimed.id)
                 self._give_back([claimed.id])
             finally:

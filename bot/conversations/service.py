@@ -35,6 +35,7 @@ from bot.conversations.turn import (
 from bot.llm.port import ChatModel
 from bot.llm.pricing import ModelPrice
 from bot.members.directory import UserDirectory
+from bot.metrics.recorder import Metrics
 from bot.model_choice.chain import ModelChooser
 from bot.usage.budgets import BudgetGate, Limit
 from db import turns
@@ -88,6 +89,7 @@ class ConversationService:
         max_attempts: int = 3,
         record_retry_for: float = 600.0,
         budgets: BudgetGate | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._sessions = sessions
         self._models = models
@@ -104,6 +106,7 @@ class ConversationService:
             model_prices=model_prices,
             budgets=budgets,
             record_retry_for=record_retry_for,
+            metrics=metrics,
         )
         # Set when the process stops for good: a record still failing is then logged whole.
         self.give_up = self._ledger.give_up

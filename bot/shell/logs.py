@@ -17,6 +17,7 @@ CONTENT_LOGGERS = (
     "httpx2",
     "httpcore2",
     "urllib3",
+    "aiohttp",  # the Socket Mode client's transport
 )
 
 

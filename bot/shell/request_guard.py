@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from slack_bolt.adapter.wsgi import SlackRequestHandler
@@ -10,6 +11,8 @@ from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
 from slack_bolt.middleware.request_verification import RequestVerification
 from slack_bolt.request import BoltRequest
 from slack_bolt.response import BoltResponse
+
+from bot.metrics.recorder import Metrics, request_kind
 
 log = logging.getLogger(__name__)
 
@@ -23,12 +26,16 @@ _SIGNATURE_FAILURE = "Invalid request signature detected"
 class GuardedRequestHandler(SlackRequestHandler):
     """Bolt's WSGI adapter, refusing oversized and unreadable bodies before Bolt sees them."""
 
-    def __init__(self, app: Any, path: str = "/slack/events") -> None:
+    def __init__(
+        self, app: Any, path: str = "/slack/events", *, metrics: Metrics | None = None
+    ) -> None:
         super().__init__(app, path)
+        self.metrics = metrics
         quiet_signature_failures()
 
     def dispatch(self, request: WsgiHttpRequest) -> BoltResponse:
         """Read at most MAX_BODY_BYTES, then hand Bolt a request it can parse."""
+        started = time.monotonic()
         environ = request.environ
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -51,7 +58,12 @@ class GuardedRequestHandler(SlackRequestHandler):
             return _refuse(400, "its body is not UTF-8")
         except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
             return _refuse(400, f"Bolt cannot read its body ({type(exc).__name__})")
-        return self.app.dispatch(bolt_request)
+        response: BoltResponse = self.app.dispatch(bolt_request)
+        if self.metrics is not None:
+            seconds = time.monotonic() - started
+            kind = request_kind(bolt_request.body)
+            self.metrics.acknowledged(kind=kind, status=response.status, seconds=seconds)
+        return response
 
 
 def _refuse(status: int, why: str) -> BoltResponse:

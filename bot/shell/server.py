@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
-from slack_bolt.adapter.socket_mode import SocketModeHandler
+from prometheus_client import start_http_server
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from waitress.server import create_server
@@ -21,6 +21,7 @@ from waitress.task import ThreadedTaskDispatcher
 
 from bot.shell.request_guard import MAX_BODY_BYTES, GuardedRequestHandler
 from bot.shell.settings import Settings
+from bot.shell.socket_mode import SocketMode
 from bot.shell.wiring import Runtime, create_runtime
 from db.engine import deadline
 
@@ -76,11 +77,14 @@ class DatabaseHealth:
 
 
 def wsgi_app(runtime: Runtime, *, draining: threading.Event | None = None) -> WSGIApp:
-    """`POST /slack/events` for Slack, `GET /healthz` for load balancers."""
-    slack = GuardedRequestHandler(runtime.app)
+    """`POST /slack/events` for Slack, `GET /healthz` for load balancers, `GET /metrics`."""
+    slack = GuardedRequestHandler(runtime.app, metrics=runtime.metrics)  # metrics hook
     health = DatabaseHealth(runtime.engine)
+    metrics = runtime.metrics.wsgi_app()  # metrics hook
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == "/metrics":  # metrics hook
+            return metrics(environ, start_response)  # type: ignore[return-value]
         if environ.get("PATH_INFO") == "/healthz":
             if draining is not None and draining.is_set():
                 status, body = "503 Service Unavailable", b"stopping\n"
@@ -180,7 +184,8 @@ def serve_http(settings: Settings, *, port: int | None = None, accept_only: bool
     runtime.start()
     threading.Thread(target=_run_quietly, args=(server,), name="waitress", daemon=True).start()
     log.info(
-        "Switchboard listening on :%s (POST /slack/events, GET /healthz)", server.effective_port
+        "Switchboard listening on :%s (POST /slack/events, GET /healthz, GET /metrics)",
+        server.effective_port,
     )
     _wait(stopping)
     # Events that arrive while draining are still stored: Slack is acknowledged, and another
@@ -201,17 +206,42 @@ def serve_socket(settings: Settings) -> int:
     stopping = threading.Event()
     _stop_on_signals(stopping)
     runtime.start()
-    handler = SocketModeHandler(runtime.app, settings.slack_app_token)
-    handler.connect()
-    log.info("Switchboard connected to Slack in Socket Mode")
+    # Which Socket Mode client, and why: bot/shell/socket_mode.py.
+    handler = SocketMode(
+        runtime.app,
+        app_token=settings.slack_app_token or "",
+        api_url=settings.slack_api_url,
+        executor=runtime.executor,
+        metrics=runtime.metrics,  # metrics hook
+    )
+    metrics = _serve_metrics(settings.metrics_port, runtime)  # metrics hook
+    if handler.connect():
+        log.info("Switchboard connected to Slack in Socket Mode")
+    else:
+        log.warning("Switchboard is still connecting to Slack in Socket Mode (retrying)")
     _wait(stopping)
     # Disconnect first, so that Slack sends new events to the app's other connections.
     handler.close()
+    if metrics is not None:
+        metrics.shutdown()
     log.info("stopping: finishing running turns (up to %.0f s)", settings.shutdown_grace_seconds)
     runtime.stop(settings.shutdown_grace_seconds)
     runtime.close()
     log.info("stopped")
     return 0
+
+
+def _serve_metrics(port: int, runtime: Runtime) -> Any:
+    """`GET /metrics` on `port` (0: none); a busy port costs the metrics, not the bot."""
+    if not port:
+        return None
+    try:
+        server, _thread = start_http_server(port, registry=runtime.metrics.registry)
+    except OSError as exc:
+        log.error("METRICS_PORT %s: cannot serve /metrics there (%s)", port, exc)
+        return None
+    log.info("Metrics on :%s (GET /metrics)", port)
+    return server
 
 
 def work(settings: Settings) -> int:

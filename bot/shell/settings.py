@@ -48,6 +48,8 @@ class Settings:
     allowed_models: tuple[tuple[str, str], ...] = ()
     admin_user_ids: frozenset[str] = frozenset()
     port: int = 3000
+    # Port of GET /metrics in Socket Mode (in HTTP mode it is served on `port`); 0: none.
+    metrics_port: int = 9464
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     log_level: str = "INFO"
     # Whether logs may hold message text and request bodies (the libraries' DEBUG output).
@@ -100,6 +102,7 @@ class Settings:
             allowed_models=env.models("ALLOWED_MODELS"),
             admin_user_ids=env.user_ids("ADMIN_USER_IDS"),
             port=env.integer("PORT", cls.port, low=1, high=65535),
+            metrics_port=env.integer("METRICS_PORT", cls.metrics_port, low=0, high=65535),
             system_prompt=env.string("SYSTEM_PROMPT") or cls.system_prompt,
             log_level=env.choice("LOG_LEVEL", cls.log_level, _LOG_LEVELS),
             log_content=env.boolean("LOG_CONTENT", cls.log_content),

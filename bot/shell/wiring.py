@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -12,6 +14,7 @@ from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 import handlers
@@ -26,17 +29,21 @@ from bot.llm.deadlines import Deadlines
 from bot.llm.openai_chat import OpenAIChatModel, build_client, provider_name
 from bot.llm.port import ChatModel
 from bot.members.directory import ProfileSource, UserDirectory
+from bot.metrics.chat_model import MeteredChatModel
+from bot.metrics.recorder import Metrics
 from bot.model_choice.chain import Catalogue, ModelChooser
 from bot.model_choice.commands import ModelCommandService
 from bot.shell import migrations, preflight
 from bot.shell.services import Services
 from bot.shell.settings import Settings
+from bot.shell.slack_client import MeteredWebClient
 from bot.slack.notices import SlackNotices
 from bot.slack.profiles import SlackProfiles
 from bot.slack.reply import SlackReplies
 from bot.usage.budget_commands import BudgetService
 from bot.usage.budgets import BudgetGate, Notifier
 from bot.usage.reports import UsageService
+from db import turns as turn_queries
 from db.engine import make_engine, make_sessionmaker
 
 log = logging.getLogger(__name__)
@@ -55,6 +62,7 @@ class Runtime:
     executor: ThreadPoolExecutor  # Bolt's: acknowledgements, and command work after them
     replies: SlackReplies
     purges: DailyPurge | None = None  # when RETENTION_DAYS is set
+    metrics: Metrics = field(default_factory=Metrics)
 
     def start(self) -> None:
         """Start answering stored turns (and purging old content, when set to)."""
@@ -119,11 +127,15 @@ def create_runtime(
         pool_size=min(settings.max_concurrent_turns + settings.http_threads, 12),
         query_timeout=settings.database_timeout,
     )
-    client = WebClient(
-        token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=SLACK_TIMEOUT
+    metrics = Metrics()
+    client = MeteredWebClient(
+        token=settings.slack_bot_token,
+        base_url=settings.slack_api_url,
+        timeout=SLACK_TIMEOUT,
+        metrics=metrics,
     )
     client.retry_handlers.append(BoundedRateLimitRetries())
-    chat_model = OpenAIChatModel(
+    inner_model = OpenAIChatModel(
         build_client(
             api_key=settings.openai_api_key,
             base_url=settings.openai_base_url,
@@ -136,6 +148,7 @@ def create_runtime(
             total=settings.model_total_timeout,
         ),
     )
+    chat_model = MeteredChatModel(inner_model, metrics)
 
     # One workspace, one client; the adapters ask for the client of a turn's workspace.
     def client_for(team_id: str) -> WebClient:
@@ -150,6 +163,7 @@ def create_runtime(
         replies=replies,
         notifier=SlackNotices(client_for),
         answer=answer,
+        metrics=metrics,
     )
     # Bolt's executor runs acknowledgements and the work of commands and buttons after them;
     # turns run on the pipeline's own workers, so a slow model never makes a command wait.
@@ -167,6 +181,7 @@ def create_runtime(
         executor=executor,
         replies=replies,
         purges=purges,
+        metrics=metrics,
     )
 
 
@@ -197,8 +212,10 @@ def build_services(
     replies: SinkFactory,
     notifier: Notifier | None = None,
     answer: bool = True,
+    metrics: Metrics | None = None,
 ) -> Services:
     """Wire the services together."""
+    metrics = metrics or Metrics()
     users = UserDirectory(sessions, profiles, admin_user_ids=settings.admin_user_ids)
     models = ModelChooser(
         Catalogue(settings.allowed_models, chat_model.list_models), settings.default_model
@@ -212,7 +229,10 @@ def build_services(
         max_context_tokens=settings.max_context_tokens,
         model_prices=settings.model_prices,
         answer_within=settings.max_turn_age_seconds,
-        budgets=BudgetGate(sessions, notifier=notifier, admin_user_ids=settings.admin_user_ids),
+        budgets=BudgetGate(
+            sessions, notifier=notifier, admin_user_ids=settings.admin_user_ids, metrics=metrics
+        ),
+        metrics=metrics,
     )
     turns = TurnPipeline(
         sessions,
@@ -221,7 +241,9 @@ def build_services(
         workers=settings.max_concurrent_turns if answer else 0,
         lease_seconds=settings.turn_lease_seconds,
         poll_seconds=settings.turn_poll_seconds,
+        metrics=metrics,
     )
+    metrics.watch_turns(queued=_queued_turns(sessions), running=lambda: turns.running)
     usage = UsageService(sessions, users)
     return Services(
         settings=settings,
@@ -239,3 +261,16 @@ def build_services(
         home=HomeService(sessions, users=users, models=models, usage=usage),
         retention=RetentionService(sessions),
     )
+
+
+def _queued_turns(sessions: sessionmaker[Session]) -> Callable[[], float]:
+    """Reads the queued turns at each scrape; NaN while the database does not answer."""
+
+    def read() -> float:
+        try:
+            with sessions() as session:
+                return turn_queries.queued(session)
+        except SQLAlchemyError:
+            return math.nan
+
+    return read

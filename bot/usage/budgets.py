@@ -20,6 +20,7 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.metrics.recorder import Metrics
 from bot.usage.reports import format_usd
 from db import budgets as queries
 from db.budgets import Held, Spent
@@ -117,11 +118,13 @@ class BudgetGate:
         notifier: Notifier | None = None,
         admin_user_ids: frozenset[str] = frozenset(),
         now: Callable[[], datetime] = utcnow,
+        metrics: Metrics | None = None,
     ) -> None:
         self._sessions = sessions
         self._notifier = notifier
         self._admin_user_ids = admin_user_ids
         self._now = now
+        self._metrics = metrics or Metrics()  # metrics hook
 
     def admit(
         self,
@@ -161,6 +164,7 @@ class BudgetGate:
                         # Taken over meanwhile: the new owner checks it, and says what it finds.
                         return Admission(False, tuple(limits), lost=True)
                     private = limit.scope in ("user", "default_user")
+                    self._metrics.budget_refused(team_id=team_id, scope=limit.scope)  # metrics hook
                     return Admission(False, tuple(limits), refusal, private=private)
             if not queries.hold(session, turn_id=turn_id, owner=owner, usd=usd, tokens=tokens):
                 return Admission(False, tuple(limits), lost=True)
