@@ -10,6 +10,7 @@ from handlers import (
     errors,
     feedback,
     home,
+    installs,
     messages,
     model_command,
     replays,
@@ -20,6 +21,7 @@ from handlers import (
 def register(app: App, services: Services) -> None:
     """Attach every listener to the app."""
     errors.register(app, services)
+    installs.register(app, services)
     replays.register(app, services)
     messages.register(app, services)
     model_command.register(app, services)

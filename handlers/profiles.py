@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -15,13 +16,13 @@ log = logging.getLogger(__name__)
 class SlackProfiles:
     """`ProfileSource` on `users.info`."""
 
-    def __init__(self, client: WebClient) -> None:
-        self._client = client
+    def __init__(self, client_for: Callable[[str], WebClient]) -> None:
+        self._client_for = client_for  # a workspace's id -> a client with its bot token
 
     def fetch(self, team_id: str, slack_user_id: str) -> Profile | None:
         """The member's name and admin flags, or None when Slack cannot tell us now."""
         try:
-            user = self._client.users_info(user=slack_user_id)["user"]
+            user = self._client_for(team_id).users_info(user=slack_user_id)["user"]
         except SlackApiError as exc:
             log.warning("users.info failed for %s: %s", slack_user_id, exc.response.get("error"))
             return None

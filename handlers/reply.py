@@ -38,8 +38,8 @@ _NOT_STREAMING = ("message_not_in_streaming_state", "message_not_found", "cant_u
 class SlackReplies:
     """Makes the reply writer of each turn (the pipeline's `SinkFactory`)."""
 
-    def __init__(self, client: WebClient) -> None:
-        self._client = client
+    def __init__(self, client_for: Callable[[str], WebClient]) -> None:
+        self._client_for = client_for  # a workspace's id -> a client with its bot token
         # The "thinking" delay is waited out on a few reused threads: a `threading.Timer` per
         # reply made each reply 1.3 ms slower on bench/conversations.py (median 5.8-9.4 ms
         # against 4.5-7.2 ms), the cost of starting a thread under load. When every waiter is
@@ -50,7 +50,10 @@ class SlackReplies:
 
     def __call__(self, target: ReplyTarget, on_start: Callable[[str], None]) -> SlackReplyWriter:
         return SlackReplyWriter(
-            self._client, target, on_start=on_start, status_waits=self._status_waits
+            self._client_for(target.team_id),
+            target,
+            on_start=on_start,
+            status_waits=self._status_waits,
         )
 
     def close(self) -> None:

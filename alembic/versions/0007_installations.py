@@ -61,9 +61,7 @@ def upgrade() -> None:
         sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("team_id", name=op.f("pk_slack_org_teams")),
     )
-    op.create_index(
-        op.f("ix_slack_org_teams_enterprise_id"), "slack_org_teams", ["enterprise_id"]
-    )
+    op.create_index(op.f("ix_slack_org_teams_enterprise_id"), "slack_org_teams", ["enterprise_id"])
     op.create_table(
         "slack_oauth_states",
         sa.Column("id", sa.Integer(), nullable=False),
