@@ -99,7 +99,8 @@ def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
 
 def _check(settings: Settings, _args: argparse.Namespace) -> int:
     results = [("settings", None)]
-    for name in ("SLACK_BOT_TOKEN", "OPENAI_API_KEY"):
+    oauth = ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "ENCRYPTION_KEY")
+    for name in (*(oauth if settings.oauth else ("SLACK_BOT_TOKEN",)), "OPENAI_API_KEY"):
         results.append((name, _problem(settings.require, name)))
     if not (settings.slack_signing_secret or settings.slack_app_token):
         results.append(
