@@ -6,6 +6,7 @@ The token columns hold ciphertext: encrypting and decrypting is the caller's
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
@@ -100,6 +101,17 @@ def find_for_team(session: Session, client_id: str, team_id: str) -> SlackInstal
             SlackOrgTeam.team_id == team_id,
         )
     ).one_or_none()
+
+
+def rewrite_tokens(session: Session, rewrite: Callable[[str | None], str | None]) -> int:
+    """Replace every encrypted token with `rewrite(it)` (a key rotation); how many rows."""
+    rows = list(session.scalars(select(SlackInstallation).with_for_update()))
+    for row in rows:
+        row.bot_token_encrypted = rewrite(row.bot_token_encrypted)
+        row.bot_refresh_token_encrypted = rewrite(row.bot_refresh_token_encrypted)
+        row.user_token_encrypted = rewrite(row.user_token_encrypted)
+        row.user_refresh_token_encrypted = rewrite(row.user_refresh_token_encrypted)
+    return len(rows)
 
 
 def clear_bot(session: Session, key: Key) -> None:

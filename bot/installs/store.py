@@ -142,6 +142,11 @@ class DatabaseInstallationStore(InstallationStore):
         with self._sessions.begin() as session:
             installations.remove(session, self._delete_key(enterprise_id, team_id))
 
+    def reencrypt(self) -> int:
+        """Encrypt every stored token with the first key (after a key rotation); how many rows."""
+        with self._sessions.begin() as session:
+            return installations.rewrite_tokens(session, self._cipher.reencrypt)
+
     # --- org-wide installs ------------------------------------------------------------------
     def note_org_team(self, *, team_id: str, enterprise_id: str) -> None:
         """Remember that workspace `team_id` is served by org `enterprise_id`'s installation."""

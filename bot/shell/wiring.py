@@ -191,6 +191,9 @@ def _workspace_clients(
     store = DatabaseInstallationStore(
         sessions, client_id=settings.slack_client_id, cipher=TokenCipher(settings.encryption_key)
     )
+    if len(settings.encryption_key) > 1:
+        # A key rotation: re-encrypt with the new key, so that the old ones can be dropped.
+        log.info("re-encrypted the tokens of %d installations", store.reencrypt())
     rotator = TokenRotator(
         client_id=settings.slack_client_id,
         client_secret=settings.slack_client_secret,

@@ -191,3 +191,22 @@ def test_expiring_tokens_are_refreshed_and_stored_encrypted(
     assert stored != first and stored in slack.oauth.tokens()
     assert row.bot_token_expires_at is not None
     assert stored not in all_text(app)
+
+
+def test_a_new_key_first_reencrypts_every_stored_token_at_start(
+    make_app: Callable[..., SlackAppHarness], slack: FakeSlackAPI
+) -> None:
+    first = make_app(**oauth_settings())
+    assert install(first, "code-acme", ACME).status == 200
+    token = token_of(slack, "T0ACME")
+    first.close()
+    new = Fernet.generate_key().decode()
+
+    second = make_app(**oauth_settings(encryption_key=(new, KEY)))
+    mention(second, team="T0ACME", bot_user="UACMEBOT", channel="CACME")
+    second.wait_idle()
+
+    with second.services.sessions() as session:
+        row = session.scalars(select(SlackInstallation)).one()
+    assert Fernet(new.encode()).decrypt(row.bot_token_encrypted.encode()).decode() == token
+    assert tokens_used(slack, "chat.startStream", "CACME") == {token}
