@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import App, BoltContext
-from slack_bolt.listener.builtins import TokenRevocationListeners
 
 from bot.shell.services import Services
 
@@ -16,42 +15,59 @@ log = logging.getLogger(__name__)
 
 
 def register(app: App, services: Services) -> None:
-    """Forget a workspace's tokens when Slack says so (OAuth); note Grid orgs' workspaces.
+    """Forget a workspace's tokens when Slack says so (OAuth); place org-wide requests.
 
     Only tokens go: the workspace's accounting stays, and its content follows retention.
     """
     store = services.installs
-    revocations = TokenRevocationListeners(store) if store is not None else None
 
     def handle_app_uninstalled(context: BoltContext) -> None:
-        log.info("uninstalled from %s", context.enterprise_id or context.team_id)
-        if revocations is not None:
-            revocations.handle_app_uninstalled_events(context)
+        enterprise_id, team_id = _installation_of(context)
+        log.info("uninstalled from %s", team_id or enterprise_id)
+        if store is not None:
+            store.delete_all(enterprise_id=enterprise_id, team_id=team_id)
 
     def handle_tokens_revoked(event: dict[str, Any], context: BoltContext) -> None:
-        log.info("tokens revoked in %s", context.enterprise_id or context.team_id)
-        if revocations is not None:
-            revocations.handle_tokens_revoked_events(event, context)
+        enterprise_id, team_id = _installation_of(context)
+        log.info("tokens revoked in %s", team_id or enterprise_id)
+        if store is None:
+            return
+        tokens = event.get("tokens") or {}
+        for user_id in tokens.get("oauth") or ():
+            store.delete_installation(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id)
+        if tokens.get("bot"):
+            store.delete_bot(enterprise_id=enterprise_id, team_id=team_id)
 
     app.event("app_uninstalled")(handle_app_uninstalled)
     app.event("tokens_revoked")(handle_tokens_revoked)
     if store is not None:
-        app.middleware(org_teams(store.note_org_team))
+        app.middleware(org_workspaces(store.note_org_team))
 
 
-def org_teams(note: Callable[..., None]) -> Callable[..., Any]:
-    """Middleware noting which Grid org serves each workspace it sees requests from.
+def _installation_of(context: BoltContext) -> tuple[str | None, str | None]:
+    # An org-wide installation is the org's, whichever workspace the event names.
+    if context.is_enterprise_install:
+        return context.enterprise_id, None
+    return context.enterprise_id, context.team_id
 
-    Replies are written outside the request, knowing only the workspace (`client_for`): for
-    an org-wide install, this is how that finds the org's token. Each pair is written once
-    per process.
+
+def org_workspaces(note: Callable[..., None]) -> Callable[..., Any]:
+    """Middleware for org-wide installs: each request's workspace, and its org noted.
+
+    Bolt leaves `context.team_id` empty for events of an org-wide install; the workspace the
+    request comes from is put there, so that each workspace of the org keeps its own rows.
+    Replies are written outside the request, knowing only that workspace (`client_for`): the
+    noted org is how they find the org's token. Each pair is written once per process.
     """
     seen: set[tuple[str, str]] = set()
     lock = threading.Lock()
 
-    def note_org_team(context: BoltContext, body: dict[str, Any], next: Callable[[], Any]) -> Any:
+    def place_org_request(
+        context: BoltContext, body: dict[str, Any], next: Callable[[], Any]
+    ) -> Any:
         enterprise_id, team_id = context.enterprise_id, workspace_of(body) or context.team_id
         if context.is_enterprise_install and enterprise_id and team_id:
+            context["team_id"] = team_id
             with lock:
                 new = (team_id, enterprise_id) not in seen
                 seen.add((team_id, enterprise_id))
@@ -59,7 +75,7 @@ def org_teams(note: Callable[..., None]) -> Callable[..., Any]:
                 note(team_id=team_id, enterprise_id=enterprise_id)
         return next()
 
-    return note_org_team
+    return place_org_request
 
 
 def workspace_of(body: dict[str, Any]) -> str | None:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from cryptography.fernet import Fernet
 from sqlalchemy import String, Text, select
 
-from db.install_models import SlackInstallation, SlackOAuthState
+from db.install_models import SlackInstallation, SlackOAuthState, SlackOrgTeam
 from db.models import Base, Response, User
 from tests.bot.installs.oauth_helpers import KEY, install, mention, oauth_settings, send_event
 from tests.fakes import FakeSlackAPI
@@ -129,6 +129,19 @@ def test_an_org_wide_install_answers_every_workspace_of_the_org(
     assert tokens_used(slack, "chat.startStream", "CEAST") == {token}
     assert tokens_used(slack, "chat.startStream", "CWEST") == {token}
     assert answered == {"T0EAST", "T0WEST"}
+    with app.services.sessions() as session:
+        workspaces = {(t.team_id, t.enterprise_id) for t in session.scalars(select(SlackOrgTeam))}
+    assert workspaces == {("T0EAST", "E0ORG"), ("T0WEST", "E0ORG")}
+
+    # The org's admin removes the app: Slack names one workspace, the install is the org's.
+    uninstalled = {"type": "app_uninstalled", "event_ts": app.next_ts()}
+    where = {"team": "T0EAST", "bot_user": "UORGBOT", "enterprise": "E0ORG", "org_wide": True}
+    assert send_event(app, uninstalled, **where).status == 200
+
+    with app.services.sessions() as session:
+        assert session.scalars(select(SlackInstallation)).all() == []
+        assert session.scalars(select(SlackOrgTeam)).all() == []
+        assert {r.team_id for r in session.scalars(select(Response))} == {"T0EAST", "T0WEST"}
 
 
 def test_uninstalling_removes_the_tokens_and_keeps_the_accounting(
@@ -165,6 +178,14 @@ def test_revoking_the_bot_token_forgets_it(
         rows = {row.team_id: row for row in session.scalars(select(SlackInstallation))}
     assert rows["T0GLOBEX"].bot_token_encrypted is None
     assert rows["T0ACME"].bot_token_encrypted is not None
+    # Nothing is answered there any more; Slack's app_uninstalled that follows removes the rest.
+    mention(app, team="T0GLOBEX", bot_user="UGLOBEXBOT", channel="CGLOBEX")
+    app.wait_idle()
+    assert tokens_used(slack, "chat.startStream", "CGLOBEX") == set()
+    uninstalled = {"type": "app_uninstalled", "event_ts": app.next_ts()}
+    assert send_event(app, uninstalled, team="T0GLOBEX", bot_user="UGLOBEXBOT").status == 200
+    with app.services.sessions() as session:
+        assert {row.team_id for row in session.scalars(select(SlackInstallation))} == {"T0ACME"}
 
 
 def test_expiring_tokens_are_refreshed_and_stored_encrypted(
