@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from cryptography.fernet import Fernet
 
 from bot.installs.crypto import InvalidToken, TokenCipher
 from bot.shell.settings import Settings, SettingsError
+from tests.bot.shell.test_cli import run_bot
 
 BASE = {"OPENAI_API_KEY": "k", "SLACK_SIGNING_SECRET": "s"}
 
@@ -59,3 +62,21 @@ def test_keys_rotate_the_new_key_first_the_old_ones_still_decrypt() -> None:
     assert TokenCipher([new]).decrypt(again) == "xoxb-secret"
     with pytest.raises(InvalidToken):
         TokenCipher([new]).decrypt(stored)
+
+
+def test_check_and_socket_mode_name_oauths_missing_settings(tmp_path: Path) -> None:
+    env = BASE | {
+        "SLACK_CLIENT_ID": "1.2",
+        "SLACK_CLIENT_SECRET": "x",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+    }
+    check = run_bot("check", env=env, cwd=tmp_path)
+    assert "FAIL ENCRYPTION_KEY: ENCRYPTION_KEY is not set" in check.stdout
+    assert "SLACK_BOT_TOKEN" not in check.stdout
+
+    key = Fernet.generate_key().decode()
+    socket = run_bot(
+        "socket", env=env | {"ENCRYPTION_KEY": key, "SLACK_APP_TOKEN": "xapp-1"}, cwd=tmp_path
+    )
+    assert socket.returncode == 2
+    assert "needs HTTP mode" in socket.stderr
