@@ -171,8 +171,10 @@ def add_state(session: Session, state: str, expires_at: datetime) -> None:
 def consume_state(session: Session, state: str, now: datetime) -> bool:
     """Delete `state`; whether it was there and unexpired. Expired states go too."""
     session.execute(delete(SlackOAuthState).where(SlackOAuthState.expires_at <= now))
-    deleted = session.execute(delete(SlackOAuthState).where(SlackOAuthState.state == state))
-    return bool(deleted.rowcount)
+    deleted = session.execute(
+        delete(SlackOAuthState).where(SlackOAuthState.state == state).returning(SlackOAuthState.id)
+    )
+    return deleted.first() is not None
 
 
 def _matches(key: Key) -> tuple[ColumnElement[bool], ...]:

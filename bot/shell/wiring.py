@@ -224,7 +224,8 @@ def build_app(
         # Many workspaces: Bolt serves /slack/install and /slack/oauth_redirect, and gives each
         # request its workspace's token and bot user id.
         oauth_settings=oauth.settings if oauth else None,
-        authorize=oauth.authorize if oauth else None,
+        # Bolt takes an `Authorize` object too (its type hint names only functions).
+        authorize=oauth.authorize if oauth else None,  # type: ignore[arg-type]
         installation_store_bot_only=True if oauth else None,
         listener_executor=executor,
         # Listeners run before the acknowledgement: an event is acknowledged only once its

@@ -36,7 +36,7 @@ def token_of(slack: FakeSlackAPI, team_id: str) -> str:
 
 def all_text(app: SlackAppHarness) -> str:
     """Every string value in every table, for looking for a token in plain text."""
-    values = []
+    values: list[str] = []
     with app.services.sessions() as session:
         for table in Base.metadata.sorted_tables:
             columns = [c for c in table.columns if isinstance(c.type, String | Text)]
