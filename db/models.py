@@ -416,3 +416,8 @@ class Budget(Base):
     # The admin who set it (None when set from the command line).
     set_by: Mapped[str | None] = mapped_column(String(32))
     updated_at: Mapped[updated]
+
+
+# The installations' tables live in a module of their own; importing it here puts them in
+# `Base.metadata`, which Alembic compares against the migrations.
+from db import install_models  # noqa: E402, F401

@@ -10,6 +10,7 @@ from handlers import (
     errors,
     feedback,
     home,
+    installs,
     messages,
     model_command,
     rate_limits,
@@ -22,6 +23,7 @@ def register(app: App, services: Services) -> None:
     """Attach every listener to the app."""
     errors.register(app, services)
     rate_limits.register(app, services)
+    installs.register(app, services)
     replays.register(app, services)
     messages.register(app, services)
     model_command.register(app, services)

@@ -20,6 +20,8 @@ SUBSCRIPTIONS = {
     "app_home_opened": {"app_home_opened"},
     "app_mention": {"app_mention"},
     "message": {"message.channels", "message.groups", "message.im", "message.mpim"},
+    "app_uninstalled": {"app_uninstalled"},
+    "tokens_revoked": {"tokens_revoked"},
 }
 
 

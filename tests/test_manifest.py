@@ -12,6 +12,7 @@ import jsonschema
 import pytest
 import yaml
 
+from bot.installs.oauth import BOT_SCOPES
 from tests.harness import BOT_USER, SlackAppHarness
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,6 +25,8 @@ EVENT_LISTENERS = {
     "app_mention": {"app_mention"},
     "message": {"message.channels", "message.groups", "message.im", "message.mpim"},
     "app_home_opened": {"app_home_opened"},
+    "app_uninstalled": {"app_uninstalled"},
+    "tokens_revoked": {"tokens_revoked"},
 }
 
 
@@ -113,6 +116,8 @@ BOLT_SHORTCUTS = {"say": "chat_postMessage", "say_stream": "chat_startStream", "
 EVENT_SCOPES: dict[str, str | None] = {
     "app_mention": "app_mentions:read",
     "app_home_opened": None,  # Slack's docs: no scope required
+    "app_uninstalled": None,  # Slack's docs: no scope required
+    "tokens_revoked": None,  # Slack's docs: no scope required
     "message.channels": "channels:history",
     "message.groups": "groups:history",
     "message.im": "im:history",
@@ -176,3 +181,8 @@ def test_the_manifest_grants_every_scope_the_bot_needs(manifest: dict[str, Any])
         needed["commands"] = "the slash commands"
     missing = {scope: why for scope, why in needed.items() if scope not in granted}
     assert not missing, f"app.yaml lacks bot scopes: {missing}"
+
+
+def test_the_oauth_flow_asks_for_the_manifests_bot_scopes(manifest: dict[str, Any]) -> None:
+    assert set(BOT_SCOPES) == set(manifest["oauth_config"]["scopes"]["bot"])
+    assert len(BOT_SCOPES) == len(set(BOT_SCOPES))

@@ -101,7 +101,8 @@ def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
 
 def _check(settings: Settings, _args: argparse.Namespace) -> int:
     results: list[tuple[str, str | None]] = [("settings", None)]
-    for name in ("SLACK_BOT_TOKEN", "OPENAI_API_KEY"):
+    oauth = ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "ENCRYPTION_KEY")
+    for name in (*(oauth if settings.oauth else ("SLACK_BOT_TOKEN",)), "OPENAI_API_KEY"):
         results.append((name, _problem(settings.require, name)))
     if not (settings.slack_signing_secret or settings.slack_app_token):
         results.append(
@@ -187,6 +188,7 @@ def _work(settings: Settings, _args: argparse.Namespace) -> int:
 def _socket(settings: Settings, _args: argparse.Namespace) -> int:
     from bot.shell.server import serve_socket
 
+    settings.require_slack_credentials(socket_mode=True)  # OAuth needs HTTP mode
     if settings.slack_app_token:  # when missing, serve_socket names it
         preflight.require_app_token(settings)
     return serve_socket(settings)

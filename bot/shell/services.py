@@ -13,6 +13,7 @@ from bot.conversations.service import ConversationService
 from bot.deliveries.receipts import CommandReceipts
 from bot.feedback.service import FeedbackService
 from bot.home.service import HomeService
+from bot.installs.store import DatabaseInstallationStore
 from bot.members.directory import UserDirectory
 from bot.model_choice.chain import ModelChooser
 from bot.model_choice.commands import ModelCommandService
@@ -40,3 +41,5 @@ class Services:
     feedback: FeedbackService
     home: HomeService
     retention: RetentionService
+    # Installing into many workspaces (SLACK_CLIENT_ID set); None with one bot token.
+    installs: DatabaseInstallationStore | None = None

@@ -16,6 +16,8 @@ from dotenv import dotenv_values
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from bot.installs.crypto import is_key
+
 DEFAULT_SYSTEM_PROMPT = (
     "You are Switchboard, a helpful assistant in a Slack workspace. Answer clearly and concisely, "
     "using Markdown where it helps. Several people may talk in one thread; each of their messages "
@@ -40,6 +42,11 @@ class Settings:
     slack_signing_secret: str | None = field(default=None, repr=False)
     slack_app_token: str | None = field(default=None, repr=False)
     slack_api_url: str = "https://slack.com/api/"
+    # Installing into many workspaces (Bolt's OAuth flow): the app's credentials, and the
+    # Fernet keys installed tokens are encrypted with (the first encrypts, all decrypt).
+    slack_client_id: str | None = None
+    slack_client_secret: str | None = field(default=None, repr=False)
+    encryption_key: tuple[str, ...] = field(default=(), repr=False)
     openai_api_key: str | None = field(default=None, repr=False)
     openai_base_url: str | None = None
     database_url: str = field(default="sqlite:///switchboard.db", repr=False)
@@ -95,6 +102,9 @@ class Settings:
             slack_signing_secret=env.string("SLACK_SIGNING_SECRET"),
             slack_app_token=env.token("SLACK_APP_TOKEN", "xapp-", "an app-level token (xapp-…)"),
             slack_api_url=env.url("SLACK_API_URL", cls.slack_api_url, trailing_slash=True),
+            slack_client_id=env.string("SLACK_CLIENT_ID"),
+            slack_client_secret=env.string("SLACK_CLIENT_SECRET"),
+            encryption_key=env.fernet_keys("ENCRYPTION_KEY"),
             openai_api_key=env.string("OPENAI_API_KEY"),
             openai_base_url=env.url("OPENAI_BASE_URL", None),
             database_url=env.database_url("DATABASE_URL", cls.database_url),
@@ -142,6 +152,24 @@ class Settings:
                 raise SettingsError(f"{name} is not set: {_REQUIRED_HINTS[name]}")
 
     @property
+    def oauth(self) -> bool:
+        """Whether the app installs into many workspaces (SLACK_CLIENT_ID/SECRET are set)."""
+        return bool(self.slack_client_id or self.slack_client_secret)
+
+    def require_slack_credentials(self, *, socket_mode: bool = False) -> None:
+        """Fail unless the settings name a way to authorize: a bot token, or OAuth."""
+        if not self.oauth:
+            self.require("SLACK_BOT_TOKEN")
+            return
+        if socket_mode:
+            raise SettingsError(
+                "SLACK_CLIENT_ID is set, but installing into many workspaces needs HTTP mode "
+                "(Slack redirects the installer's browser to /slack/oauth_redirect): run "
+                "`python -m bot serve`, or unset SLACK_CLIENT_ID and SLACK_CLIENT_SECRET."
+            )
+        self.require("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "ENCRYPTION_KEY")
+
+    @property
     def log_level_number(self) -> int:
         """The `logging` level for `log_level`."""
         return logging.getLevelNamesMapping()[self.log_level]
@@ -153,6 +181,12 @@ _REQUIRED_HINTS = {
     "or set SLACK_APP_TOKEN to run in Socket Mode.",
     "SLACK_APP_TOKEN": "put an app-level token (xapp-…) with connections:write there, "
     "or run `python -m bot serve` for HTTP mode.",
+    "SLACK_CLIENT_ID": "put the app's Client ID (Basic Information page) there, or unset "
+    "SLACK_CLIENT_SECRET to serve one workspace with SLACK_BOT_TOKEN.",
+    "SLACK_CLIENT_SECRET": "put the app's Client Secret (Basic Information page) there, or unset "
+    "SLACK_CLIENT_ID to serve one workspace with SLACK_BOT_TOKEN.",
+    "ENCRYPTION_KEY": "installed tokens are stored encrypted with it: make one with `python -c "
+    "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`.",
     "OPENAI_API_KEY": "put the API key of your OpenAI-compatible endpoint there "
     "(any non-empty value for endpoints without keys, such as Ollama).",
 }
@@ -173,6 +207,18 @@ class _Env:
         if value is not None and not value.startswith(prefix):
             raise SettingsError(f"{name} does not look like {what}: it must start with {prefix!r}.")
         return value
+
+    def fernet_keys(self, name: str) -> tuple[str, ...]:
+        keys = tuple(part.strip() for part in (self.string(name) or "").split(",") if part.strip())
+        for position, key in enumerate(keys, start=1):
+            if not is_key(key):
+                # Never echo a secret: say which of the keys is wrong.
+                raise SettingsError(
+                    f"{name} key {position} is not a Fernet key (32 url-safe base64-encoded "
+                    "bytes): make one with `python -c 'from cryptography.fernet import Fernet; "
+                    "print(Fernet.generate_key().decode())'`."
+                )
+        return keys
 
     @overload
     def url(self, name: str, default: str, *, trailing_slash: bool = False) -> str: ...

@@ -13,6 +13,7 @@ from typing import Any
 from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.oauth.token_rotation import TokenRotator
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,6 +26,10 @@ from bot.conversations.service import ConversationService, SinkFactory
 from bot.deliveries.receipts import CommandReceipts
 from bot.feedback.service import FeedbackService
 from bot.home.service import HomeService
+from bot.installs.clients import WorkspaceClients
+from bot.installs.crypto import TokenCipher
+from bot.installs.oauth import ROTATE_MINUTES, build_oauth
+from bot.installs.store import DatabaseInstallationStore
 from bot.llm.deadlines import Deadlines
 from bot.llm.openai_chat import OpenAIChatModel, build_client, provider_name
 from bot.llm.port import ChatModel
@@ -115,8 +120,10 @@ def create_runtime(
 
     With `answer` false the runtime only stores what arrives (`serve --accept-only`).
     """
-    settings.require("SLACK_BOT_TOKEN", "OPENAI_API_KEY")
-    preflight.require_bot_token(settings)
+    settings.require_slack_credentials()
+    settings.require("OPENAI_API_KEY")
+    if not settings.oauth:
+        preflight.require_bot_token(settings)
     if settings.auto_migrate:
         migrations.upgrade(settings.database_url)
     # Turn workers and HTTP threads hold a connection only for a short transaction each, never
@@ -128,13 +135,19 @@ def create_runtime(
         query_timeout=settings.database_timeout,
     )
     metrics = Metrics()
-    client = MeteredWebClient(
-        token=settings.slack_bot_token,
-        base_url=settings.slack_api_url,
-        timeout=SLACK_TIMEOUT,
-        metrics=metrics,
-    )
-    client.retry_handlers.append(BoundedRateLimitRetries())
+
+    def make_client(token: str | None) -> WebClient:
+        client = MeteredWebClient(
+            token=token, base_url=settings.slack_api_url, timeout=SLACK_TIMEOUT, metrics=metrics
+        )
+        client.retry_handlers.append(BoundedRateLimitRetries())
+        return client
+
+    # With OAuth the app's client has no token: Bolt gives each request its workspace's, and
+    # `client_for` gives the turn workers theirs.
+    client = make_client(None if settings.oauth else settings.slack_bot_token)
+    sessions = make_sessionmaker(engine)
+    installs, client_for = _workspace_clients(settings, sessions, client, make_client)
     inner_model = OpenAIChatModel(
         build_client(
             api_key=settings.openai_api_key,
@@ -149,21 +162,17 @@ def create_runtime(
         ),
     )
     chat_model = MeteredChatModel(inner_model, metrics)
-
-    # One workspace, one client; the adapters ask for the client of a turn's workspace.
-    def client_for(team_id: str) -> WebClient:
-        return client
-
     replies = SlackReplies(client_for)
     services = build_services(
         settings,
-        sessions=make_sessionmaker(engine),
+        sessions=sessions,
         chat_model=chat_model,
         profiles=SlackProfiles(client_for),
         replies=replies,
         notifier=SlackNotices(client_for),
         answer=answer,
         metrics=metrics,
+        installs=installs,
     )
     # Bolt's executor runs acknowledgements and the work of commands and buttons after them;
     # turns run on the pipeline's own workers, so a slow model never makes a command wait.
@@ -185,13 +194,55 @@ def create_runtime(
     )
 
 
+def _workspace_clients(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    client: WebClient,
+    make_client: Callable[[str | None], WebClient],
+) -> tuple[DatabaseInstallationStore | None, Callable[[str], WebClient]]:
+    """The installation store (OAuth only) and `client_for`: a workspace's id -> its client."""
+    if not settings.oauth:
+        return None, lambda _team_id: client
+    assert settings.slack_client_id and settings.slack_client_secret  # required above
+    store = DatabaseInstallationStore(
+        sessions, client_id=settings.slack_client_id, cipher=TokenCipher(settings.encryption_key)
+    )
+    if len(settings.encryption_key) > 1:
+        # A key rotation: re-encrypt with the new key, so that the old ones can be dropped.
+        log.info("re-encrypted the tokens of %d installations", store.reencrypt())
+    rotator = TokenRotator(
+        client_id=settings.slack_client_id,
+        client_secret=settings.slack_client_secret,
+        client=client,
+    )
+    return store, WorkspaceClients(
+        store, make_client=make_client, rotator=rotator, rotate_minutes=ROTATE_MINUTES
+    )
+
+
 def build_app(
     settings: Settings, services: Services, *, client: WebClient, executor: ThreadPoolExecutor
 ) -> App:
     """The Bolt app with every listener registered."""
+    oauth = None
+    if services.installs is not None:
+        assert settings.slack_client_id and settings.slack_client_secret
+        oauth = build_oauth(
+            client_id=settings.slack_client_id,
+            client_secret=settings.slack_client_secret,
+            store=services.installs,
+            sessions=services.sessions,
+            client=client,
+        )
     app = App(
         client=client,
         signing_secret=settings.slack_signing_secret or "",
+        # Many workspaces: Bolt serves /slack/install and /slack/oauth_redirect, and gives each
+        # request its workspace's token and bot user id.
+        oauth_settings=oauth.settings if oauth else None,
+        # Bolt takes an `Authorize` object too (its type hint names only functions).
+        authorize=oauth.authorize if oauth else None,  # type: ignore[arg-type]
+        installation_store_bot_only=True if oauth else None,
         listener_executor=executor,
         # Listeners run before the acknowledgement: an event is acknowledged only once its
         # message is stored (Slack re-sends what is not). Commands and buttons acknowledge at
@@ -213,6 +264,7 @@ def build_services(
     notifier: Notifier | None = None,
     answer: bool = True,
     metrics: Metrics | None = None,
+    installs: DatabaseInstallationStore | None = None,
 ) -> Services:
     """Wire the services together."""
     metrics = metrics or Metrics()
@@ -260,6 +312,7 @@ def build_services(
         feedback=FeedbackService(sessions),
         home=HomeService(sessions, users=users, models=models, usage=usage),
         retention=RetentionService(sessions),
+        installs=installs,
     )
 
 

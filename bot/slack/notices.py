@@ -11,7 +11,7 @@ class SlackNotices:
     """`Notifier` on `chat.postMessage` to a user id (the app's Messages tab)."""
 
     def __init__(self, client_for: Callable[[str], WebClient]) -> None:
-        self._client_for = client_for
+        self._client_for = client_for  # a workspace's id -> a client with its bot token
 
     def notify(self, team_id: str, slack_user_id: str, text: str) -> None:
         """Post `text` in the member's DM with the bot; raises SlackApiError when refused."""

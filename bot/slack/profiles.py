@@ -17,7 +17,7 @@ class SlackProfiles:
     """`ProfileSource` on `users.info`."""
 
     def __init__(self, client_for: Callable[[str], WebClient]) -> None:
-        self._client_for = client_for
+        self._client_for = client_for  # a workspace's id -> a client with its bot token
 
     def fetch(self, team_id: str, slack_user_id: str) -> Profile | None:
         """The member's name and admin flags, or None when Slack cannot tell us now."""

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ._server import BaseHandler, LoopbackServer, parse_multipart
+from .slack_oauth import FakeSlackOAuth
 
 Payload = dict[str, Any]
 Responder = Payload | Callable[[Payload], Payload]
@@ -115,6 +116,8 @@ class FakeSlackAPI(LoopbackServer):
         self._responders: dict[str, Responder] = {}
         self._ts = itertools.count(1)
         self._ids = itertools.count(1)
+        # Installs into many workspaces; once one is added, tokens are checked on every call.
+        self.oauth = FakeSlackOAuth()
 
     # ----- configuration -------------------------------------------------------------------
 
@@ -478,10 +481,16 @@ class _SlackHandler(BaseHandler):
         arrived = time.monotonic()
         delay, failure, responder = fake._plan(method)
         status, extra = 200, {}
-        if failure is not None:
+        refused = fake.oauth.refuse(method, SlackCall(method, args, headers, arrived).token)
+        answered = None if refused else fake.oauth.answer(method, args, headers)
+        if refused is not None:
+            payload = {"ok": False, "error": refused}
+        elif failure is not None:
             status, payload = failure.status, {"ok": False, "error": failure.error}
             if failure.retry_after is not None:
                 extra["Retry-After"] = str(failure.retry_after)
+        elif answered is not None:
+            payload = answered
         elif responder is not None:
             payload = {"ok": True, **(responder(args) if callable(responder) else responder)}
         else:
