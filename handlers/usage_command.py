@@ -9,8 +9,8 @@ from slack_bolt import App, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.budgets.commands import BudgetError
 from bot.shell.services import Services
-from bot.usage.budget_commands import BudgetError
 from bot.usage.reports import UsageReport, report_csv
 from bot.usage.request import UsageError, UsageHelp
 from handlers.lazy import after_ack

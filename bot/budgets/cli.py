@@ -9,8 +9,8 @@ from typing import TextIO
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.budgets.commands import BudgetError, BudgetService
 from bot.shell.settings import Settings
-from bot.usage.budget_commands import BudgetError, BudgetService
 from db.engine import failure_line, make_engine, make_sessionmaker
 
 _LINK = re.compile(r"<([@#])([A-Z0-9]+)(?:\|[^>]*)?>")

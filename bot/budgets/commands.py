@@ -10,14 +10,14 @@ from decimal import Decimal, InvalidOperation
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.members.directory import UserDirectory
-from bot.usage.budgets import (
+from bot.budgets.gate import (
     Limit,
     format_limit,
     format_spent,
     percent_used,
     resets_on,
 )
+from bot.members.directory import UserDirectory
 from bot.usage.reports import format_usd
 from db import budgets as queries
 from db import usage_queries

@@ -25,6 +25,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.budgets.gate import Admission, BudgetGate, Limit, Notice
 from bot.conversations.context import Turn, build_context, estimate_tokens, strip_mentions
 from bot.llm.port import ChatModel, ChatStream, ModelError, TokenUsage
 from bot.llm.pricing import ModelPrice, cost_usd
@@ -35,7 +36,6 @@ from bot.model_choice.chain import (
     UnknownModel,
     parse_thread_command,
 )
-from bot.usage.budgets import Admission, BudgetGate, Limit, Notice
 from db import queries, retention, turns
 from db.models import Conversation, Message, utcnow
 from db.turns import Claimed, Work

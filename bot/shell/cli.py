@@ -10,11 +10,11 @@ from typing import NoReturn
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.budgets import cli as budget_cli
 from bot.conversations import purge_cli
 from bot.shell import migrations, preflight
 from bot.shell.logs import configure_logging
 from bot.shell.settings import Settings, SettingsError
-from bot.usage import budget_cli
 from db.engine import failure_reason, make_engine, safe_url
 
 

@@ -15,12 +15,14 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 import handlers
-from bot.agent.prompts import SuggestedPrompts
+from bot.budgets.commands import BudgetService
+from bot.budgets.gate import BudgetGate, Notifier
 from bot.conversations.pipeline import TurnPipeline
 from bot.conversations.retention import DailyPurge, RetentionService
 from bot.conversations.service import ConversationService, SinkFactory
 from bot.deliveries.receipts import CommandReceipts
 from bot.feedback.service import FeedbackService
+from bot.home.prompts import SuggestedPrompts
 from bot.home.service import HomeService
 from bot.llm.deadlines import Deadlines
 from bot.llm.openai_chat import OpenAIChatModel, build_client, provider_name
@@ -31,8 +33,6 @@ from bot.model_choice.commands import ModelCommandService
 from bot.shell import migrations, preflight
 from bot.shell.services import Services
 from bot.shell.settings import Settings
-from bot.usage.budget_commands import BudgetService
-from bot.usage.budgets import BudgetGate, Notifier
 from bot.usage.reports import UsageService
 from db.engine import make_engine, make_sessionmaker
 from handlers.notices import SlackNotices
