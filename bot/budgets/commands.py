@@ -20,7 +20,7 @@ from bot.budgets.gate import (
 from bot.members.directory import UserDirectory
 from bot.usage.reports import format_usd
 from db import budgets as queries
-from db import usage_queries
+from db import usage_lookups
 from db.budgets import Spent
 from db.models import Budget, utcnow
 from db.totals import month_of
@@ -290,7 +290,7 @@ class BudgetService:
             )
         name = target.removeprefix("@")
         with self._sessions() as session:
-            named = usage_queries.users_named(session, team_id, name=name) if name else []
+            named = usage_lookups.users_named(session, team_id, name=name) if name else []
         if len(named) != 1:
             problem = "several people are" if named else "nobody who used Switchboard is"
             raise BudgetError(

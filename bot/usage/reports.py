@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -22,9 +21,10 @@ from bot.usage.request import (
     UsageRequest,
     parse_request,
 )
-from db import usage_queries
+from db import usage_lookups, usage_queries
 from db.models import User
-from db.usage_queries import Breakdown, Ratings, Tally, UsageFilter
+from db.usage_lookups import Ratings
+from db.usage_queries import Breakdown, Tally, UsageFilter
 
 _Key = TypeVar("_Key")
 
@@ -96,7 +96,7 @@ class UsageService:
         with self._sessions() as session:
             user_id, user_label = self._resolve_user(session, caller, request)
             own_only = not caller.is_admin
-            if request.channel_id and not usage_queries.has_usage(
+            if request.channel_id and not usage_lookups.has_usage(
                 session, team_id, user_id=user_id, channel_id=request.channel_id
             ):
                 who = "you have not" if own_only else "nobody has"
@@ -104,8 +104,8 @@ class UsageService:
                     f"No usage recorded in <#{request.channel_id}>: {who} used Switchboard "
                     f"there. Try another channel, {EXAMPLES}."
                 )
-            if request.model and not usage_queries.has_usage(session, team_id, model=request.model):
-                known = usage_queries.models_used(
+            if request.model and not usage_lookups.has_usage(session, team_id, model=request.model):
+                known = usage_lookups.models_used(
                     session, team_id, since=request.period.end - timedelta(days=MAX_DAYS)
                 )
                 listed = ", ".join(f"`{name}`" for name in known) or "none yet"
@@ -147,7 +147,7 @@ class UsageService:
             filters = []
             if slack_user_id is not None:
                 user_ids = tuple(
-                    usage_queries.user_ids_for(session, slack_user_id, team_id=team_id)
+                    usage_lookups.user_ids_for(session, slack_user_id, team_id=team_id)
                 )
                 if not user_ids:
                     where = f"workspace {team_id}" if team_id else "any workspace"
@@ -169,17 +169,13 @@ class UsageService:
         )
         return replace(self._build(usage, period, []), one_user=user_id is not None)
 
-    def _latency(self, usage: UsageFilter) -> tuple[int, ...]:
-        with self._sessions() as session:
-            return usage_queries.latency(session, usage)
-
     def _resolve_user(
         self, session: Session, caller: Member, request: UsageRequest
     ) -> tuple[int | None, str | None]:
         """The users.id the report is limited to (None: everyone), and how to show it."""
         named: list[User] = []
         if request.user_name is not None:
-            named = usage_queries.users_named(session, caller.team_id, name=request.user_name)
+            named = usage_lookups.users_named(session, caller.team_id, name=request.user_name)
         is_self = request.slack_user_id == caller.slack_user_id or (
             len(named) == 1 and named[0].id == caller.id
         )
@@ -200,7 +196,7 @@ class UsageService:
         if request.me or is_self:
             return caller.id, f"<@{caller.slack_user_id}>"
         if request.slack_user_id is not None:
-            ids = usage_queries.user_ids_for(session, request.slack_user_id, team_id=caller.team_id)
+            ids = usage_lookups.user_ids_for(session, request.slack_user_id, team_id=caller.team_id)
             if not ids:
                 raise UsageError(
                     f"No usage recorded for <@{request.slack_user_id}>: they have not used "
@@ -219,17 +215,11 @@ class UsageService:
         return None, None
 
     def _build(self, usage: UsageFilter, period: Period, filters: list[str]) -> UsageReport:
-        # The histogram's 44 sums are a read of their own, on a second connection beside the
-        # tallies: the default report at 1M responses took 97 ms with both on one (see the
-        # README's benchmark). Neither holds a connection while waiting for the other.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-report") as pool:
-            pending = pool.submit(self._latency, usage)
-            with self._sessions() as session:
-                usage_queries.room_to_hash(session)
-                tallies = usage_queries.breakdown(session, usage, with_latency=False)
-                users = usage_queries.users_by_id(session, [key for key in tallies.by_user if key])
-                ratings = usage_queries.ratings_by_model(session, usage)
-            tallies = replace(tallies, latency=pending.result())
+        with self._sessions() as session:
+            usage_queries.room_to_hash(session)
+            tallies = usage_queries.breakdown(session, usage)
+            users = usage_lookups.users_by_id(session, [key for key in tallies.by_user if key])
+            ratings = usage_lookups.ratings_by_model(session, usage)
 
         def user_line(key: int | None, tally: Tally) -> UsageLine:
             user = users.get(key) if key is not None else None
