@@ -24,6 +24,7 @@ from sqlalchemy import (
     func,
     literal,
     select,
+    text,
     tuple_,
     update,
 )
@@ -130,6 +131,17 @@ def _upsert(
 
 
 # ----- rebuilding from `responses` -------------------------------------------------------------
+
+
+def hold_back_recording(session: Session) -> None:
+    """Make responses recorded from now on wait until this transaction ends (PostgreSQL).
+
+    A response recorded during a rebuild could make it fail on a total it writes too (a
+    unique violation, once its work is done): recording waits for the rebuild instead, as it
+    does on SQLite, where `begin()` takes the write lock.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("LOCK TABLE responses IN SHARE MODE"))
 
 
 def rebuild(bind: Session | Connection) -> tuple[int, int]:

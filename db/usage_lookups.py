@@ -1,19 +1,18 @@
-"""Lookups around the usage reports: who a name or id is, what was used at all, and ratings.
+"""Lookups around the usage reports: what was used at all, and the answers' ratings.
 
 They take a Session and never commit; db/usage_queries.py holds the report's tallies.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
-from db.models import Feedback, Response, UsageDaily, User
+from db.models import Feedback, Response, UsageDaily
 from db.usage_queries import UsageFilter, conditions
 
 
@@ -49,36 +48,6 @@ def ratings_by_model(session: Session, usage: UsageFilter) -> dict[str, Ratings]
     }
 
 
-def users_by_id(session: Session, ids: Sequence[int]) -> dict[int, User]:
-    """The users rows with these ids."""
-    if not ids:
-        return {}
-    return {user.id: user for user in session.scalars(select(User).where(User.id.in_(ids)))}
-
-
-def user_ids_for(session: Session, slack_user_id: str, *, team_id: str | None = None) -> list[int]:
-    """The ids of the users rows of a Slack member, in one workspace or in all of them."""
-    statement = select(User.id).where(User.slack_user_id == slack_user_id)
-    if team_id is not None:
-        statement = statement.where(User.team_id == team_id)
-    return list(session.scalars(statement.order_by(User.id)))
-
-
-def users_named(session: Session, team_id: str, *, name: str) -> list[User]:
-    """The workspace's users whose username or full name is `name`, ignoring case."""
-    lowered = name.lower()
-    return list(
-        session.scalars(
-            select(User)
-            .where(
-                User.team_id == team_id,
-                or_(func.lower(User.username) == lowered, func.lower(User.full_name) == lowered),
-            )
-            .order_by(User.id)
-        )
-    )
-
-
 def has_usage(
     session: Session,
     team_id: str,
@@ -91,17 +60,17 @@ def has_usage(
     if model is not None:
         # `responses` has an index on the workspace's models; the totals have none.
         table: Any = Response
-        conditions = [Response.team_id == team_id, Response.model_used == model]
+        where = [Response.team_id == team_id, Response.model_used == model]
     else:
         # The totals: a member's rows there are a few a day, whereas in `responses` a busy
         # channel the member never used is read to its end (0.6 s at 10M responses, bench).
         table = UsageDaily
-        conditions = [UsageDaily.team_id == team_id]
+        where = [UsageDaily.team_id == team_id]
     if user_id is not None:
-        conditions.append(table.user_id == user_id)
+        where.append(table.user_id == user_id)
     if channel_id is not None:
-        conditions.append(table.channel_id == channel_id)
-    return bool(session.scalar(select(exists().where(*conditions))))
+        where.append(table.channel_id == channel_id)
+    return bool(session.scalar(select(exists().where(*where))))
 
 
 def models_used(session: Session, team_id: str, *, since: datetime) -> list[str]:

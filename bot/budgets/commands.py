@@ -17,10 +17,9 @@ from bot.budgets.gate import (
     percent_used,
     resets_on,
 )
-from bot.members.directory import UserDirectory
+from bot.members.directory import NotOneMember, UserDirectory, only_one
 from bot.usage.reports import format_usd
 from db import budgets as queries
-from db import usage_lookups
 from db.budgets import Spent
 from db.models import Budget, utcnow
 from db.totals import month_of
@@ -289,16 +288,12 @@ class BudgetService:
                 "profile → ⋮ → Copy member ID)."
             )
         name = target.removeprefix("@")
-        with self._sessions() as session:
-            named = usage_lookups.users_named(session, team_id, name=name) if name else []
-        if len(named) != 1:
-            problem = "several people are" if named else "nobody who used Switchboard is"
-            raise BudgetError(
-                f"I can't tell who “{target}” is: {problem} called that here. Pick the person "
-                "from the list Slack offers as you type @, for example "
-                "`/usage budget set user @ana 20`."
-            )
-        return named[0].slack_user_id
+        named = self._users.named(team_id, name) if name else []
+        try:
+            one = only_one(named, shown=f"“{target}”", example="`/usage budget set user @ana 20`")
+        except NotOneMember as exc:
+            raise BudgetError(str(exc)) from None
+        return one.slack_user_id
 
     def _spent(
         self, team_id: str, month: date, keys: list[tuple[str, str]]

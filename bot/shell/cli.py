@@ -7,7 +7,6 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.budgets import cli as budget_cli
@@ -15,7 +14,7 @@ from bot.conversations import purge_cli
 from bot.shell import migrations, preflight
 from bot.shell.logs import configure_logging
 from bot.shell.settings import Settings, SettingsError
-from db.engine import failure_reason, make_engine, safe_url
+from db.engine import failure_reason, make_engine, ping, safe_url
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -123,7 +122,7 @@ def _check_database(url: str) -> list[tuple[str, str | None]]:
         return [("database", f"cannot use {safe_url(url)}: {exc}")]
     try:
         with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+            ping(connection)
         current = migrations.current_revision(engine)
     except SQLAlchemyError as exc:
         reason = failure_reason(exc)

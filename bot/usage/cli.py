@@ -10,7 +10,6 @@ import time
 from datetime import UTC, date, datetime
 from typing import Any, TextIO
 
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.members.directory import UserDirectory
@@ -83,11 +82,7 @@ def rebuild_totals(settings: Settings, *, out: TextIO) -> int:
     started = time.perf_counter()
     try:
         with make_sessionmaker(engine).begin() as session:
-            if session.get_bind().dialect.name == "postgresql":
-                # A response recorded meanwhile could make the rebuild fail on a total it
-                # writes too (a unique violation, once its work is done): recording waits for
-                # the rebuild instead, as it does on SQLite, where `begin()` takes the write lock.
-                session.execute(text("LOCK TABLE responses IN SHARE MODE"))
+            totals.hold_back_recording(session)
             daily, monthly = totals.rebuild(session)
     except SQLAlchemyError as exc:
         print(
