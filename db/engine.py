@@ -133,11 +133,3 @@ def failure_reason(exc: SQLAlchemyError) -> str:
     """The first line of what the database driver said, for a one-line message."""
     text = str(getattr(exc, "orig", None) or exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def failure_line(doing: str, url: str, exc: SQLAlchemyError) -> str:
-    """One line for the command line: what could not be done, where, and why."""
-    return (
-        f"switchboard: cannot {doing} {safe_url(url)}: {failure_reason(exc)} "
-        "(is the database migrated? run `python -m bot migrate`)"
-    )

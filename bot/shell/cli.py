@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
@@ -12,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.budgets import cli as budget_cli
 from bot.conversations import purge_cli
 from bot.shell import migrations, preflight
+from bot.shell.command_line import CommandError, error_line
 from bot.shell.logs import configure_logging
 from bot.shell.settings import Settings, SettingsError
 from db.engine import failure_reason, make_engine, ping, safe_url
@@ -26,15 +26,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check":
             print(f"FAIL settings: {exc}")
             return 1
-        print(f"switchboard: {exc}", file=sys.stderr)
-        return 2
+        return error_line(str(exc))
     configure_logging(settings)
     command: Callable[[Settings, argparse.Namespace], int] = COMMANDS[args.command or "auto"]
     try:
         return command(settings, args)
     except SettingsError as exc:
-        print(f"switchboard: {exc}", file=sys.stderr)
-        return 2
+        return error_line(str(exc))
+    except CommandError as exc:
+        return error_line(str(exc), code=exc.code)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -83,8 +83,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _one_line_error(message: str) -> NoReturn:
-    print(f"switchboard: purge: {message}", file=sys.stderr)
-    raise SystemExit(2)
+    raise SystemExit(error_line(f"purge: {message}"))
 
 
 def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
