@@ -13,6 +13,7 @@ from bot.usage.reports import (
     format_share,
     format_usd,
 )
+from handlers.slash_replies import Reply
 
 TOP = 10
 # Slack allows 3,000 characters in a section's text and 50 blocks in a message.
@@ -22,8 +23,8 @@ _MAX_BLOCKS = 50
 Block = dict[str, Any]
 
 
-def report_message(report: UsageReport) -> tuple[str, list[Block]]:
-    """Fallback text and blocks for a usage report."""
+def report_message(report: UsageReport) -> Reply:
+    """The usage report as a reply: fallback text and blocks, for the person who asked."""
     total = report.total.tally
     text = (
         f"Usage, {report.period.label}: {format_count(total.requests)} requests, "
@@ -38,7 +39,7 @@ def report_message(report: UsageReport) -> tuple[str, list[Block]]:
     ]
     if total.requests == 0:
         blocks.append(_section("No usage recorded in this period."))
-        return text, blocks
+        return Reply(text, blocks)
     blocks.append(_summary(report.total))
     blocks.append({"type": "divider"})
     blocks.append(_top("By model", report.models, lambda line: f"`{line.label}`", _model_figures))
@@ -48,7 +49,7 @@ def report_message(report: UsageReport) -> tuple[str, list[Block]]:
         blocks.append(_top("Top channels", report.channels, _channel))
     blocks.extend(_days(report.days, room=_MAX_BLOCKS - len(blocks) - 1))
     blocks.append(_context("Days are UTC. `/usage csv` sends every row to your DMs."))
-    return text, blocks
+    return Reply(text, blocks)
 
 
 def _scope(report: UsageReport) -> str:
