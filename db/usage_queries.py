@@ -28,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from db.models import LATENCY_BOUNDS_MS, LATENCY_COLUMNS, Response, UsageDaily
+from db.totals import Tally
 
 _DAY = timedelta(days=1)
 
@@ -46,19 +47,6 @@ class UsageFilter:
     # True when `end` is the moment the report was asked for: nothing is recorded after it
     # yet, so the totals of its day count whole and no responses rows are read for it.
     ends_now: bool = False
-
-
-@dataclass(frozen=True)
-class Tally:
-    """Counts and sums over a set of responses; `cost_usd` leaves out the unpriced ones."""
-
-    requests: int = 0
-    errors: int = 0
-    tokens_prompt: int = 0
-    tokens_completion: int = 0
-    tokens_total: int = 0
-    cost_usd: Decimal = Decimal(0)
-    unpriced: int = 0
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,7 @@ def _summary(line: UsageLine) -> Block:
 
 
 def _ratings_summary(line: UsageLine) -> str:
-    rated = line.ratings.rated if line.ratings else 0
+    rated = line.rated
     if not rated:
         return "no answers rated (👍/👎 under each answer)"
     cost = line.cost_per_positive
@@ -90,11 +90,12 @@ def _ratings_summary(line: UsageLine) -> str:
     )
 
 
-def _rating_figures(line: UsageLine) -> str:
-    rated = line.ratings.rated if line.ratings else 0
+def rating_figures(line: UsageLine, *, counted: str = " rated", none: str = "not rated") -> str:
+    """A line's ratings in a few characters: `12 rated · 75% 👍 · $0.0100/👍`."""
+    rated = line.rated
     if not rated:
-        return "not rated"
-    parts = [f"{format_count(rated)} rated", f"{format_share(line.share_positive)} 👍"]
+        return none
+    parts = [f"{format_count(rated)}{counted}", f"{format_share(line.share_positive)} 👍"]
     cost = line.cost_per_positive
     if cost is not None:
         parts.append(f"{format_usd(cost)}/👍")
@@ -102,7 +103,7 @@ def _rating_figures(line: UsageLine) -> str:
 
 
 def _model_figures(line: UsageLine) -> str:
-    return f"{_figures(line)} · {_rating_figures(line)}"
+    return f"{_figures(line)} · {rating_figures(line)}"
 
 
 def _figures(line: UsageLine) -> str:

@@ -20,9 +20,8 @@ from bot.budgets.gate import (
 from bot.members.directory import NotOneMember, UserDirectory, only_one
 from bot.usage.reports import format_usd
 from db import budgets as queries
-from db.budgets import Spent
 from db.models import Budget, utcnow
-from db.totals import month_of
+from db.totals import Tally, month_of
 
 SYNTAX = (
     "`/usage budget` shows the limits; admins change them with "
@@ -297,10 +296,10 @@ class BudgetService:
 
     def _spent(
         self, team_id: str, month: date, keys: list[tuple[str, str]]
-    ) -> dict[tuple[str, str], Spent]:
+    ) -> dict[tuple[str, str], Tally]:
         with self._sessions() as session:
             spent, _ = queries.spent_and_held(session, team_id=team_id, month=month, scopes=keys)
-        return {key: spent.get(key, Spent()) for key in keys}
+        return {key: spent.get(key, Tally()) for key in keys}
 
     def _all(self, team_id: str) -> str:
         month = self.month()
@@ -386,6 +385,6 @@ def _subject(scope: str, scope_id: str) -> str:
     return f"<@{scope_id}>"
 
 
-def _share(limit: Limit, spent: Spent) -> str:
+def _share(limit: Limit, spent: Tally) -> str:
     percent = percent_used(limit, spent)
     return "" if percent is None else f" ({percent}%)"

@@ -208,7 +208,7 @@ def report_table(report: UsageReport) -> str:
 
 
 def _ratings_words(line: UsageLine) -> str:
-    rated = line.ratings.rated if line.ratings else 0
+    rated = line.rated
     if not rated:
         return "no answers rated"
     cost = line.cost_per_positive
@@ -246,7 +246,7 @@ def _table(title: str, rows: list[UsageLine]) -> list[str]:
 
 
 def _rating_cells(line: UsageLine) -> list[str]:
-    rated = line.ratings.rated if line.ratings else 0
+    rated = line.rated
     cost = line.cost_per_positive
     return [
         format_count(rated),

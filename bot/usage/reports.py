@@ -22,8 +22,9 @@ from bot.usage.request import (
     parse_request,
 )
 from db import members, usage_lookups, usage_queries
+from db.totals import Tally
 from db.usage_lookups import Ratings
-from db.usage_queries import Breakdown, Tally, UsageFilter
+from db.usage_queries import Breakdown, UsageFilter
 
 _Key = TypeVar("_Key")
 
@@ -39,6 +40,11 @@ class UsageLine:
     p95_ms: float | None = None
     # Feedback on the answers: counted for the total and by model only (None elsewhere).
     ratings: Ratings | None = None
+
+    @property
+    def rated(self) -> int:
+        """How many answers were rated (0 where ratings are not counted)."""
+        return self.ratings.rated if self.ratings is not None else 0
 
     @property
     def share_positive(self) -> float | None:
