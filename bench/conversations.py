@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import Engine, text
 
-from bot.usage.budget_commands import BudgetService
+from bot.budgets.commands import BudgetService
 from db.engine import make_engine, make_sessionmaker
 from tests.fakes import FakeOpenAI, FakeReply, FakeSlackAPI
 from tests.fakes.slack_api import SlackCall

@@ -1,7 +1,7 @@
 """Usage report benchmark: time /usage reports over 1,000,000 and 10,000,000 responses.
 
     python bench/usage_report.py [--database-url URL] [--sizes 1000000,10000000] [--rows N]
-                                 [--runs N] [--scratch NAME] [--keep] [--denser]
+                                 [--runs N] [--scratch NAME] [--keep] [--denser] [--time-only]
 
 It creates its own scratch database (default switchboard_bench_usage) on the PostgreSQL server
 named by the URL (default: BENCH_DATABASE_URL, else postgresql://postgres@127.0.0.1:5432/test),
@@ -12,7 +12,8 @@ further one over the 90 days before; with --denser every size is spread over the
 days instead, so that the traffic grows rather than the history), rebuilds the totals as
 `python -m bot usage --rebuild-totals` does, and times the service calls /usage makes. It
 prints how long each fill, each rebuild and each report took. The scratch database is dropped
-at the end unless --keep is given; no other database is touched.
+at the end unless --keep is given; no other database is touched. --time-only times the reports
+again on a scratch database kept by an earlier run (--keep), without filling it again.
 """
 
 from __future__ import annotations
@@ -149,6 +150,11 @@ def main() -> int:
     parser.add_argument(
         "--denser", action="store_true", help="every size over the same 90 days (more a day)"
     )
+    parser.add_argument(
+        "--time-only",
+        action="store_true",
+        help="only time the reports on the database an earlier --keep run left",
+    )
     args = parser.parse_args()
     sizes = [args.rows] if args.rows else args.sizes
 
@@ -159,6 +165,13 @@ def main() -> int:
     scratch_url = (
         make_url(admin_url).set(database=args.scratch).render_as_string(hide_password=False)
     )
+    if args.time_only:
+        loader = create_engine(normalize_url(scratch_url))
+        with loader.connect() as connection:
+            size = connection.scalar(text("SELECT count(*) FROM responses"))
+        loader.dispose()
+        _time_reports(scratch_url, size, args.runs)
+        return 0
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         _recreate(admin, args.scratch)

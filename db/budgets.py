@@ -33,22 +33,11 @@ from sqlalchemy.orm import Session
 
 from db.dialects import insert_for, rowcount
 from db.models import Budget, Conversation, Message, Turn, UsageMonthly, User
+from db.totals import Tally
 
 # The first key of PostgreSQL's two-key advisory locks that serialize the budget checks of
 # one workspace (the second is a hash of its team id).
 BUDGET_LOCK_CLASS = 0x5B0D
-
-
-@dataclass(frozen=True)
-class Spent:
-    """What one scope spent in a month, from the monthly totals."""
-
-    requests: int = 0
-    errors: int = 0
-    tokens_total: int = 0
-    tokens_completion: int = 0
-    cost_usd: Decimal = Decimal(0)
-    unpriced: int = 0
 
 
 @dataclass(frozen=True)
@@ -142,7 +131,7 @@ def spent_and_held(
     month: date,
     scopes: Sequence[tuple[str, str]],
     except_turn: int | None = None,
-) -> tuple[dict[tuple[str, str], Spent], list[Held]]:
+) -> tuple[dict[tuple[str, str], Tally], list[Held]]:
     """This month's spend of each (scope, scope_id), and what the other running turns hold.
 
     One statement, so both parts come from one snapshot: a turn that finishes meanwhile is
@@ -187,7 +176,7 @@ def spent_and_held(
             Turn.id != bindparam("except_turn"),
         )
     )
-    spent: dict[tuple[str, str], Spent] = {}
+    spent: dict[tuple[str, str], Tally] = {}
     held: list[Held] = []
     # The two selects' column types differ (held ones may be NULL): mypy infers no union of them.
     rows: Result[*tuple[Any, ...]] = session.execute(
@@ -195,7 +184,7 @@ def spent_and_held(
     )
     for kind, a, b, usd, tokens, completion, requests, errors, unpriced in rows:
         if kind == "spent":
-            spent[(a, b)] = Spent(
+            spent[(a, b)] = Tally(
                 requests=int(requests),
                 errors=int(errors),
                 tokens_total=int(tokens),
@@ -234,7 +223,7 @@ def mark_notified(
     scope_id: str,
     usd_at: Decimal | None,
     tokens_at: int | None,
-) -> Spent | None:
+) -> Tally | None:
     """Mark the month's 80 % notice of a scope as sent, if the spend reached it and it was not.
 
     One conditional UPDATE: however many processes record turns at once, one of them gets
@@ -263,7 +252,7 @@ def mark_notified(
     ).one_or_none()
     if row is None:
         return None
-    return Spent(tokens_total=int(row[1]), cost_usd=Decimal(row[0]), unpriced=int(row[2]))
+    return Tally(tokens_total=int(row[1]), cost_usd=Decimal(row[0]), unpriced=int(row[2]))
 
 
 def admins_of(session: Session, team_id: str) -> list[str]:

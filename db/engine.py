@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
@@ -254,6 +254,11 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def ping(connection: Connection) -> None:
+    """Ask the database the cheapest question there is; raises if it cannot answer."""
+    connection.execute(text("SELECT 1"))
+
+
 def safe_url(url: str) -> str:
     """`url` fit to print: its password hidden."""
     return make_url(url).render_as_string(hide_password=True)
@@ -263,11 +268,3 @@ def failure_reason(exc: SQLAlchemyError) -> str:
     """The first line of what the database driver said, for a one-line message."""
     text = str(getattr(exc, "orig", None) or exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def failure_line(doing: str, url: str, exc: SQLAlchemyError) -> str:
-    """One line for the command line: what could not be done, where, and why."""
-    return (
-        f"switchboard: cannot {doing} {safe_url(url)}: {failure_reason(exc)} "
-        "(is the database migrated? run `python -m bot migrate`)"
-    )

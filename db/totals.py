@@ -9,6 +9,7 @@ them). Both count a response the same way, which a test holds them to.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -26,6 +27,7 @@ from sqlalchemy import (
     func,
     literal,
     select,
+    text,
     tuple_,
     update,
 )
@@ -40,6 +42,24 @@ from db.models import (
     UsageMonthly,
     User,
 )
+
+
+@dataclass(frozen=True)
+class Tally:
+    """Counts and sums over a set of responses; `cost_usd` leaves out the unpriced ones.
+
+    What the reports add up from `usage_daily`, and what a budget reads from `usage_monthly`
+    (which keeps no prompt tokens: 0 there).
+    """
+
+    requests: int = 0
+    errors: int = 0
+    tokens_prompt: int = 0
+    tokens_completion: int = 0
+    tokens_total: int = 0
+    cost_usd: Decimal = Decimal(0)
+    unpriced: int = 0
+
 
 _DAILY = UsageDaily.__table__
 _MONTHLY = UsageMonthly.__table__
@@ -132,6 +152,17 @@ def _upsert(
 
 
 # ----- rebuilding from `responses` -------------------------------------------------------------
+
+
+def hold_back_recording(session: Session) -> None:
+    """Make responses recorded from now on wait until this transaction ends (PostgreSQL).
+
+    A response recorded during a rebuild could make it fail on a total it writes too (a
+    unique violation, once its work is done): recording waits for the rebuild instead, as it
+    does on SQLite, where `begin()` takes the write lock.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("LOCK TABLE responses IN SHARE MODE"))
 
 
 def rebuild(bind: Session | Connection) -> tuple[int, int]:

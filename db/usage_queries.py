@@ -19,10 +19,8 @@ from sqlalchemy import (
     Select,
     Table,
     case,
-    exists,
     func,
     literal,
-    or_,
     select,
     text,
     tuple_,
@@ -30,7 +28,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from db.models import LATENCY_BOUNDS_MS, LATENCY_COLUMNS, Feedback, Response, UsageDaily, User
+from db.models import LATENCY_BOUNDS_MS, LATENCY_COLUMNS, Response, UsageDaily
+from db.totals import Tally
 
 _DAY = timedelta(days=1)
 
@@ -49,19 +48,6 @@ class UsageFilter:
     # True when `end` is the moment the report was asked for: nothing is recorded after it
     # yet, so the totals of its day count whole and no responses rows are read for it.
     ends_now: bool = False
-
-
-@dataclass(frozen=True)
-class Tally:
-    """Counts and sums over a set of responses; `cost_usd` leaves out the unpriced ones."""
-
-    requests: int = 0
-    errors: int = 0
-    tokens_prompt: int = 0
-    tokens_completion: int = 0
-    tokens_total: int = 0
-    cost_usd: Decimal = Decimal(0)
-    unpriced: int = 0
 
 
 @dataclass(frozen=True)
@@ -87,11 +73,9 @@ def room_to_hash(session: Session) -> None:
         session.execute(text("SET LOCAL work_mem = '64MB'"))
 
 
-def breakdown(session: Session, usage: UsageFilter, *, with_latency: bool = True) -> Breakdown:
-    """Tally the filtered responses in total and by model, user, channel and day.
-
-    Without `with_latency` the histogram is left empty: `latency` reads it apart.
-    """
+def breakdown(session: Session, usage: UsageFilter) -> Breakdown:
+    """Tally the filtered responses in total and by model, user, channel and day, and read
+    the completion-time histogram of the total."""
     whole, pieces = _split(usage)
     parts: list[Select[*tuple[Any, ...]]] = []
     if whole is not None:
@@ -151,13 +135,8 @@ def breakdown(session: Session, usage: UsageFilter, *, with_latency: bool = True
         by_user=result["user"],
         by_channel=result["channel"],
         by_day=result["day"],
-        latency=_latency(session, usage, whole, pieces) if with_latency else Breakdown().latency,
+        latency=_latency(session, usage, whole, pieces),
     )
-
-
-def latency(session: Session, usage: UsageFilter) -> tuple[int, ...]:
-    """The filtered responses' completion-time histogram (db.models.LATENCY_BOUNDS_MS)."""
-    return _latency(session, usage, *_split(usage))
 
 
 def percentile_ms(latency: Sequence[int], fraction: float) -> float | None:
@@ -184,106 +163,6 @@ def percentile_ms(latency: Sequence[int], fraction: float) -> float | None:
     raise AssertionError("unreachable: the last non-empty bucket reaches the rank")
 
 
-@dataclass(frozen=True)
-class Ratings:
-    """Answers with at least one vote, and those with more thumbs up than down."""
-
-    rated: int = 0
-    positive: int = 0
-
-
-def ratings_by_model(session: Session, usage: UsageFilter) -> dict[str, Ratings]:
-    """The filtered answers' ratings by model: one grouped query over their feedback rows."""
-    per_answer = (
-        select(
-            Response.model_used.label("model"),
-            func.count().filter(Feedback.rating == "up").label("ups"),
-            func.count().filter(Feedback.rating == "down").label("downs"),
-        )
-        .join(Feedback, Feedback.response_id == Response.id)
-        .where(*_conditions(usage))
-        .group_by(Response.id, Response.model_used)
-        .subquery("per_answer")
-    )
-    statement = select(
-        per_answer.c.model,
-        func.count(),
-        func.count().filter(per_answer.c.ups > per_answer.c.downs),
-    ).group_by(per_answer.c.model)
-    return {
-        model: Ratings(rated=int(rated), positive=int(positive))
-        for model, rated, positive in session.execute(statement)
-    }
-
-
-def users_by_id(session: Session, ids: Sequence[int]) -> dict[int, User]:
-    """The users rows with these ids."""
-    if not ids:
-        return {}
-    return {user.id: user for user in session.scalars(select(User).where(User.id.in_(ids)))}
-
-
-def user_ids_for(session: Session, slack_user_id: str, *, team_id: str | None = None) -> list[int]:
-    """The ids of the users rows of a Slack member, in one workspace or in all of them."""
-    statement = select(User.id).where(User.slack_user_id == slack_user_id)
-    if team_id is not None:
-        statement = statement.where(User.team_id == team_id)
-    return list(session.scalars(statement.order_by(User.id)))
-
-
-def users_named(session: Session, team_id: str, *, name: str) -> list[User]:
-    """The workspace's users whose username or full name is `name`, ignoring case."""
-    lowered = name.lower()
-    return list(
-        session.scalars(
-            select(User)
-            .where(
-                User.team_id == team_id,
-                or_(func.lower(User.username) == lowered, func.lower(User.full_name) == lowered),
-            )
-            .order_by(User.id)
-        )
-    )
-
-
-def has_usage(
-    session: Session,
-    team_id: str,
-    *,
-    user_id: int | None = None,
-    channel_id: str | None = None,
-    model: str | None = None,
-) -> bool:
-    """Whether any response at all (any time) matches: tells an unknown name from a quiet one."""
-    if model is not None:
-        # `responses` has an index on the workspace's models; the totals have none.
-        table: type[Response] | type[UsageDaily] = Response
-        conditions = [Response.team_id == team_id, Response.model_used == model]
-    else:
-        # The totals: a member's rows there are a few a day, whereas in `responses` a busy
-        # channel the member never used is read to its end (0.6 s at 10M responses, bench).
-        table = UsageDaily
-        conditions = [UsageDaily.team_id == team_id]
-    if user_id is not None:
-        conditions.append(table.user_id == user_id)
-    if channel_id is not None:
-        conditions.append(table.channel_id == channel_id)
-    return bool(session.scalar(select(exists().where(*conditions))))
-
-
-def models_used(session: Session, team_id: str, *, since: datetime) -> list[str]:
-    """The models the workspace used since `since` (from its UTC day on), by name."""
-    # From the totals: a year of a busy workspace's responses is millions of rows to scan.
-    return list(
-        session.scalars(
-            select(UsageDaily.model_used)
-            .where(UsageDaily.team_id == team_id, UsageDaily.day >= _utc(since).date())
-            .distinct()
-            .order_by(UsageDaily.model_used)
-        )
-    )
-
-
 # ----- building blocks ---------------------------------------------------------------------
 
 
@@ -296,9 +175,10 @@ def _utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-def _conditions(
+def conditions(
     usage: UsageFilter, *, start: datetime | None = None, end: datetime | None = None
 ) -> list[ColumnElement[bool]]:
+    """The filter as conditions on `responses` (its own time range unless given one)."""
     return [
         Response.created_at >= _utc(start or usage.start),
         Response.created_at < _utc(end or usage.end),
@@ -396,7 +276,7 @@ def _raw_rows(usage: UsageFilter, piece: _Piece) -> Select[*tuple[Any, ...]]:
         Response.tokens_total,
         func.coalesce(Response.cost_usd, 0).label("cost_usd"),
         case((Response.cost_usd.is_(None), 1), else_=0).label("unpriced"),
-    ).where(*_conditions(usage, start=start, end=end))
+    ).where(*conditions(usage, start=start, end=end))
 
 
 # The bucket of a response's completion time, as db.totals.latency_bucket finds it.
@@ -424,7 +304,7 @@ def _latency(
     for _, start, end in pieces:
         statement = (
             select(_BUCKET, func.count())
-            .where(*_conditions(usage, start=start, end=end))
+            .where(*conditions(usage, start=start, end=end))
             .group_by(_BUCKET)
         )
         for bucket, requests in session.execute(statement):

@@ -6,7 +6,6 @@ from slack_bolt import App
 
 from bot.shell.services import Services
 from handlers import (
-    agent,
     errors,
     feedback,
     home,
@@ -28,6 +27,5 @@ def register(app: App, services: Services) -> None:
     messages.register(app, services)
     model_command.register(app, services)
     usage_command.register(app, services)
-    agent.register(app, services)
     feedback.register(app, services)
     home.register(app, services)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from bot.home.service import Home
-from bot.usage.reports import UsageLine, UsageReport, format_count, format_share, format_usd
+from bot.usage.reports import UsageLine, UsageReport, format_count, format_usd
+from handlers.usage_blocks import rating_figures
 
 HOME_MODEL_ACTION = "home_dm_model"
 HOME_MODEL_BLOCK = "home_dm_model"
@@ -90,7 +91,7 @@ def _usage_fields(line: UsageLine, *, votes: dict[str, int] | None = None) -> Bl
         f"*Requests*\n{format_count(tally.requests)}",
         f"*Tokens*\n{format_count(tally.tokens_total)}",
         f"*Cost*\n{cost}",
-        f"*Answers rated*\n{_ratings(line)}",
+        f"*Answers rated*\n{rating_figures(line, counted='', none='none yet')}",
     ]
     if votes is not None:
         up, down = votes.get("up", 0), votes.get("down", 0)
@@ -99,14 +100,7 @@ def _usage_fields(line: UsageLine, *, votes: dict[str, int] | None = None) -> Bl
 
 
 def _ratings(line: UsageLine) -> str:
-    rated = line.ratings.rated if line.ratings else 0
-    if not rated:
-        return "none yet"
-    text = f"{format_count(rated)} · {format_share(line.share_positive)} 👍"
-    cost = line.cost_per_positive
-    if cost is not None:
-        text += f" · {format_usd(cost)}/👍"
-    return text
+    return rating_figures(line, counted="", none="none yet")
 
 
 def _workspace_blocks(report: UsageReport) -> list[Block]:
@@ -115,7 +109,7 @@ def _workspace_blocks(report: UsageReport) -> list[Block]:
         return blocks
     models = [
         f"`{line.label}`  {format_count(line.tally.requests)} req · "
-        f"{format_usd(line.tally.cost_usd)} · {_ratings(line)}"
+        f"{format_usd(line.tally.cost_usd)} · {rating_figures(line, counted='', none='none yet')}"
         for line in report.models[:TOP]
     ]
     blocks.append(_section(_clip("*Top models*\n" + "\n".join(models))))

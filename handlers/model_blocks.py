@@ -6,6 +6,7 @@ from typing import Any
 
 from bot.model_choice.chain import LEVEL_LABELS
 from bot.model_choice.commands import MAX_COMMAND_PROMPT, Changed, Status
+from handlers.slash_replies import Reply
 
 MENU_BLOCK = "model_menu"
 SELECT_ACTION = "model_menu_select"
@@ -42,8 +43,8 @@ def model_label(model: str, name: str | None = None) -> str:
     return f"`{model}`"
 
 
-def status_message(status: Status) -> tuple[str, list[dict[str, Any]]]:
-    """Fallback text and blocks for `/model` with nothing after it."""
+def status_message(status: Status) -> Reply:
+    """`/model` with nothing after it: fallback text and blocks, for the person who asked."""
     headline = f"Here, *`{status.here.model}`* answers — {status.here.reason}."
     if status.pending:
         headline = (
@@ -75,7 +76,7 @@ def status_message(status: Status) -> tuple[str, list[dict[str, Any]]]:
         notes.append("Only admins can change this channel's default.")
     notes.append("`/model help` shows everything /model can do.")
     blocks.append({"type": "context", "elements": [_mrkdwn(" ".join(notes))]})
-    return headline, blocks
+    return Reply(headline, blocks)
 
 
 def changed_message(changed: Changed) -> str:

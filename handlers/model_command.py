@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
@@ -23,6 +24,7 @@ from handlers.model_blocks import (
     changed_message,
     status_message,
 )
+from handlers.slash_replies import Reply, problem, send
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +59,12 @@ def register(app: App, services: Services) -> None:
         place = place_of_action(body)
         name = selected_model(body)
         if name is None:
-            respond(
-                text="Choose a model in the menu first, then press the button again.",
-                response_type="ephemeral",
-                replace_original=False,
+            send(
+                respond,
+                Reply(
+                    "Choose a model in the menu first, then press the button again.",
+                    replace_original=False,
+                ),
             )
             return
         target = "next" if action.get("action_id") == SET_NEXT_ACTION else "here"
@@ -111,29 +115,25 @@ def _show(
     *,
     from_button: bool = False,
 ) -> None:
-    if isinstance(outcome, Status):
-        text, blocks = status_message(outcome)
-        respond(text=text, blocks=blocks, response_type="ephemeral")
-    elif isinstance(outcome, Help):
-        respond(text=HELP, response_type="ephemeral")
-    elif isinstance(outcome, Changed):
-        # From a button, the confirmation takes the menu's place.
-        respond(
-            text=changed_message(outcome),
-            response_type="ephemeral",
-            replace_original=True if from_button else None,
-        )
+    send(respond, model_reply(outcome, from_button=from_button))
+    if isinstance(outcome, Changed):
         note = announcement(outcome, place.user_id)
         if note is not None:
             _post_note(client, respond, place, note)
-    elif isinstance(outcome, Ask):  # pragma: no cover - handled by the caller
+
+
+def model_reply(outcome: Outcome, *, from_button: bool = False) -> Reply:
+    """What the person who ran /model (or pressed a button of its menu) is told."""
+    if isinstance(outcome, Status):
+        return status_message(outcome)
+    if isinstance(outcome, Help):
+        return Reply(HELP)
+    if isinstance(outcome, Changed):
+        # From a button, the confirmation takes the menu's place.
+        return Reply(changed_message(outcome), replace_original=True if from_button else None)
+    if isinstance(outcome, Ask):  # pragma: no cover - handled by the caller
         raise TypeError("an Ask is answered, not shown")
-    else:
-        respond(
-            text=f":no_entry: {outcome.message}",
-            response_type="ephemeral",
-            replace_original=False if from_button else None,
-        )
+    return replace(problem(outcome.message), replace_original=False if from_button else None)
 
 
 def _post_note(client: WebClient, respond: Respond, place: Place, note: str) -> None:
@@ -142,11 +142,13 @@ def _post_note(client: WebClient, respond: Respond, place: Place, note: str) -> 
     except SlackApiError as exc:
         # Saved all the same; only the public note could not be posted (the bot is not a member).
         log.info("no /model note in %s: %s", place.channel_id, exc.response.get("error"))
-        respond(
-            text="The change is saved, but I could not tell the channel: invite me with "
-            "`/invite @Switchboard` so I can post here.",
-            response_type="ephemeral",
-            replace_original=False,
+        send(
+            respond,
+            Reply(
+                "The change is saved, but I could not tell the channel: invite me with "
+                "`/invite @Switchboard` so I can post here.",
+                replace_original=False,
+            ),
         )
 
 
@@ -168,10 +170,12 @@ def _ask(
         )
     except SlackApiError as exc:
         log.info("no /model prompt in %s: %s", place.channel_id, exc.response.get("error"))
-        respond(
-            text=":no_entry: I cannot post in this conversation, so I could not ask. Invite me "
-            "with `/invite @Switchboard`, or ask me in a DM.",
-            response_type="ephemeral",
+        send(
+            respond,
+            problem(
+                "I cannot post in this conversation, so I could not ask. Invite me "
+                "with `/invite @Switchboard`, or ask me in a DM."
+            ),
         )
         return
     ts = str(posted["ts"])

@@ -13,6 +13,7 @@ from bot.usage.reports import (
     format_share,
     format_usd,
 )
+from handlers.slash_replies import Reply
 
 TOP = 10
 # Slack allows 3,000 characters in a section's text and 50 blocks in a message.
@@ -22,8 +23,8 @@ _MAX_BLOCKS = 50
 Block = dict[str, Any]
 
 
-def report_message(report: UsageReport) -> tuple[str, list[Block]]:
-    """Fallback text and blocks for a usage report."""
+def report_message(report: UsageReport) -> Reply:
+    """The usage report as a reply: fallback text and blocks, for the person who asked."""
     total = report.total.tally
     text = (
         f"Usage, {report.period.label}: {format_count(total.requests)} requests, "
@@ -38,7 +39,7 @@ def report_message(report: UsageReport) -> tuple[str, list[Block]]:
     ]
     if total.requests == 0:
         blocks.append(_section("No usage recorded in this period."))
-        return text, blocks
+        return Reply(text, blocks)
     blocks.append(_summary(report.total))
     blocks.append({"type": "divider"})
     blocks.append(_top("By model", report.models, lambda line: f"`{line.label}`", _model_figures))
@@ -48,7 +49,7 @@ def report_message(report: UsageReport) -> tuple[str, list[Block]]:
         blocks.append(_top("Top channels", report.channels, _channel))
     blocks.extend(_days(report.days, room=_MAX_BLOCKS - len(blocks) - 1))
     blocks.append(_context("Days are UTC. `/usage csv` sends every row to your DMs."))
-    return text, blocks
+    return Reply(text, blocks)
 
 
 def _scope(report: UsageReport) -> str:
@@ -78,7 +79,7 @@ def _summary(line: UsageLine) -> Block:
 
 
 def _ratings_summary(line: UsageLine) -> str:
-    rated = line.ratings.rated if line.ratings else 0
+    rated = line.rated
     if not rated:
         return "no answers rated (👍/👎 under each answer)"
     cost = line.cost_per_positive
@@ -89,11 +90,12 @@ def _ratings_summary(line: UsageLine) -> str:
     )
 
 
-def _rating_figures(line: UsageLine) -> str:
-    rated = line.ratings.rated if line.ratings else 0
+def rating_figures(line: UsageLine, *, counted: str = " rated", none: str = "not rated") -> str:
+    """A line's ratings in a few characters: `12 rated · 75% 👍 · $0.0100/👍`."""
+    rated = line.rated
     if not rated:
-        return "not rated"
-    parts = [f"{format_count(rated)} rated", f"{format_share(line.share_positive)} 👍"]
+        return none
+    parts = [f"{format_count(rated)}{counted}", f"{format_share(line.share_positive)} 👍"]
     cost = line.cost_per_positive
     if cost is not None:
         parts.append(f"{format_usd(cost)}/👍")
@@ -101,7 +103,7 @@ def _rating_figures(line: UsageLine) -> str:
 
 
 def _model_figures(line: UsageLine) -> str:
-    return f"{_figures(line)} · {_rating_figures(line)}"
+    return f"{_figures(line)} · {rating_figures(line)}"
 
 
 def _figures(line: UsageLine) -> str:

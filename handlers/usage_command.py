@@ -9,11 +9,12 @@ from slack_bolt import App, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.budgets.commands import BudgetError
 from bot.shell.services import Services
-from bot.usage.budget_commands import BudgetError
 from bot.usage.reports import UsageReport, report_csv
 from bot.usage.request import UsageError, UsageHelp
 from handlers.lazy import after_ack
+from handlers.slash_replies import Reply, problem, send
 from handlers.usage_blocks import report_message
 
 log = logging.getLogger(__name__)
@@ -32,24 +33,22 @@ def register(app: App, services: Services) -> None:
         words = (command.get("text") or "").split()
         if words and words[0].lower() in ("budget", "budgets"):
             try:
-                answer = budgets.command(team_id, user_id, words[1:])
-            except BudgetError as problem:
-                answer = f":no_entry: {problem}"
-            respond(text=answer, response_type="ephemeral")
+                send(respond, Reply(budgets.command(team_id, user_id, words[1:])))
+            except BudgetError as exc:
+                send(respond, problem(exc))
             return
         try:
             report = usage.report_for(team_id, user_id, text=command.get("text") or "")
         except UsageHelp as answer:
-            respond(text=str(answer), response_type="ephemeral")
+            send(respond, Reply(str(answer)))
             return
-        except UsageError as problem:
-            respond(text=f":no_entry: {problem}", response_type="ephemeral")
+        except UsageError as exc:
+            send(respond, problem(exc))
             return
         if report.csv:
-            _send_csv(client, respond, user_id, report)
+            send(respond, _send_csv(client, user_id, report))
             return
-        text, blocks = report_message(report)
-        respond(text=text, blocks=blocks, response_type="ephemeral")
+        send(respond, report_message(report))
 
     # An empty ack at once: the report, and the admin check behind it, may take a while.
     after_ack(app.command("/usage"), handle_usage_command)
@@ -61,7 +60,7 @@ def csv_filename(report: UsageReport) -> str:
     return f"usage-{report.team_id or 'all'}-{first}-to-{last}.csv"
 
 
-def _send_csv(client: WebClient, respond: Respond, user_id: str, report: UsageReport) -> None:
+def _send_csv(client: WebClient, user_id: str, report: UsageReport) -> Reply:
     filename = csv_filename(report)
     try:
         dm = client.conversations_open(users=user_id)["channel"]["id"]
@@ -73,13 +72,8 @@ def _send_csv(client: WebClient, respond: Respond, user_id: str, report: UsageRe
         )
     except SlackApiError as exc:
         log.warning("/usage csv upload failed: %s", exc.response.get("error"))
-        respond(
-            text=":warning: I could not send the CSV to your DMs "
-            f"({exc.response.get('error')}). Try again in a moment, or use `/usage` without csv.",
-            response_type="ephemeral",
+        return Reply(
+            ":warning: I could not send the CSV to your DMs "
+            f"({exc.response.get('error')}). Try again in a moment, or use `/usage` without csv."
         )
-        return
-    respond(
-        text=f"I sent `{filename}` to your DMs with me ({report.period.label}).",
-        response_type="ephemeral",
-    )
+    return Reply(f"I sent `{filename}` to your DMs with me ({report.period.label}).")

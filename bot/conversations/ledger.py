@@ -24,13 +24,13 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlch
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.budgets.gate import Admission, BudgetGate, Limit, Notice
 from bot.conversations.answering import Answer
 from bot.conversations.context import Context
 from bot.conversations.turn import TakenOver, TurnJob, redact, storable
 from bot.llm.port import TokenUsage
 from bot.llm.pricing import ModelPrice, cost_usd
 from bot.metrics.recorder import Metrics
-from bot.usage.budgets import Admission, BudgetGate, Limit, Notice
 from db import queries, retention, turns
 from db.models import utcnow
 from db.queries import ResponseRecord

@@ -8,11 +8,9 @@ import sys
 from datetime import timedelta
 from typing import TextIO
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from bot.conversations.retention import BATCH_SIZE, RetentionService
+from bot.shell.command_line import CommandError, database, one_line_errors
 from bot.shell.settings import Settings
-from db.engine import failure_line, make_engine, make_sessionmaker
 
 _AGE = re.compile(r"([0-9]{1,6})([dh])")
 _UNITS = {"d": "days", "h": "hours"}
@@ -49,26 +47,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+@one_line_errors
 def run_purge(settings: Settings, args: argparse.Namespace, *, out: TextIO | None = None) -> int:
     """Purge (or count, with --dry-run) and print one line; 2 and one stderr line for bad input."""
     out = out or sys.stdout
     if args.older_than is None:
-        return _fail("purge needs --older-than, for example --older-than 90d.")
+        raise CommandError("purge needs --older-than, for example --older-than 90d.")
     try:
         age = parse_age(args.older_than)
     except BadAge as exc:
-        return _fail(str(exc))
+        raise CommandError(str(exc)) from None
     if args.batch_size < 1:
-        return _fail(f"--batch-size must be at least 1, not {args.batch_size}.")
-    engine = make_engine(settings.database_url, pool_size=2)
-    try:
-        service = RetentionService(make_sessionmaker(engine), batch_size=args.batch_size)
+        raise CommandError(f"--batch-size must be at least 1, not {args.batch_size}.")
+    with database(settings, doing="purge", pool_size=2) as sessions:
+        service = RetentionService(sessions, batch_size=args.batch_size)
         purged = service.purge(age, team_id=args.team, dry_run=args.dry_run)
-    except SQLAlchemyError as exc:
-        print(failure_line("purge", settings.database_url, exc), file=sys.stderr)
-        return 1
-    finally:
-        engine.dispose()
     verb = "Would remove" if purged.dry_run else "Removed"
     scope = f" in workspace {args.team}" if args.team else ""
     out.write(
@@ -76,8 +69,3 @@ def run_purge(settings: Settings, args: argparse.Namespace, *, out: TextIO | Non
         f"older than {purged.cutoff.isoformat(timespec='seconds')}; every responses row is kept.\n"
     )
     return 0
-
-
-def _fail(message: str) -> int:
-    print(f"switchboard: {message}", file=sys.stderr)
-    return 2

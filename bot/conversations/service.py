@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.budgets.gate import BudgetGate, Limit
 from bot.conversations.answering import Answerer
 from bot.conversations.context import ContextReader
 from bot.conversations.intake import Intake
@@ -37,7 +38,6 @@ from bot.llm.pricing import ModelPrice
 from bot.members.directory import UserDirectory
 from bot.metrics.recorder import Metrics
 from bot.model_choice.chain import ModelChooser
-from bot.usage.budgets import BudgetGate, Limit
 from db import turns
 from db.models import utcnow
 from db.turns import Claimed, Ending

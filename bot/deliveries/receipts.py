@@ -5,10 +5,9 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
-from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 
-from db import queries
+from db import queries, receipts
 from db.models import CommandReceipt, utcnow
 
 # Slack refuses requests signed more than five minutes ago, so an hour covers any replay.
@@ -50,6 +49,4 @@ class CommandReceipts:
         if now < self._next_prune:
             return
         self._next_prune = now + self._prune_every
-        session.execute(
-            delete(CommandReceipt).where(CommandReceipt.created_at < utcnow() - self._keep)
-        )
+        receipts.prune_receipts(session, before=utcnow() - self._keep)

@@ -1,1 +1,2 @@
-"""The App Home tab: a person's model in DMs, their choices and usage; the workspace for admins."""
+"""The App Home: the Home tab (a person's model, choices and usage; the workspace for admins)
+and the Messages tab's suggested prompts."""

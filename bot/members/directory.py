@@ -5,15 +5,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from db import queries
-from db.models import User, utcnow
+from db import members, queries
+from db.models import User
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,26 @@ class Member:
     slack_user_id: str
     name: str
     is_admin: bool
+
+
+class NotOneMember(LookupError):
+    """A name that fits nobody who used Switchboard here, or several people; says which."""
+
+
+def display_name(user: User) -> str:
+    """How a member is shown: their full name, else their username, else their Slack id."""
+    return user.full_name or user.username or user.slack_user_id
+
+
+def only_one(named: Sequence[Member], *, shown: str, example: str) -> Member:
+    """The one member a name fits; NotOneMember, worded for people, when it fits 0 or 2+."""
+    if len(named) == 1:
+        return named[0]
+    problem = "several people are" if named else "nobody who used Switchboard is"
+    raise NotOneMember(
+        f"I can't tell who {shown} is: {problem} called that here. Pick the person from the "
+        f"list Slack offers as you type @, for example {example}."
+    )
 
 
 class UserDirectory:
@@ -118,6 +138,11 @@ class UserDirectory:
                 return True
         return self._profiles.fetch(team_id, slack_user_id) is not None
 
+    def named(self, team_id: str, name: str) -> list[Member]:
+        """The workspace's members whose username or full name is `name`, ignoring case."""
+        with self._sessions() as session:
+            return [self._member(user) for user in members.users_named(session, team_id, name=name)]
+
     def is_admin(self, team_id: str, slack_user_id: str) -> bool:
         """Whether the member is a workspace admin or owner, or named in ADMIN_USER_IDS."""
         return self.member(team_id, slack_user_id).is_admin
@@ -140,18 +165,15 @@ class UserDirectory:
             unique=("team_id", "slack_user_id"),
         )
         if profile is not None:
-            session.execute(
-                update(User)
-                .where(User.team_id == team_id, User.slack_user_id == slack_user_id)
-                .values(
-                    username=profile.username[:255],
-                    full_name=profile.full_name[:255],
-                    email=profile.email,
-                    is_admin=profile.is_admin,
-                    is_active=profile.is_active,
-                    profile_refreshed_at=utcnow(),
-                    updated_at=utcnow(),
-                )
+            members.store_profile(
+                session,
+                team_id,
+                slack_user_id,
+                username=profile.username,
+                full_name=profile.full_name,
+                email=profile.email,
+                is_admin=profile.is_admin,
+                is_active=profile.is_active,
             )
         user = queries.get_user(session, team_id, slack_user_id)
         assert user is not None
@@ -162,6 +184,6 @@ class UserDirectory:
             id=user.id,
             team_id=user.team_id,
             slack_user_id=user.slack_user_id,
-            name=user.full_name or user.username or user.slack_user_id,
+            name=display_name(user),
             is_admin=user.is_admin or user.slack_user_id in self._admin_user_ids,
         )

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.budgets import cli as budget_cli
 from bot.conversations import purge_cli
 from bot.shell import migrations, preflight
+from bot.shell.command_line import CommandError, error_line
 from bot.shell.logs import configure_logging
 from bot.shell.settings import Settings, SettingsError
-from bot.usage import budget_cli
-from db.engine import failure_reason, make_engine, safe_url
+from db.engine import failure_reason, make_engine, ping, safe_url
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -27,15 +26,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check":
             print(f"FAIL settings: {exc}")
             return 1
-        print(f"switchboard: {exc}", file=sys.stderr)
-        return 2
+        return error_line(str(exc))
     configure_logging(settings)
     command: Callable[[Settings, argparse.Namespace], int] = COMMANDS[args.command or "auto"]
     try:
         return command(settings, args)
     except SettingsError as exc:
-        print(f"switchboard: {exc}", file=sys.stderr)
-        return 2
+        return error_line(str(exc))
+    except CommandError as exc:
+        return error_line(str(exc), code=exc.code)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -86,8 +85,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _one_line_error(message: str) -> NoReturn:
-    print(f"switchboard: purge: {message}", file=sys.stderr)
-    raise SystemExit(2)
+    raise SystemExit(error_line(f"purge: {message}"))
 
 
 def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
@@ -126,7 +124,7 @@ def _check_database(url: str) -> list[tuple[str, str | None]]:
         return [("database", f"cannot use {safe_url(url)}: {exc}")]
     try:
         with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+            ping(connection)
         current = migrations.current_revision(engine)
     except SQLAlchemyError as exc:
         reason = failure_reason(exc)

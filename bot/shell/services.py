@@ -6,19 +6,19 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.agent.prompts import SuggestedPrompts
+from bot.budgets.commands import BudgetService
 from bot.conversations.pipeline import TurnPipeline
 from bot.conversations.retention import RetentionService
 from bot.conversations.service import ConversationService
 from bot.deliveries.receipts import CommandReceipts
 from bot.feedback.service import FeedbackService
+from bot.home.prompts import SuggestedPrompts
 from bot.home.service import HomeService
 from bot.installs.store import DatabaseInstallationStore
 from bot.members.directory import UserDirectory
 from bot.model_choice.chain import ModelChooser
 from bot.model_choice.commands import ModelCommandService
 from bot.shell.settings import Settings
-from bot.usage.budget_commands import BudgetService
 from bot.usage.reports import UsageService
 
 

@@ -19,12 +19,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 import handlers
-from bot.agent.prompts import SuggestedPrompts
+from bot.budgets.commands import BudgetService
+from bot.budgets.gate import BudgetGate, Notifier
 from bot.conversations.pipeline import TurnPipeline
 from bot.conversations.retention import DailyPurge, RetentionService
 from bot.conversations.service import ConversationService, SinkFactory
 from bot.deliveries.receipts import CommandReceipts
 from bot.feedback.service import FeedbackService
+from bot.home.prompts import SuggestedPrompts
 from bot.home.service import HomeService
 from bot.installs.clients import WorkspaceClients
 from bot.installs.crypto import TokenCipher
@@ -45,8 +47,6 @@ from bot.shell.slack_client import MeteredWebClient
 from bot.slack.notices import SlackNotices
 from bot.slack.profiles import SlackProfiles
 from bot.slack.reply import SlackReplies
-from bot.usage.budget_commands import BudgetService
-from bot.usage.budgets import BudgetGate, Notifier
 from bot.usage.reports import UsageService
 from db import turns as turn_queries
 from db.engine import make_engine, make_sessionmaker

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
 from datetime import UTC, date, datetime
 from typing import Any, TextIO
 
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
-
 from bot.members.directory import UserDirectory
+from bot.shell.command_line import CommandError, database, one_line_errors
 from bot.shell.settings import Settings
 from bot.usage.reports import (
     UsageLine,
@@ -25,16 +22,20 @@ from bot.usage.reports import (
     format_usd,
     report_csv,
 )
-from bot.usage.request import DEFAULT_DAYS, MAX_DAYS, Period, UsageError, date_range, last_days
+from bot.usage.request import (
+    DEFAULT_DAYS,
+    MAX_DAYS,
+    Period,
+    UsageError,
+    date_range,
+    last_days,
+    parse_day,
+    range_problem,
+)
 from db import totals
-from db.engine import failure_line, make_engine, make_sessionmaker
 
 TOP = 10
 _EXAMPLE = "for example --since 2026-11-01 --until 2026-11-15"
-
-
-class _BadInput(ValueError):
-    """An argument makes no sense; the message names it and shows one that works."""
 
 
 class _NoProfiles:
@@ -44,29 +45,21 @@ class _NoProfiles:
         return None
 
 
+@one_line_errors
 def run_usage(settings: Settings, args: argparse.Namespace, *, out: TextIO | None = None) -> int:
     """Print the report in `args.format`, or rebuild the totals; 2 and a stderr line: bad input."""
     out = out or sys.stdout
     if args.rebuild_totals:
         return rebuild_totals(settings, out=out)
-    try:
-        period = cli_period(args, now=datetime.now(UTC))
-    except _BadInput as exc:
-        return _fail(str(exc))
-    engine = make_engine(settings.database_url, pool_size=2)
-    try:
-        sessions = make_sessionmaker(engine)
+    period = cli_period(args, now=datetime.now(UTC))
+    with database(settings, doing="read usage from", pool_size=2) as sessions:
         service = UsageService(sessions, UserDirectory(sessions, _NoProfiles()))
-        report = service.report(
-            period, team_id=args.team, slack_user_id=args.user, model=args.model
-        )
-    except UsageError as exc:
-        return _fail(str(exc))
-    except SQLAlchemyError as exc:
-        print(failure_line("read usage from", settings.database_url, exc), file=sys.stderr)
-        return 1
-    finally:
-        engine.dispose()
+        try:
+            report = service.report(
+                period, team_id=args.team, slack_user_id=args.user, model=args.model
+            )
+        except UsageError as exc:
+            raise CommandError(str(exc)) from None
     if args.format == "csv":
         out.write(report_csv(report))
     elif args.format == "json":
@@ -77,25 +70,16 @@ def run_usage(settings: Settings, args: argparse.Namespace, *, out: TextIO | Non
     return 0
 
 
+@one_line_errors
 def rebuild_totals(settings: Settings, *, out: TextIO) -> int:
     """Recompute the running totals in one transaction and say what was written; 1 on failure."""
-    engine = make_engine(settings.database_url, pool_size=1)
     started = time.perf_counter()
-    try:
-        with make_sessionmaker(engine).begin() as session:
-            if session.get_bind().dialect.name == "postgresql":
-                # A response recorded meanwhile could make the rebuild fail on a total it
-                # writes too (a unique violation, once its work is done): recording waits for
-                # the rebuild instead, as it does on SQLite, where `begin()` takes the write lock.
-                session.execute(text("LOCK TABLE responses IN SHARE MODE"))
-            daily, monthly = totals.rebuild(session)
-    except SQLAlchemyError as exc:
-        print(
-            failure_line("rebuild the usage totals in", settings.database_url, exc), file=sys.stderr
-        )
-        return 1
-    finally:
-        engine.dispose()
+    with (
+        database(settings, doing="rebuild the usage totals in") as sessions,
+        sessions.begin() as session,
+    ):
+        totals.hold_back_recording(session)
+        daily, monthly = totals.rebuild(session)
     elapsed = time.perf_counter() - started
     out.write(
         f"Rebuilt the usage totals from responses: {format_count(daily)} daily rows and "
@@ -107,24 +91,25 @@ def rebuild_totals(settings: Settings, *, out: TextIO) -> int:
 def cli_period(args: argparse.Namespace, *, now: datetime) -> Period:
     """The period named by --days, or --since and --until (UTC days, both included)."""
     if args.until and not args.since:
-        raise _BadInput(f"--until needs --since, {_EXAMPLE}.")
+        raise CommandError(f"--until needs --since, {_EXAMPLE}.")
     if args.since:
         first = _date("--since", args.since)
         last = _date("--until", args.until) if args.until else now.astimezone(UTC).date()
-        if last < first:
-            raise _BadInput(
+        problem = range_problem(first, last)
+        if problem == "reversed":
+            raise CommandError(
                 f"--until {last} is before --since {first}: put the earlier date in --since, "
                 f"{_EXAMPLE}."
             )
-        if (last - first).days + 1 > MAX_DAYS:
-            raise _BadInput(
+        if problem == "too long":
+            raise CommandError(
                 f"--since {first} --until {last} spans {(last - first).days + 1} days: a report "
                 f"covers at most {MAX_DAYS} days (one year), {_EXAMPLE}."
             )
         return date_range(first, last, now=now)
     days = DEFAULT_DAYS if args.days is None else args.days
     if not 1 <= days <= MAX_DAYS:
-        raise _BadInput(
+        raise CommandError(
             f"--days {days} is out of range: give 1 to {MAX_DAYS} days (one year), "
             "for example --days 30."
         )
@@ -132,17 +117,10 @@ def cli_period(args: argparse.Namespace, *, now: datetime) -> Period:
 
 
 def _date(option: str, value: str) -> date:
-    try:
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            raise ValueError(value)
-        return date.fromisoformat(value)
-    except ValueError:
-        raise _BadInput(f"{option} {value!r} is not a date: use YYYY-MM-DD, {_EXAMPLE}.") from None
-
-
-def _fail(message: str) -> int:
-    print(f"switchboard: {message}", file=sys.stderr)
-    return 2
+    day = parse_day(value)
+    if day is None:
+        raise CommandError(f"{option} {value!r} is not a date: use YYYY-MM-DD, {_EXAMPLE}.")
+    return day
 
 
 # ----- formats -------------------------------------------------------------------------------
@@ -230,7 +208,7 @@ def report_table(report: UsageReport) -> str:
 
 
 def _ratings_words(line: UsageLine) -> str:
-    rated = line.ratings.rated if line.ratings else 0
+    rated = line.rated
     if not rated:
         return "no answers rated"
     cost = line.cost_per_positive
@@ -268,7 +246,7 @@ def _table(title: str, rows: list[UsageLine]) -> list[str]:
 
 
 def _rating_cells(line: UsageLine) -> list[str]:
-    rated = line.ratings.rated if line.ratings else 0
+    rated = line.rated
     cost = line.cost_per_positive
     return [
         format_count(rated),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -13,7 +12,7 @@ from typing import TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.members.directory import Member, UserDirectory
+from bot.members.directory import Member, NotOneMember, UserDirectory, display_name, only_one
 from bot.usage.request import (
     EXAMPLES,
     MAX_DAYS,
@@ -22,9 +21,10 @@ from bot.usage.request import (
     UsageRequest,
     parse_request,
 )
-from db import usage_queries
-from db.models import User
-from db.usage_queries import Breakdown, Ratings, Tally, UsageFilter
+from db import members, usage_lookups, usage_queries
+from db.totals import Tally
+from db.usage_lookups import Ratings
+from db.usage_queries import Breakdown, UsageFilter
 
 _Key = TypeVar("_Key")
 
@@ -40,6 +40,11 @@ class UsageLine:
     p95_ms: float | None = None
     # Feedback on the answers: counted for the total and by model only (None elsewhere).
     ratings: Ratings | None = None
+
+    @property
+    def rated(self) -> int:
+        """How many answers were rated (0 where ratings are not counted)."""
+        return self.ratings.rated if self.ratings is not None else 0
 
     @property
     def share_positive(self) -> float | None:
@@ -93,10 +98,11 @@ class UsageService:
         request = parse_request(text, now=now or datetime.now(UTC))
         # Read the caller first: it may ask Slack, which must not happen inside a transaction.
         caller = self._users.member(team_id, slack_user_id)
+        named = self._users.named(team_id, request.user_name) if request.user_name else []
         with self._sessions() as session:
-            user_id, user_label = self._resolve_user(session, caller, request)
+            user_id, user_label = self._resolve_user(session, caller, request, named)
             own_only = not caller.is_admin
-            if request.channel_id and not usage_queries.has_usage(
+            if request.channel_id and not usage_lookups.has_usage(
                 session, team_id, user_id=user_id, channel_id=request.channel_id
             ):
                 who = "you have not" if own_only else "nobody has"
@@ -104,8 +110,8 @@ class UsageService:
                     f"No usage recorded in <#{request.channel_id}>: {who} used Switchboard "
                     f"there. Try another channel, {EXAMPLES}."
                 )
-            if request.model and not usage_queries.has_usage(session, team_id, model=request.model):
-                known = usage_queries.models_used(
+            if request.model and not usage_lookups.has_usage(session, team_id, model=request.model):
+                known = usage_lookups.models_used(
                     session, team_id, since=request.period.end - timedelta(days=MAX_DAYS)
                 )
                 listed = ", ".join(f"`{name}`" for name in known) or "none yet"
@@ -146,9 +152,7 @@ class UsageService:
             user_ids = None
             filters = []
             if slack_user_id is not None:
-                user_ids = tuple(
-                    usage_queries.user_ids_for(session, slack_user_id, team_id=team_id)
-                )
+                user_ids = tuple(members.user_ids_for(session, slack_user_id, team_id=team_id))
                 if not user_ids:
                     where = f"workspace {team_id}" if team_id else "any workspace"
                     raise UsageError(
@@ -169,17 +173,10 @@ class UsageService:
         )
         return replace(self._build(usage, period, []), one_user=user_id is not None)
 
-    def _latency(self, usage: UsageFilter) -> tuple[int, ...]:
-        with self._sessions() as session:
-            return usage_queries.latency(session, usage)
-
     def _resolve_user(
-        self, session: Session, caller: Member, request: UsageRequest
+        self, session: Session, caller: Member, request: UsageRequest, named: list[Member]
     ) -> tuple[int | None, str | None]:
         """The users.id the report is limited to (None: everyone), and how to show it."""
-        named: list[User] = []
-        if request.user_name is not None:
-            named = usage_queries.users_named(session, caller.team_id, name=request.user_name)
         is_self = request.slack_user_id == caller.slack_user_id or (
             len(named) == 1 and named[0].id == caller.id
         )
@@ -200,7 +197,7 @@ class UsageService:
         if request.me or is_self:
             return caller.id, f"<@{caller.slack_user_id}>"
         if request.slack_user_id is not None:
-            ids = usage_queries.user_ids_for(session, request.slack_user_id, team_id=caller.team_id)
+            ids = members.user_ids_for(session, request.slack_user_id, team_id=caller.team_id)
             if not ids:
                 raise UsageError(
                     f"No usage recorded for <@{request.slack_user_id}>: they have not used "
@@ -208,35 +205,25 @@ class UsageService:
                 )
             return ids[0], f"<@{request.slack_user_id}>"
         if request.user_name is not None:
-            if len(named) != 1:
-                problem = "several people are" if named else "nobody who used Switchboard is"
-                raise UsageError(
-                    f"I can't tell who @{request.user_name} is: {problem} called that here. "
-                    "Pick the person from the list Slack offers as you type @, "
-                    "for example `/usage 7d @someone`."
-                )
-            return named[0].id, f"<@{named[0].slack_user_id}>"
+            try:
+                one = only_one(named, shown=f"@{request.user_name}", example="`/usage 7d @someone`")
+            except NotOneMember as exc:
+                raise UsageError(str(exc)) from None
+            return one.id, f"<@{one.slack_user_id}>"
         return None, None
 
     def _build(self, usage: UsageFilter, period: Period, filters: list[str]) -> UsageReport:
-        # The histogram's 44 sums are a read of their own, on a second connection beside the
-        # tallies: the default report at 1M responses took 97 ms with both on one (see the
-        # README's benchmark). Neither holds a connection while waiting for the other.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-report") as pool:
-            pending = pool.submit(self._latency, usage)
-            with self._sessions() as session:
-                usage_queries.room_to_hash(session)
-                tallies = usage_queries.breakdown(session, usage, with_latency=False)
-                users = usage_queries.users_by_id(session, [key for key in tallies.by_user if key])
-                ratings = usage_queries.ratings_by_model(session, usage)
-            tallies = replace(tallies, latency=pending.result())
+        with self._sessions() as session:
+            usage_queries.room_to_hash(session)
+            tallies = usage_queries.breakdown(session, usage)
+            users = members.users_by_id(session, [key for key in tallies.by_user if key])
+            ratings = usage_lookups.ratings_by_model(session, usage)
 
         def user_line(key: int | None, tally: Tally) -> UsageLine:
             user = users.get(key) if key is not None else None
             if user is None:
                 return UsageLine("", "(deleted user)", tally)
-            name = user.full_name or user.username or user.slack_user_id
-            return UsageLine(user.slack_user_id, name, tally)
+            return UsageLine(user.slack_user_id, display_name(user), tally)
 
         return UsageReport(
             period=period,

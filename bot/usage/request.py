@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366  # a leap year, 2024-01-01..2024-12-31, is still "one year"
@@ -171,15 +172,35 @@ def last_days(days: int, *, now: datetime) -> Period:
     return Period(today - timedelta(days=days - 1), now, label, ends_now=True)
 
 
+def parse_day(value: str) -> date | None:
+    """A date written YYYY-MM-DD; None for anything else."""
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def range_problem(first: date, last: date) -> Literal["reversed", "too long"] | None:
+    """What is wrong with the days `first` to `last` as a report's period, if anything."""
+    if last < first:
+        return "reversed"
+    if (last - first).days + 1 > MAX_DAYS:
+        return "too long"
+    return None
+
+
 def date_range(first: date, last: date | None, *, now: datetime) -> Period:
     """The UTC days from `first` to `last` inclusive (`last` defaults to `first`)."""
     last = last or first
-    if last < first:
+    problem = range_problem(first, last)
+    if problem == "reversed":
         raise UsageError(
             f"The period ends ({last}) before it starts ({first}): put the earlier date first, "
             f"for example `{last}..{first}`."
         )
-    if (last - first).days + 1 > MAX_DAYS:
+    if problem == "too long":
         raise UsageError(_too_long(f"{first}..{last}"))
     start = datetime.combine(first, time(), UTC)
     end = datetime.combine(last + timedelta(days=1), time(), UTC)
@@ -188,16 +209,13 @@ def date_range(first: date, last: date | None, *, now: datetime) -> Period:
 
 
 def _date(value: str, word: str) -> date:
-    try:
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            raise ValueError(value)
-        return date.fromisoformat(value)
-    except ValueError:
-        shown = value or word
+    day = parse_day(value)
+    if day is None:
         raise UsageError(
-            f"“{shown}” is not a date: write dates as YYYY-MM-DD, "
+            f"“{value or word}” is not a date: write dates as YYYY-MM-DD, "
             "for example `2026-11-01..2026-11-15`."
-        ) from None
+        )
+    return day
 
 
 def _check_length(word: str, amount: int, maximum: int) -> None:

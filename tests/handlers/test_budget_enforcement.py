@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.usage.budget_cli import run_budget
+from bot.budgets.cli import run_budget
 from db.models import Response, Turn, UsageMonthly
 from tests.fakes import FakeOpenAI, FakeReply, FakeSlackAPI
 from tests.handlers.test_budgets import (

@@ -15,7 +15,7 @@ from bot.members.directory import Profile, UserDirectory
 from bot.usage.reports import UsageLine, UsageReport, UsageService, report_csv
 from bot.usage.request import last_days
 from db.models import Feedback, Response, User
-from db.usage_queries import Ratings
+from db.usage_lookups import Ratings
 from tests.accounting import record_response
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

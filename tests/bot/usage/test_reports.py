@@ -21,8 +21,7 @@ from bot.usage.request import Period, UsageError, last_days
 from db import totals
 from db.engine import make_engine, make_sessionmaker
 from db.models import LATENCY_BOUNDS_MS, Response, User
-from db.totals import latency_bucket
-from db.usage_queries import Tally
+from db.totals import Tally, latency_bucket
 from tests.accounting import record_response
 from tests.db.test_usage_queries import percentile_cont, within_a_bucket
 

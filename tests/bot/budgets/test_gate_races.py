@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import Engine, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.usage.budgets import BudgetGate
+from bot.budgets.gate import BudgetGate
 from db import budgets, queries, retention, turns
 from db.models import Message, Turn, utcnow
 from db.totals import month_of

@@ -7,11 +7,9 @@ import re
 import sys
 from typing import TextIO
 
-from sqlalchemy.exc import SQLAlchemyError
-
+from bot.budgets.commands import BudgetError, BudgetService
+from bot.shell.command_line import CommandError, database, one_line_errors
 from bot.shell.settings import Settings
-from bot.usage.budget_commands import BudgetError, BudgetService
-from db.engine import failure_line, make_engine, make_sessionmaker
 
 _LINK = re.compile(r"<([@#])([A-Z0-9]+)(?:\|[^>]*)?>")
 
@@ -28,28 +26,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+@one_line_errors
 def run_budget(settings: Settings, args: argparse.Namespace, *, out: TextIO | None = None) -> int:
     """Do what the words say and print the answer; 2 and one stderr line for bad input."""
     out = out or sys.stdout
     if not args.team:
-        print(
-            "switchboard: budget needs --team, the workspace id, for example "
-            "`python -m bot budget --team T012ABCDEF show`.",
-            file=sys.stderr,
+        raise CommandError(
+            "budget needs --team, the workspace id, for example "
+            "`python -m bot budget --team T012ABCDEF show`."
         )
-        return 2
-    engine = make_engine(settings.database_url, pool_size=1)
-    try:
-        service = BudgetService(make_sessionmaker(engine), None)
-        answer = service.operator(args.team, list(args.words))
-    except BudgetError as exc:
-        print(f"switchboard: {plain(str(exc))}", file=sys.stderr)
-        return 2
-    except SQLAlchemyError as exc:
-        print(failure_line("change budgets in", settings.database_url, exc), file=sys.stderr)
-        return 1
-    finally:
-        engine.dispose()
+    with database(settings, doing="change budgets in") as sessions:
+        try:
+            answer = BudgetService(sessions, None).operator(args.team, list(args.words))
+        except BudgetError as exc:
+            raise CommandError(plain(str(exc))) from None
     out.write(plain(answer) + "\n")
     return 0
 

@@ -23,9 +23,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.metrics.recorder import Metrics
 from bot.usage.reports import format_usd
 from db import budgets as queries
-from db.budgets import Held, Spent
+from db.budgets import Held
 from db.models import Budget, utcnow
-from db.totals import month_of
+from db.totals import Tally, month_of
 
 log = logging.getLogger(__name__)
 
@@ -154,11 +154,11 @@ class BudgetGate:
             spent, held = queries.spent_and_held(
                 session, team_id=team_id, month=month, scopes=keys, except_turn=turn_id
             )
-            completion = _expected_completion(spent.get(("workspace", ""), Spent()))
+            completion = _expected_completion(spent.get(("workspace", ""), Tally()))
             usd = price(prompt_tokens, completion) or Decimal(0)
             tokens = prompt_tokens + completion
             for limit in limits:
-                refusal = _refusal(limit, spent.get(limit.key, Spent()), held, usd, tokens, month)
+                refusal = _refusal(limit, spent.get(limit.key, Tally()), held, usd, tokens, month)
                 if refusal is not None:
                     if not queries.leased(session, turn_id=turn_id, owner=owner):
                         # Taken over meanwhile: the new owner checks it, and says what it finds.
@@ -212,7 +212,7 @@ class BudgetGate:
                 log.warning("could not send a budget notice to %s", notice.slack_user_id)
 
 
-def _expected_completion(workspace: Spent) -> int:
+def _expected_completion(workspace: Tally) -> int:
     # Refused and failed turns wrote nothing: counted in, a burst of refusals would make
     # answers look ever cheaper and let more turns run at once.
     answers = workspace.requests - workspace.errors
@@ -231,7 +231,7 @@ def _holds(limit: Limit, held: Held) -> bool:
 
 
 def _refusal(
-    limit: Limit, spent: Spent, held: list[Held], usd: Decimal, tokens: int, month: date
+    limit: Limit, spent: Tally, held: list[Held], usd: Decimal, tokens: int, month: date
 ) -> str | None:
     """Why `limit` refuses a turn that would cost about `usd` and `tokens`; None if it has room."""
     if limit.usd is not None and spent.cost_usd >= limit.usd:
@@ -267,7 +267,7 @@ def format_limit(limit_usd: Decimal | None, limit_tokens: int | None) -> str:
     return " and ".join(parts)
 
 
-def format_spent(spent: Spent) -> str:
+def format_spent(spent: Tally) -> str:
     """`$12.34 and 1,234 tokens`."""
     return f"{format_usd(spent.cost_usd)} and {spent.tokens_total:,} tokens"
 
@@ -294,7 +294,7 @@ def set_by_words(set_by: str | None) -> str:
 
 
 def _refused_text(
-    limit: Limit, spent: Spent, month: date, *, reached: str, busy: bool = False
+    limit: Limit, spent: Tally, month: date, *, reached: str, busy: bool = False
 ) -> str:
     amount = (
         f"${limit.usd:,.2f}"
@@ -317,7 +317,7 @@ def _refused_text(
     )
 
 
-def percent_used(limit: Limit, spent: Spent) -> int | None:
+def percent_used(limit: Limit, spent: Tally) -> int | None:
     """How much of the limit is spent, in whole percent (the larger of USD and tokens)."""
     shares = []
     if limit.usd:
@@ -327,7 +327,7 @@ def percent_used(limit: Limit, spent: Spent) -> int | None:
     return round(max(shares) * 100) if shares else None
 
 
-def _notice_text(limit: Limit, spent: Spent, month: date, *, personal: bool) -> str:
+def _notice_text(limit: Limit, spent: Tally, month: date, *, personal: bool) -> str:
     percent = percent_used(limit, spent)
     limit_words = format_limit(limit.usd, limit.tokens)
     reset = f"{resets_on(month):%-d %B %Y}"

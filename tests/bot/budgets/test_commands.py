@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy.orm import sessionmaker
 
-from bot.usage.budget_commands import (
+from bot.budgets.commands import (
     MAX_TOKENS,
     MAX_USD,
     BudgetCommand,

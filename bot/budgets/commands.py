@@ -10,20 +10,18 @@ from decimal import Decimal, InvalidOperation
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.members.directory import UserDirectory
-from bot.usage.budgets import (
+from bot.budgets.gate import (
     Limit,
     format_limit,
     format_spent,
     percent_used,
     resets_on,
 )
+from bot.members.directory import NotOneMember, UserDirectory, only_one
 from bot.usage.reports import format_usd
 from db import budgets as queries
-from db import usage_queries
-from db.budgets import Spent
 from db.models import Budget, utcnow
-from db.totals import month_of
+from db.totals import Tally, month_of
 
 SYNTAX = (
     "`/usage budget` shows the limits; admins change them with "
@@ -289,23 +287,19 @@ class BudgetService:
                 "profile → ⋮ → Copy member ID)."
             )
         name = target.removeprefix("@")
-        with self._sessions() as session:
-            named = usage_queries.users_named(session, team_id, name=name) if name else []
-        if len(named) != 1:
-            problem = "several people are" if named else "nobody who used Switchboard is"
-            raise BudgetError(
-                f"I can't tell who “{target}” is: {problem} called that here. Pick the person "
-                "from the list Slack offers as you type @, for example "
-                "`/usage budget set user @ana 20`."
-            )
-        return named[0].slack_user_id
+        named = self._users.named(team_id, name) if name else []
+        try:
+            one = only_one(named, shown=f"“{target}”", example="`/usage budget set user @ana 20`")
+        except NotOneMember as exc:
+            raise BudgetError(str(exc)) from None
+        return one.slack_user_id
 
     def _spent(
         self, team_id: str, month: date, keys: list[tuple[str, str]]
-    ) -> dict[tuple[str, str], Spent]:
+    ) -> dict[tuple[str, str], Tally]:
         with self._sessions() as session:
             spent, _ = queries.spent_and_held(session, team_id=team_id, month=month, scopes=keys)
-        return {key: spent.get(key, Spent()) for key in keys}
+        return {key: spent.get(key, Tally()) for key in keys}
 
     def _all(self, team_id: str) -> str:
         month = self.month()
@@ -391,6 +385,6 @@ def _subject(scope: str, scope_id: str) -> str:
     return f"<@{scope_id}>"
 
 
-def _share(limit: Limit, spent: Spent) -> str:
+def _share(limit: Limit, spent: Tally) -> str:
     percent = percent_used(limit, spent)
     return "" if percent is None else f" ({percent}%)"

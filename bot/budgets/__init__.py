@@ -1,0 +1,1 @@
+"""Monthly budgets: limits per workspace, channel and member, checked before each answer."""
