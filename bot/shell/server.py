@@ -14,7 +14,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from prometheus_client import start_http_server
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from waitress.server import create_server
 from waitress.task import ThreadedTaskDispatcher
@@ -23,7 +23,7 @@ from bot.shell.request_guard import MAX_BODY_BYTES, GuardedRequestHandler
 from bot.shell.settings import Settings
 from bot.shell.socket_mode import SocketMode
 from bot.shell.wiring import Runtime, create_runtime
-from db.engine import deadline
+from db.engine import deadline, ping
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class DatabaseHealth:
         try:
             # Bounded itself, so that one frozen probe does not stop the next for long.
             with deadline(max(2.0, 2 * self._timeout)), self._engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
+                ping(connection)
             return True
         except SQLAlchemyError:
             return False
