@@ -27,6 +27,7 @@ def configure_logging(settings: Settings) -> None:
         level=settings.log_level_number,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    if not settings.log_content:
-        for name in CONTENT_LOGGERS:
-            logging.getLogger(name).setLevel(max(settings.log_level_number, logging.INFO))
+    # With LOG_CONTENT they follow LOG_LEVEL again (an app built anew in the same process).
+    cap = logging.NOTSET if settings.log_content else max(settings.log_level_number, logging.INFO)
+    for name in CONTENT_LOGGERS:
+        logging.getLogger(name).setLevel(cap)
