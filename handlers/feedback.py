@@ -9,7 +9,7 @@ from slack_bolt import App, Respond
 
 from bot.feedback.service import Click, Voted
 from bot.shell.services import Services
-from handlers.feedback_blocks import FEEDBACK_ACTION, acknowledgement, answer_ts
+from bot.slack.feedback_blocks import FEEDBACK_ACTION, acknowledgement, answer_ts
 from handlers.lazy import after_ack
 
 log = logging.getLogger(__name__)

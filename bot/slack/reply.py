@@ -22,8 +22,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.chat_stream import ChatStream
 
 from bot.conversations.service import ReplyTarget
+from bot.slack.feedback_blocks import feedback_blocks
 from bot.slack.stops import STOP_RETRIES, error_code, stop_helper, stop_stream
-from handlers.feedback_blocks import feedback_blocks
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.slack.feedback_blocks import FEEDBACK_ACTION, feedback_blocks
 from db.models import Feedback, Message, Response
-from handlers.feedback_blocks import FEEDBACK_ACTION, feedback_blocks
 from tests.fakes import FakeOpenAI, FakeReply
 from tests.harness import TEAM, SlackAppHarness
 

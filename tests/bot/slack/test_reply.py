@@ -6,8 +6,8 @@ import pytest
 from slack_sdk import WebClient
 
 from bot.conversations.service import ReplyTarget
+from bot.slack.feedback_blocks import feedback_blocks
 from bot.slack.reply import LOST_NOTE, MESSAGE_LIMIT, SlackReplies, SlackReplyWriter
-from handlers.feedback_blocks import feedback_blocks
 from tests.fakes import FakeOpenAI, FakeReply, FakeSlackAPI
 from tests.fakes.slack_api import SlackCall
 from tests.harness import SlackAppHarness
