@@ -186,9 +186,9 @@ def _work(settings: Settings, _args: argparse.Namespace) -> int:
 def _socket(settings: Settings, _args: argparse.Namespace) -> int:
     from bot.shell.server import serve_socket
 
-    settings.require_slack_credentials(socket_mode=True)  # OAuth needs HTTP mode
-    if settings.slack_app_token:  # when missing, serve_socket names it
-        preflight.require_app_token(settings)
+    # Every missing setting at once, before Slack is asked about the app token.
+    settings.require_slack_credentials("SLACK_APP_TOKEN", "OPENAI_API_KEY", socket_mode=True)
+    preflight.require_app_token(settings)
     return serve_socket(settings)
 
 
