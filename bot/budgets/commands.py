@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.budgets.fronts import SHELL, SLASH, Front
 from bot.budgets.gate import (
     Limit,
     format_limit,
@@ -23,12 +24,6 @@ from db import budgets as queries
 from db.models import Budget, utcnow
 from db.totals import Tally, month_of
 
-SYNTAX = (
-    "`/usage budget` shows the limits; admins change them with "
-    "`/usage budget set workspace 500`, `/usage budget set channel #support 50`, "
-    "`/usage budget set user @ana 20`, `/usage budget set default-user 10` (USD a month; add "
-    "`2M tokens` for a token limit) and `/usage budget clear user @ana`."
-)
 MAX_USD = Decimal("1000000000")
 MAX_TOKENS = 10**15
 _SCOPES = {
@@ -67,27 +62,31 @@ class BudgetCommand:
     tokens: int | None = None
 
 
-def parse_budget(words: list[str]) -> BudgetCommand:
-    """Read the words after `budget`; BudgetError names the first one that makes no sense."""
+def parse_budget(words: list[str], front: Front = SLASH) -> BudgetCommand:
+    """Read the words after `budget`; BudgetError names the first one that makes no sense.
+
+    The messages write the command as `front` does.
+    """
+    syntax = front.syntax
     if not words or words[0].lower() in ("show", "list"):
         if len(words) > 1:
-            raise BudgetError(f"`budget show` takes nothing after it. {SYNTAX}")
+            raise BudgetError(f"`budget show` takes nothing after it. {syntax}")
         return BudgetCommand("show")
     action = words[0].lower()
     if action in ("help", "?"):
-        raise BudgetError(SYNTAX)
+        raise BudgetError(syntax)
     if action not in ("set", "clear", "remove"):
-        raise BudgetError(f"I don't understand “{words[0]}” after `budget`. {SYNTAX}")
+        raise BudgetError(f"I don't understand “{words[0]}” after `budget`. {syntax}")
     action = "clear" if action == "remove" else action
     if len(words) < 2:
         raise BudgetError(
-            f"`budget {action}` needs a scope: workspace, channel, user or default-user. {SYNTAX}"
+            f"`budget {action}` needs a scope: workspace, channel, user or default-user. {syntax}"
         )
     scope = _SCOPES.get(words[1].lower())
     if scope is None:
         raise BudgetError(
             f"“{words[1]}” is not a budget scope: use workspace, channel, user or default-user. "
-            f"{SYNTAX}"
+            f"{syntax}"
         )
     rest = words[2:]
     target = None
@@ -99,21 +98,21 @@ def parse_budget(words: list[str]) -> BudgetCommand:
             and _AMOUNT_LIKE.match(rest[0])
             and (len(rest) == 1 or rest[1].lower() in ("tokens", "token"))
         ):
-            example = "#support" if scope == "channel" else "@ana"
+            example = front.channel if scope == "channel" else front.user
             raise BudgetError(
                 f"Name the {scope} after `{scope}`, for example "
-                f"`/usage budget {action} {scope} {example}{' 20' if action == 'set' else ''}`."
+                f"`{front.command} {action} {scope} {example}{' 20' if action == 'set' else ''}`."
             )
         target, rest = rest[0], rest[1:]
     if action == "clear":
         if rest:
-            raise BudgetError(f"`budget clear` takes no amount: “{' '.join(rest)}”. {SYNTAX}")
+            raise BudgetError(f"`budget clear` takes no amount: “{' '.join(rest)}”. {syntax}")
         return BudgetCommand("clear", scope, target)
-    usd, tokens = _amounts(rest)
+    usd, tokens = _amounts(rest, front)
     return BudgetCommand("set", scope, target, usd, tokens)
 
 
-def _amounts(words: list[str]) -> tuple[Decimal | None, int | None]:
+def _amounts(words: list[str], front: Front) -> tuple[Decimal | None, int | None]:
     usd: Decimal | None = None
     tokens: int | None = None
     index = 0
@@ -129,7 +128,7 @@ def _amounts(words: list[str]) -> tuple[Decimal | None, int | None]:
             continue
         if usd is not None:
             raise BudgetError(f"Give one amount in USD only, not “{usd}” and “{word}”.")
-        usd = _usd(word)
+        usd = _usd(word, front)
         index += 1
     if usd is None and tokens is None:
         raise BudgetError(
@@ -143,11 +142,11 @@ def _ungrouped(word: str) -> str:
     return _THOUSANDS.sub(lambda match: match[0].replace(",", ""), word)
 
 
-def _usd(word: str) -> Decimal:
+def _usd(word: str, front: Front) -> Decimal:
     if word.startswith("-") or word.startswith("$-"):
         raise BudgetError(
             f"“{word}” is negative: a limit is a positive amount in USD a month, for example "
-            "`50`. To remove a limit, use `/usage budget clear …`."
+            f"`50`. To remove a limit, use `{front.command} clear …`."
         )
     match = _USD.match(_ungrouped(word))
     if match is None:
@@ -162,7 +161,7 @@ def _usd(word: str) -> Decimal:
     if value <= 0:
         raise BudgetError(
             f"A limit of {word} would stop every answer: give more than 0, for example `50`. "
-            "To remove a limit, use `/usage budget clear …`."
+            f"To remove a limit, use `{front.command} clear …`."
         )
     if value > MAX_USD:
         raise BudgetError(f"{word} is more than a limit can be (at most ${MAX_USD:,}).")
@@ -199,7 +198,7 @@ class BudgetService:
 
     def command(self, team_id: str, slack_user_id: str, words: list[str]) -> str:
         """The answer to `/usage budget WORDS` from a member; BudgetError for bad input."""
-        request = parse_budget(words)
+        request = parse_budget(words, SLASH)
         assert self._users is not None
         caller = self._users.member(team_id, slack_user_id)
         if not caller.is_admin:
@@ -209,17 +208,17 @@ class BudgetService:
                     "monthly limit and what is left of it."
                 )
             return self._own(team_id, slack_user_id)
-        return self._run(team_id, request, by=slack_user_id)
+        return self._run(team_id, request, SLASH, by=slack_user_id)
 
     def operator(self, team_id: str, words: list[str]) -> str:
         """The answer to `python -m bot budget --team T WORDS`: no Slack, no permission check."""
-        return self._run(team_id, parse_budget(words), by=None)
+        return self._run(team_id, parse_budget(words, SHELL), SHELL, by=None)
 
-    def _run(self, team_id: str, request: BudgetCommand, *, by: str | None) -> str:
+    def _run(self, team_id: str, request: BudgetCommand, front: Front, *, by: str | None) -> str:
         if request.action == "show":
-            return self._all(team_id)
+            return self._all(team_id, front)
         assert request.scope is not None
-        scope_id = self._target(team_id, request)
+        scope_id = self._target(team_id, request, front)
         month = self.month()
         subject = _subject(request.scope, scope_id)
         with self._sessions.begin() as session:
@@ -251,7 +250,7 @@ class BudgetService:
         """The first day of the current UTC month."""
         return month_of(self._now().date())
 
-    def _target(self, team_id: str, request: BudgetCommand) -> str:
+    def _target(self, team_id: str, request: BudgetCommand, front: Front) -> str:
         target = request.target
         if request.scope == "channel":
             assert target is not None
@@ -260,9 +259,8 @@ class BudgetService:
             if _RAW_CHANNEL.match(target) and self._users is None:
                 return target
             raise BudgetError(
-                f"I can't tell which channel “{target}” is: pick it from the list Slack offers as "
-                "you type #, so that it becomes a link, for example "
-                "`/usage budget set channel #support 50`."
+                f"I can't tell which channel “{target}” is: {front.name_a_channel}, for example "
+                f"`{front.command} set channel {front.channel} 50`."
             )
         if request.scope == "user":
             assert target is not None
@@ -301,7 +299,7 @@ class BudgetService:
             spent, _ = queries.spent_and_held(session, team_id=team_id, month=month, scopes=keys)
         return {key: spent.get(key, Tally()) for key in keys}
 
-    def _all(self, team_id: str) -> str:
+    def _all(self, team_id: str, front: Front) -> str:
         month = self.month()
         with self._sessions() as session:
             budgets = queries.budgets_of(session, team_id)
@@ -309,7 +307,7 @@ class BudgetService:
             f"*Monthly budgets* ({month:%B %Y}; they reset on {resets_on(month):%-d %B %Y}, UTC)"
         )
         if not budgets:
-            return f"{header}\nNo limits are set: Switchboard answers without one.\n{SYNTAX}"
+            return f"{header}\nNo limits are set: Switchboard answers without one.\n{front.syntax}"
         keys = [("workspace", "")] + [
             _key(b.scope, b.scope_id) for b in budgets if b.scope != "default_user"
         ]
@@ -335,7 +333,7 @@ class BudgetService:
             )
         lines.append(
             "A member's own limit replaces the default; every other limit that applies must "
-            "have room. " + SYNTAX
+            "have room. " + front.syntax
         )
         return "\n".join(lines)
 

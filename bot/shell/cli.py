@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
@@ -11,9 +12,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.budgets import cli as budget_cli
 from bot.conversations import purge_cli
 from bot.shell import migrations, preflight
-from bot.shell.command_line import CommandError, error_line
+from bot.shell.command_line import CommandError, error_line, sqlite_file_missing
 from bot.shell.logs import configure_logging
-from bot.shell.settings import Settings, SettingsError
+from bot.shell.settings import Settings, SettingsError, not_set
 from db.engine import failure_reason, make_engine, ping, safe_url
 
 
@@ -98,10 +99,23 @@ def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def _check(settings: Settings, _args: argparse.Namespace) -> int:
+    # One OK/FAIL line per item and nothing else: the libraries' log lines (httpx's requests,
+    # slack_sdk's failed calls, alembic's context) would come between them.
+    logging.disable(logging.CRITICAL)
+    try:
+        results = _check_results(settings)
+    finally:
+        logging.disable(logging.NOTSET)
+    for name, problem in results:
+        print(f"FAIL {name}: {problem}" if problem else f"OK   {name}")
+    return 1 if any(problem for _, problem in results) else 0
+
+
+def _check_results(settings: Settings) -> list[tuple[str, str | None]]:
     results: list[tuple[str, str | None]] = [("settings", None)]
     oauth = ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "ENCRYPTION_KEY")
     for name in (*(oauth if settings.oauth else ("SLACK_BOT_TOKEN",)), "OPENAI_API_KEY"):
-        results.append((name, _problem(settings.require, name)))
+        results.append((name, None if getattr(settings, name.lower()) else not_set(name)))
     if not (settings.slack_signing_secret or settings.slack_app_token):
         results.append(
             (
@@ -110,14 +124,21 @@ def _check(settings: Settings, _args: argparse.Namespace) -> int:
                 "(Socket Mode) is set: set the one for the mode you run.",
             )
         )
-    results.extend(_check_database(settings.database_url))
+    results.extend(_check_database(settings))
     results.extend(_check_endpoints(settings))
-    for name, problem in results:
-        print(f"FAIL {name}: {problem}" if problem else f"OK   {name}")
-    return 1 if any(problem for _, problem in results) else 0
+    return results
 
 
-def _check_database(url: str) -> list[tuple[str, str | None]]:
+def _check_database(settings: Settings) -> list[tuple[str, str | None]]:
+    url = settings.database_url
+    missing = sqlite_file_missing(url)
+    if missing is not None:
+        # Connecting would create an empty file; say what start-up or `migrate` will do instead.
+        if settings.auto_migrate:
+            return [
+                (f"database: {missing} does not exist yet; created on start (AUTO_MIGRATE)", None)
+            ]
+        return [("database", f"{missing} does not exist: run `python -m bot migrate`.")]
     try:
         engine = make_engine(url)
     except (SQLAlchemyError, ImportError) as exc:
@@ -134,41 +155,45 @@ def _check_database(url: str) -> list[tuple[str, str | None]]:
     head = migrations.head_revision(url)
     if current == head:
         return [("database", None), ("migrations", None)]
-    return [
-        ("database", None),
-        (
-            "migrations",
-            f"database is at {current or 'no revision'}, newest is {head}: "
-            "run `python -m bot migrate`.",
-        ),
-    ]
+    behind = f"database is at {current or 'no revision'}, newest is {head}"
+    if settings.auto_migrate:
+        return [
+            ("database", None),
+            (f"migrations: {behind}; applied on start (AUTO_MIGRATE)", None),
+        ]
+    return [("database", None), ("migrations", f"{behind}: run `python -m bot migrate`.")]
 
 
 def _check_endpoints(settings: Settings) -> list[tuple[str, str | None]]:
-    """Whether Slack takes the bot token, and what the model endpoint lists."""
+    """Whether Slack takes the bot token, and whether the endpoint offers the configured models."""
     results: list[tuple[str, str | None]] = []
     if settings.slack_bot_token:
         problem = preflight.slack_bot_token_problem(settings)
-        if problem and problem.unreachable:
-            results.append(("slack", f"cannot reach {settings.slack_api_url}: {problem.reason}"))
-        else:
-            results.append(("slack", problem.reason if problem else None))
+        explained = preflight.explain("SLACK_BOT_TOKEN", problem, settings) if problem else None
+        results.append(("slack", explained))
     if settings.openai_api_key:
         try:
-            count = preflight.model_endpoint_models(settings)
+            offered = preflight.model_endpoint_models(settings)
         except RuntimeError as exc:
             results.append(("model endpoint", str(exc)))
         else:
-            results.append((f"model endpoint: {count} models", None))
+            results.append((f"model endpoint: {len(offered)} models", None))
+            results.append(_check_models(settings, offered))
     return results
 
 
-def _problem(check: Callable[[str], None], name: str) -> str | None:
-    try:
-        check(name)
-    except SettingsError as exc:
-        return str(exc)
-    return None
+def _check_models(settings: Settings, offered: list[str]) -> tuple[str, str | None]:
+    """DEFAULT_MODEL and every ALLOWED_MODELS entry, held against what the endpoint lists."""
+    configured = dict.fromkeys([settings.default_model, *(m for _, m in settings.allowed_models)])
+    absent = [model for model in configured if model not in offered]
+    if not absent:
+        return (f"models: {', '.join(configured)}", None)
+    listed = ", ".join(offered[:10]) + (", …" if len(offered) > 10 else "")
+    return (
+        "models",
+        f"the endpoint does not offer {', '.join(absent)} (set in DEFAULT_MODEL or "
+        f"ALLOWED_MODELS); it lists {listed or 'none'}.",
+    )
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -186,9 +211,9 @@ def _work(settings: Settings, _args: argparse.Namespace) -> int:
 def _socket(settings: Settings, _args: argparse.Namespace) -> int:
     from bot.shell.server import serve_socket
 
-    settings.require_slack_credentials(socket_mode=True)  # OAuth needs HTTP mode
-    if settings.slack_app_token:  # when missing, serve_socket names it
-        preflight.require_app_token(settings)
+    # Every missing setting at once, before Slack is asked about the app token.
+    settings.require_slack_credentials("SLACK_APP_TOKEN", "OPENAI_API_KEY", socket_mode=True)
+    preflight.require_app_token(settings)
     return serve_socket(settings)
 
 

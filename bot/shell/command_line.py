@@ -6,8 +6,10 @@ import functools
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import ParamSpec
 
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -57,6 +59,13 @@ def database(
     A database error inside becomes a CommandError (exit 1) saying what could not be done
     (`doing`, e.g. "read usage from"), where and why.
     """
+    missing = sqlite_file_missing(settings.database_url)
+    if missing is not None:
+        # Connecting would leave an empty file behind, and a database without tables.
+        raise CommandError(
+            f"{missing} does not exist: run `python -m bot migrate` (or start the bot) first.",
+            code=1,
+        )
     engine = make_engine(settings.database_url, pool_size=pool_size)
     try:
         yield make_sessionmaker(engine)
@@ -68,3 +77,17 @@ def database(
         ) from exc
     finally:
         engine.dispose()
+
+
+def sqlite_file_missing(url: str) -> str | None:
+    """The file a SQLite URL names when it does not exist yet, in a folder that does; else None.
+
+    SQLite creates a missing file on connect; a missing folder only fails, creating nothing.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    path = Path(parsed.database)
+    if path.exists() or not path.parent.is_dir():
+        return None
+    return str(path)

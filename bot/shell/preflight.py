@@ -64,16 +64,20 @@ def require_app_token(settings: Settings) -> None:
 
 
 def _require(name: str, problem: Problem | None, settings: Settings) -> None:
-    if problem is None:
-        return
+    # Unreachable is not a token problem, but the bot cannot work without Slack: stop with one
+    # line and let the supervisor retry, rather than accept events no reply can be posted for.
+    if problem is not None:
+        raise SettingsError(explain(name, problem, settings))
+
+
+def explain(name: str, problem: Problem, settings: Settings) -> str:
+    """What `problem` with token `name` means and what to do, as start-up and `check` say it."""
     if problem.unreachable:
-        # Not a token problem, but the bot cannot work without Slack: stop with one line and
-        # let the supervisor retry, rather than accept events no reply can be posted for.
-        raise SettingsError(
+        return (
             f"Slack did not answer at {settings.slack_api_url} ({problem.reason}): "
             "check SLACK_API_URL and the network."
         )
-    raise SettingsError(f"{name} was refused by Slack ({problem.reason}): {_TOKEN_HINTS[name]}")
+    return f"{name} was refused by Slack ({problem.reason}): {_TOKEN_HINTS[name]}"
 
 
 def _slack_problem(call: Callable[[], Any]) -> Problem | None:
@@ -88,8 +92,8 @@ def _slack_problem(call: Callable[[], Any]) -> Problem | None:
     return None
 
 
-def model_endpoint_models(settings: Settings) -> int:
-    """How many models `GET /models` lists; raises `RuntimeError` with the reason otherwise."""
+def model_endpoint_models(settings: Settings) -> list[str]:
+    """The model ids `GET /models` lists; raises `RuntimeError` with the reason otherwise."""
     client = build_client(
         api_key=settings.openai_api_key,
         base_url=settings.openai_base_url,
@@ -97,7 +101,7 @@ def model_endpoint_models(settings: Settings) -> int:
         max_retries=0,
     )
     try:
-        return sum(1 for _ in client.models.list())
+        return [model.id for model in client.models.list()]
     except openai.APIStatusError as exc:
         raise RuntimeError(f"HTTP {exc.status_code} from {client.base_url}models") from exc
     except openai.APIConnectionError as exc:

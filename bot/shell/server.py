@@ -170,8 +170,7 @@ def serve_http(settings: Settings, *, port: int | None = None, accept_only: bool
 
     With `accept_only`, this process only stores events; `work` processes answer them.
     """
-    settings.require_slack_credentials()
-    settings.require("SLACK_SIGNING_SECRET", "OPENAI_API_KEY")
+    settings.require_slack_credentials("SLACK_SIGNING_SECRET", "OPENAI_API_KEY")
     runtime = create_runtime(settings, answer=not accept_only)
     stopping = threading.Event()
     server = make_http_server(
@@ -202,8 +201,7 @@ def serve_http(settings: Settings, *, port: int | None = None, accept_only: bool
 
 def serve_socket(settings: Settings) -> int:
     """`python -m bot socket`: until SIGTERM or SIGINT, then disconnect, drain and exit 0."""
-    settings.require_slack_credentials(socket_mode=True)
-    settings.require("SLACK_APP_TOKEN", "OPENAI_API_KEY")
+    settings.require_slack_credentials("SLACK_APP_TOKEN", "OPENAI_API_KEY", socket_mode=True)
     runtime = create_runtime(settings)
     stopping = threading.Event()
     _stop_on_signals(stopping)
@@ -248,8 +246,7 @@ def _serve_metrics(port: int, runtime: Runtime) -> Any:
 
 def work(settings: Settings) -> int:
     """`python -m bot work`: answer stored turns until SIGTERM or SIGINT, then drain, exit 0."""
-    settings.require_slack_credentials()
-    settings.require("OPENAI_API_KEY")
+    settings.require_slack_credentials("OPENAI_API_KEY")
     runtime = create_runtime(settings)
     stopping = threading.Event()
     _stop_on_signals(stopping)

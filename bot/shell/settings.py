@@ -146,20 +146,24 @@ class Settings:
         )
 
     def require(self, *names: str) -> None:
-        """Fail with a `SettingsError` naming the first of `names` that is not set."""
-        for name in names:
-            if not getattr(self, name.lower()):
-                raise SettingsError(f"{name} is not set: {_REQUIRED_HINTS[name]}")
+        """Fail with one `SettingsError` naming every one of `names` that is not set."""
+        missing = [name for name in names if not getattr(self, name.lower())]
+        if missing:
+            said = " ".join(not_set(name) for name in missing)
+            raise SettingsError(f"{said} {WHERE_SETTINGS_GO}")
 
     @property
     def oauth(self) -> bool:
         """Whether the app installs into many workspaces (SLACK_CLIENT_ID/SECRET are set)."""
         return bool(self.slack_client_id or self.slack_client_secret)
 
-    def require_slack_credentials(self, *, socket_mode: bool = False) -> None:
-        """Fail unless the settings name a way to authorize: a bot token, or OAuth."""
+    def require_slack_credentials(self, *also: str, socket_mode: bool = False) -> None:
+        """Fail unless the settings name a way to authorize (a bot token, or OAuth) and `also`.
+
+        Every missing one is named at once, so a first run needs one round, not one per setting.
+        """
         if not self.oauth:
-            self.require("SLACK_BOT_TOKEN")
+            self.require("SLACK_BOT_TOKEN", *also)
             return
         if socket_mode:
             raise SettingsError(
@@ -167,7 +171,7 @@ class Settings:
                 "(Slack redirects the installer's browser to /slack/oauth_redirect): run "
                 "`python -m bot serve`, or unset SLACK_CLIENT_ID and SLACK_CLIENT_SECRET."
             )
-        self.require("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "ENCRYPTION_KEY")
+        self.require("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "ENCRYPTION_KEY", *also)
 
     @property
     def log_level_number(self) -> int:
@@ -175,19 +179,29 @@ class Settings:
         return logging.getLevelNamesMapping()[self.log_level]
 
 
+def not_set(name: str) -> str:
+    """`NAME is not set: what to put in it.`"""
+    return f"{name} is not set: {_REQUIRED_HINTS[name]}"
+
+
+WHERE_SETTINGS_GO = (
+    "Put settings in .env in the working directory (.env.example lists them all) or in the "
+    "environment, then run `python -m bot check`."
+)
+
 _REQUIRED_HINTS = {
-    "SLACK_BOT_TOKEN": "put the app's Bot User OAuth Token (xoxb-…) there.",
-    "SLACK_SIGNING_SECRET": "put the app's Signing Secret (Basic Information page) there, "
+    "SLACK_BOT_TOKEN": "put the app's Bot User OAuth Token (xoxb-…) in it.",
+    "SLACK_SIGNING_SECRET": "put the app's Signing Secret (Basic Information page) in it, "
     "or set SLACK_APP_TOKEN to run in Socket Mode.",
-    "SLACK_APP_TOKEN": "put an app-level token (xapp-…) with connections:write there, "
+    "SLACK_APP_TOKEN": "put an app-level token (xapp-…) with connections:write in it, "
     "or run `python -m bot serve` for HTTP mode.",
-    "SLACK_CLIENT_ID": "put the app's Client ID (Basic Information page) there, or unset "
+    "SLACK_CLIENT_ID": "put the app's Client ID (Basic Information page) in it, or unset "
     "SLACK_CLIENT_SECRET to serve one workspace with SLACK_BOT_TOKEN.",
-    "SLACK_CLIENT_SECRET": "put the app's Client Secret (Basic Information page) there, or unset "
+    "SLACK_CLIENT_SECRET": "put the app's Client Secret (Basic Information page) in it, or unset "
     "SLACK_CLIENT_ID to serve one workspace with SLACK_BOT_TOKEN.",
     "ENCRYPTION_KEY": "installed tokens are stored encrypted with it: make one with `python -c "
     "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`.",
-    "OPENAI_API_KEY": "put the API key of your OpenAI-compatible endpoint there "
+    "OPENAI_API_KEY": "put the API key of your OpenAI-compatible endpoint in it "
     "(any non-empty value for endpoints without keys, such as Ollama).",
 }
 

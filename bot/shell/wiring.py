@@ -120,8 +120,7 @@ def create_runtime(
 
     With `answer` false the runtime only stores what arrives (`serve --accept-only`).
     """
-    settings.require_slack_credentials()
-    settings.require("OPENAI_API_KEY")
+    settings.require_slack_credentials("OPENAI_API_KEY")
     if not settings.oauth:
         preflight.require_bot_token(settings)
     if settings.auto_migrate:

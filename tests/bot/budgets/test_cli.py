@@ -119,6 +119,24 @@ def test_bad_input_is_one_line_on_stderr_and_changes_nothing(
     assert budgets(sessions) == before
 
 
+def test_the_shell_speaks_of_channel_ids_and_its_own_command(shell: Shell) -> None:
+    """No Slack advice (“as you type #”) and no `/usage budget` in the shell's messages."""
+    messages = [
+        shell("--team", TEAM, "help")[2],
+        shell("--team", TEAM, "set", "channel", "#support", "5")[2],
+        shell("--team", TEAM, "set", "channel", "5")[2],
+        shell("--team", TEAM, "set", "workspace", "-5")[2],
+        shell("--team", TEAM)[1],  # show, with no limits set: the syntax follows
+    ]
+    for said in messages:
+        assert "Slack offers" not in said
+        assert "/usage budget" not in said
+        assert "python -m bot budget --team T012ABCDEF" in said
+    assert "`python -m bot budget --team T012ABCDEF set channel C012ABCDEF 50`" in messages[0]
+    assert "give its channel id, such as C012ABCDEF" in messages[1]
+    assert "admins" not in messages[0]
+
+
 def test_an_unreachable_database_is_one_line_and_exit_1(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -178,7 +178,11 @@ def test_a_channel_that_is_not_a_link_is_refused_before_anything_is_read(target:
     service = BudgetService(sessionmaker(), None)
     with pytest.raises(BudgetError) as raised:
         service.operator("T0001", ["set", "channel", target, "50"])
-    assert str(raised.value).startswith(f"I can't tell which channel “{target}” is: pick it from")
+    assert str(raised.value) == (
+        f"I can't tell which channel “{target}” is: give its channel id, such as C012ABCDEF "
+        "(in Slack: the channel's name → About, at the bottom), for example "
+        "`python -m bot budget --team T012ABCDEF set channel C012ABCDEF 50`."
+    )
 
 
 def test_a_name_is_no_member_id_without_slack() -> None:

@@ -94,6 +94,11 @@ def test_http_mode_without_a_bot_token_names_the_variable(tmp_path: Path) -> Non
     assert process.returncode == 2
     assert stderr.startswith("switchboard: SLACK_BOT_TOKEN is not set: put the app's Bot User")
     assert len(stderr.strip().splitlines()) == 1
+    # A first run names every missing setting at once, where they go, and what to run next.
+    assert "SLACK_SIGNING_SECRET is not set" in stderr
+    assert "OPENAI_API_KEY is not set" in stderr
+    assert ".env in the working directory" in stderr
+    assert "`python -m bot check`" in stderr
 
 
 def _slack_env(slack: FakeSlackAPI, tmp_path: Path, **extra: str) -> dict[str, str]:

@@ -62,6 +62,16 @@ def test_require_names_the_missing_variable() -> None:
         settings.require("SLACK_BOT_TOKEN")
 
 
+def test_oauth_mode_names_every_missing_setting_at_once() -> None:
+    settings = Settings.from_env({"SLACK_CLIENT_ID": "123.456"}, env_file=None)
+    with pytest.raises(SettingsError) as raised:
+        settings.require_slack_credentials("OPENAI_API_KEY")
+    message = str(raised.value)
+    for name in ("SLACK_CLIENT_SECRET", "ENCRYPTION_KEY", "OPENAI_API_KEY"):
+        assert f"{name} is not set" in message
+    assert "SLACK_CLIENT_ID is not set" not in message
+
+
 def test_secrets_are_not_in_repr() -> None:
     settings = Settings.from_env(
         {

@@ -151,6 +151,7 @@ def test_bad_input_is_one_line_and_exit_2(
 
 
 def test_an_unmigrated_database_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    (tmp_path / "empty.db").touch()  # a missing file is another message (see tests/bot/shell)
     code, _, err = usage(f"sqlite:///{tmp_path / 'empty.db'}", tmp_path)
     assert code == 1
     assert err.count("\n") == 1
@@ -183,6 +184,7 @@ def test_rebuild_totals_recomputes_them_and_prints_what_it_wrote(
 
 
 def test_rebuild_totals_on_an_unmigrated_database_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    (tmp_path / "empty.db").touch()  # a missing file is another message (see tests/bot/shell)
     code, out, err = usage(f"sqlite:///{tmp_path / 'empty.db'}", tmp_path, "--rebuild-totals")
     assert (code, out) == (1, "")
     assert err.count("\n") == 1
