@@ -141,12 +141,16 @@ class _Freeze:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.since: float | None = None
+        self._answered_at = float("-inf")
 
     def began(self, waited: float) -> None:
         with self._lock:
-            if self.since is not None:
+            started = time.monotonic() - waited
+            # A wait that began before the database last answered is a straggler of the
+            # freeze already logged as over (its connection was stuck), not a new one.
+            if self.since is not None or started < self._answered_at:
                 return
-            self.since = time.monotonic() - waited
+            self.since = started
         log.warning(
             "the database is not answering (nothing within %.1f s); what needs it fails "
             "until it does",
@@ -157,7 +161,8 @@ class _Freeze:
         with self._lock:
             if self.since is None:
                 return
-            lasted, self.since = time.monotonic() - self.since, None
+            self._answered_at = time.monotonic()
+            lasted, self.since = self._answered_at - self.since, None
         log.warning("the database answers again, after about %.0f s", lasted)
 
 
