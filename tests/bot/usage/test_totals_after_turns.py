@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from sqlalchemy import Engine, func, select, update
 
+from db.engine import make_sessionmaker
 from db.models import Response, Turn
 from tests.bot.usage.accounting import assert_totals_match_responses
 from tests.fakes import FakeOpenAI, FakeReply, FakeSlackAPI
@@ -93,7 +94,9 @@ def test_totals_equal_the_responses_after_every_kind_of_turn(
     root = app.mention("slow", user="U0001")
     app.say("too late", thread_ts=root, user="U0001")
     app.say("too often", thread_ts=root, user="U0001")
-    with engine.begin() as connection:
+    # Through the app's session factory: on SQLite its transactions that write take the write
+    # lock as they begin, so the app's workers committing meanwhile cannot fail the update.
+    with make_sessionmaker(engine).begin() as connection:
         queued = list(connection.scalars(select(Turn.id).where(Turn.state == "queued")))
         assert len(queued) == 2, queued
         stored_at = connection.scalar(select(Turn.created_at).where(Turn.id == queued[0]))
