@@ -11,7 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.budgets import cli as budget_cli
 from bot.conversations import purge_cli
-from bot.shell import migrations, preflight
+from bot.shell import migrations
 from bot.shell.command_line import CommandError, error_line, sqlite_file_missing
 from bot.shell.logs import configure_logging
 from bot.shell.settings import Settings, SettingsError, not_set
@@ -166,6 +166,8 @@ def _check_database(settings: Settings) -> list[tuple[str, str | None]]:
 
 def _check_endpoints(settings: Settings) -> list[tuple[str, str | None]]:
     """Whether Slack takes the bot token, and whether the endpoint offers the configured models."""
+    from bot.shell import preflight  # imports openai (~1 s): only commands that call out pay it
+
     results: list[tuple[str, str | None]] = []
     if settings.slack_bot_token:
         problem = preflight.slack_bot_token_problem(settings)
@@ -209,6 +211,7 @@ def _work(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def _socket(settings: Settings, _args: argparse.Namespace) -> int:
+    from bot.shell import preflight
     from bot.shell.server import serve_socket
 
     # Every missing setting at once, before Slack is asked about the app token.
