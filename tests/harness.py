@@ -232,7 +232,10 @@ class SlackAppHarness(SlackRequests):
         self.model = model
         self.executor = TrackingExecutor(settings.max_concurrent_turns)
         self.runtime: Runtime = create_runtime(settings, executor=self.executor)
-        self.server = make_http_server(self.runtime, host="127.0.0.1", port=0, threads=8)
+        # A short loop timeout: closing waits for it, once per test (1 s at waitress's default).
+        self.server = make_http_server(
+            self.runtime, host="127.0.0.1", port=0, threads=8, loop_timeout=0.05
+        )
         self.runtime.start()
         super().__init__(f"http://127.0.0.1:{self.server.effective_port}", slack)
         self._closing = False

@@ -141,9 +141,14 @@ class HealthFirstDispatcher(ThreadedTaskDispatcher):
 
 
 def make_http_server(
-    runtime: Runtime, *, host: str, port: int, threads: int, draining: threading.Event | None = None
-) -> Any:
-    """A waitress server; its request threads store events and acknowledge, turns run apart."""
+    runtime: Runtime, *, host: str, port: int, threads: int,
+    draining: threading.Event | None = None, loop_timeout: float = 1.0,
+) -> Any:  # fmt: skip
+    """A waitress server; its request threads store events and acknowledge, turns run apart.
+
+    `loop_timeout` is how long waitress's loop sleeps in `select`: closing the server waits
+    up to that long (the test harness, which starts and stops an app per test, uses less).
+    """
     return create_server(
         wsgi_app(runtime, draining=draining),
         host=host,
@@ -155,6 +160,7 @@ def make_http_server(
         # Waitress answers 413 itself, before buffering, for chunked bodies too.
         max_request_body_size=MAX_BODY_BYTES + 1,
         ident="switchboard",
+        asyncore_loop_timeout=loop_timeout,
         _dispatcher=_dispatcher(threads),
     )
 
