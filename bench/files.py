@@ -1,0 +1,113 @@
+"""Files people share: PDF text extraction by library, and downscaling a phone photo.
+
+Each measurement runs in a fresh child process (`--child`), so that its peak RSS
+(`ru_maxrss`) is its own; the parent prints medians over `--runs` children. The PDF is
+`--pages` pages of about 45 lines of text each, written by `tests/filemakers.py`; the photo
+is a 4000 × 3000 (12 MP) JPEG of noise, as hard to encode as a photograph.
+
+    .venv/bin/python bench/files.py [--runs 7] [--pages 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+LIBRARIES = ("pypdfium2", "pypdf", "pdfminer.six")
+
+
+def page_text(number: int) -> str:
+    line = "Clause {n}.{k}: either party may end this agreement with three months' notice."
+    return "\n".join(line.format(n=number, k=k) for k in range(45))
+
+
+def extract(library: str, data: bytes) -> int:
+    """Characters of text `library` finds in the PDF `data`."""
+    if library == "pypdfium2":
+        from bot.files.pdf import pdf_text
+
+        return len(pdf_text(data, max_chars=10_000_000).text)
+    if library == "pypdf":
+        from pypdf import PdfReader
+
+        return sum(len(page.extract_text()) for page in PdfReader(io.BytesIO(data)).pages)
+    if library == "pdfminer.six":
+        from pdfminer.high_level import extract_text
+
+        return len(extract_text(io.BytesIO(data)))
+    raise ValueError(library)
+
+
+def child(what: str, pages: int) -> None:
+    """One measurement; prints seconds, peak RSS in MB and the size of what it made."""
+    if what == "jpeg":
+        from bot.files.images import prepare_image
+        from tests.filemakers import make_noisy_jpeg
+
+        data = make_noisy_jpeg(4000, 3000)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        started = time.perf_counter()
+        image = prepare_image(data)
+        seconds = time.perf_counter() - started
+        made = len(image.data)
+        extra = {"in_bytes": len(data), "size": list(image.size)}
+    else:
+        from tests.filemakers import make_pdf
+
+        data = make_pdf([page_text(n) for n in range(pages)])
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        started = time.perf_counter()
+        made = extract(what, data)
+        seconds = time.perf_counter() - started
+        extra = {"in_bytes": len(data)}
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"seconds": seconds, "peak_mb": peak / 1024, "grew_mb": (peak - before) / 1024,
+                      "made": made, **extra}))  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--pages", type=int, default=50)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.pages)
+        return
+    for what in (*LIBRARIES, "jpeg"):
+        runs = []
+        for _ in range(args.runs):
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", what, "--pages", str(args.pages)],
+                capture_output=True, text=True, check=True,
+            )  # fmt: skip
+            runs.append(json.loads(out.stdout))
+        label = f"{args.pages}-page PDF, {what}" if what != "jpeg" else "12 MP JPEG downscale"
+        seconds = statistics.median(r["seconds"] for r in runs)
+        peak = statistics.median(r["peak_mb"] for r in runs)
+        grew = statistics.median(r["grew_mb"] for r in runs)
+        first = runs[0]
+        made = (
+            f"{first['made']:,} characters"
+            if what != "jpeg"
+            else f"{first['in_bytes'] / 1e6:.1f} MB -> {first['made'] / 1e6:.2f} MB, "
+            f"{first['size'][0]}x{first['size'][1]}"
+        )
+        print(
+            f"{label:32} median {seconds * 1000:8.1f} ms  peak RSS {peak:6.1f} MB "
+            f"(+{grew:5.1f} MB while working)  {made}"
+        )
+
+
+if __name__ == "__main__":
+    main()
