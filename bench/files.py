@@ -3,7 +3,7 @@
 Each measurement runs in a fresh child process (`--child`), so that its peak RSS
 (`ru_maxrss`) is its own; the parent prints medians over `--runs` children. The PDF is
 `--pages` pages of about 45 lines of text each, written by `tests/filemakers.py`; the photo
-is a 4000 × 3000 (12 MP) JPEG of noise, as hard to encode as a photograph.
+is a 4000 x 3000 (12 MP) JPEG of noise, as hard to encode as a photograph.
 
     .venv/bin/python bench/files.py [--runs 7] [--pages 50]
 """

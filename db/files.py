@@ -143,9 +143,15 @@ def set_described(
         update(MessageFile)
         .where(MessageFile.id == file_id)
         .values(
-            name=name, mimetype=mimetype, filetype=filetype, pretty_type=pretty_type,
-            size=size, url=url, kind=kind, needs_info=False,
-        )  # fmt: skip
+            name=name,
+            mimetype=mimetype,
+            filetype=filetype,
+            pretty_type=pretty_type,
+            size=size,
+            url=url,
+            kind=kind,
+            needs_info=False,
+        )
         .execution_options(synchronize_session=False)
     )
 
@@ -159,3 +165,12 @@ def forget_file(session: Session, *, team_id: str, slack_file_id: str) -> int:
         .execution_options(synchronize_session=False)
     )
     return rowcount(result)
+
+
+def stored_message_id(session: Session, conversation_id: int, slack_ts: str) -> int | None:
+    """The id of the stored message with this Slack ts in the conversation."""
+    return session.scalar(
+        select(Message.id).where(
+            Message.conversation_id == conversation_id, Message.slack_ts == slack_ts
+        )
+    )

@@ -72,7 +72,7 @@ def make_encrypted_pdf(pages: list[str], password: str = "secret") -> bytes:
 def make_image(
     width: int, height: int, *, format: str = "PNG", color: tuple[int, int, int] = (200, 30, 30)
 ) -> bytes:
-    """An image of `width` × `height` in `format` (PNG, JPEG, GIF, WEBP): a gradient on `color`."""
+    """An image of `width` x `height` in `format` (PNG, JPEG, GIF, WEBP): a gradient on `color`."""
     image = Image.new("RGB", (width, height), color)
     # A diagonal band, so encoders have something to encode and a downscale can be checked.
     band = Image.linear_gradient("L").resize((width, height))

@@ -33,6 +33,7 @@ from bot.conversations.turn import (
     redact,
     storable,
 )
+from bot.files.service import FileService
 from bot.llm.port import ChatModel
 from bot.llm.pricing import ModelPrice
 from bot.members.directory import UserDirectory
@@ -90,14 +91,20 @@ class ConversationService:
         record_retry_for: float = 600.0,
         budgets: BudgetGate | None = None,
         metrics: Metrics | None = None,
+        files: FileService | None = None,
     ) -> None:
         self._sessions = sessions
         self._models = models
         self._answer_within = timedelta(seconds=answer_within)
         self._max_attempts = max_attempts
         self._intake = Intake(sessions, users=users, models=models)
+        self._files = files
         self._context = ContextReader(
-            sessions, users=users, system_prompt=system_prompt, max_tokens=max_context_tokens
+            sessions,
+            users=users,
+            system_prompt=system_prompt,
+            max_tokens=max_context_tokens,
+            files=files,
         )
         self._answerer = Answerer(chat_model)
         self._ledger = Ledger(
@@ -150,7 +157,9 @@ class ConversationService:
             return self._excuse(job, sink, note, TurnStatus.FAILED)
 
         job = job.asked(self._models.for_words(job.choice, job.work.text))
-        refusal = _refusal(job.prompt) or job.model.unknown
+        files = self._files
+        shared = files is not None and files.has_files(job.work.message_id)
+        refusal = _refusal(job.prompt, with_files=shared) or job.model.unknown
         if refusal is not None:
             try:  # Slack may refuse an ephemeral (the author left the channel): still refused
                 sink.refuse(refusal)
@@ -161,6 +170,9 @@ class ConversationService:
         if job.model.sets_default is not None:
             return self._set_conversation_model(job, sink, job.model.sets_default)
 
+        if files is not None:
+            # Downloads and extraction happen here, in the turn's worker, after the ack.
+            files.read_pending(job.work.conversation_id, upto=job.work.message_id)
         context = self._context.for_turn(job)
         limits: tuple[Limit, ...] = ()
         if self._ledger.checks_budgets:
@@ -209,9 +221,9 @@ class ConversationService:
         return TurnOutcome(TurnStatus.MODEL_SET, model=model)
 
 
-def _refusal(prompt: str) -> str | None:
-    """Why a message is not sent to the model, if it is not."""
-    if not prompt:
+def _refusal(prompt: str, *, with_files: bool = False) -> str | None:
+    """Why a message is not sent to the model, if it is not (files alone are a question)."""
+    if not prompt and not with_files:
         return "Ask me something after the mention, for example `@Switchboard hello`."
     if len(prompt) > MAX_PROMPT_CHARS:
         return (

@@ -94,9 +94,7 @@ class FileDownloader:
         if response.status_code in (401, 403):
             raise FileProblem(_NOT_ALLOWED)
         if response.status_code != 200:
-            raise FileProblem(
-                "Slack did not hand it over", detail=f"HTTP {response.status_code}"
-            )
+            raise FileProblem("Slack did not hand it over", detail=f"HTTP {response.status_code}")
         content_type = response.headers.get("content-type", "").lower()
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_bytes:

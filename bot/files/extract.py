@@ -50,7 +50,7 @@ def extract(file: SlackFile, data: bytes) -> Extracted:
         note = None
         if image.size != image.original_size:
             width, height = image.original_size
-            note = f"scaled down from {width} × {height} pixels"
+            note = f"scaled down from {width} x {height} pixels"
         return Extracted(FileKind.IMAGE, image=image, note=note)
     if kind is FileKind.PDF:
         read = pdf_text(data, max_chars=MAX_TEXT_CHARS)

@@ -1,6 +1,6 @@
 """Images for the model: decoded with Pillow within bounds, made small, sent as data URLs.
 
-A 12 MP phone photo is 3–6 MB as a JPEG and about 16,000 tokens at full size on endpoints
+A 12 MP phone photo is 3-6 MB as a JPEG and about 16,000 tokens at full size on endpoints
 that tile images; at most MAX_SIDE pixels on its longest side it is a few hundred kB and about
 1,100 tokens (figures in `bench/files.py` and the README).
 """
@@ -20,7 +20,7 @@ from bot.files.problems import FileProblem
 MAX_SIDE = 2000
 # Pillow refuses images over twice its MAX_IMAGE_PIXELS (about 179 MP by default) and only
 # warns above it; here anything over MAX_PIXELS is refused before it is decoded: a PNG of a
-# few kB can claim 50,000 × 50,000 pixels (7.5 GB decoded).
+# few kB can claim 50,000 x 50,000 pixels (7.5 GB decoded).
 MAX_PIXELS = 50_000_000
 FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "GIF": "image/gif", "WEBP": "image/webp"}
 JPEG_QUALITY = 85
@@ -43,7 +43,7 @@ class PreparedImage:
 
 def image_tokens(width: int, height: int) -> int:
     """About what an image costs in prompt tokens: OpenAI's rule for detail "high" (fit in
-    2048 × 2048, shortest side 768, 170 tokens per 512-pixel tile plus 85); other providers
+    2048 x 2048, shortest side 768, 170 tokens per 512-pixel tile plus 85); other providers
     charge the same order of magnitude."""
     if width <= 0 or height <= 0:
         return 85
@@ -97,9 +97,7 @@ def _shrink(image: Image.Image, data: bytes, fmt: str) -> PreparedImage:
     frame = ImageOps.exif_transpose(image)
     frame.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
     out = io.BytesIO()
-    if frame.mode in ("RGBA", "LA", "P") and (
-        frame.mode != "P" or "transparency" in frame.info
-    ):
+    if frame.mode in ("RGBA", "LA", "P") and (frame.mode != "P" or "transparency" in frame.info):
         frame.save(out, "PNG", optimize=False)
         mimetype = "image/png"
     else:
