@@ -50,11 +50,11 @@ def extract(library: str, data: bytes) -> int:
 
 def child(what: str, pages: int) -> None:
     """One measurement; prints seconds, peak RSS in MB and the size of what it made."""
-    if what == "jpeg":
+    if what in ("photo", "noise"):
         from bot.files.images import prepare_image
-        from tests.filemakers import make_noisy_jpeg
+        from tests.filemakers import make_noisy_jpeg, make_photo
 
-        data = make_noisy_jpeg(4000, 3000)
+        data = make_photo(4000, 3000) if what == "photo" else make_noisy_jpeg(4000, 3000)
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         started = time.perf_counter()
         image = prepare_image(data)
@@ -84,7 +84,7 @@ def main() -> None:
     if args.child:
         child(args.child, args.pages)
         return
-    for what in (*LIBRARIES, "jpeg"):
+    for what in (*LIBRARIES, "photo", "noise"):
         runs = []
         for _ in range(args.runs):
             out = subprocess.run(
@@ -92,14 +92,15 @@ def main() -> None:
                 capture_output=True, text=True, check=True,
             )  # fmt: skip
             runs.append(json.loads(out.stdout))
-        label = f"{args.pages}-page PDF, {what}" if what != "jpeg" else "12 MP JPEG downscale"
+        pdf = what in LIBRARIES
+        label = f"{args.pages}-page PDF, {what}" if pdf else f"12 MP JPEG ({what}) downscale"
         seconds = statistics.median(r["seconds"] for r in runs)
         peak = statistics.median(r["peak_mb"] for r in runs)
         grew = statistics.median(r["grew_mb"] for r in runs)
         first = runs[0]
         made = (
             f"{first['made']:,} characters"
-            if what != "jpeg"
+            if pdf
             else f"{first['in_bytes'] / 1e6:.1f} MB -> {first['made'] / 1e6:.2f} MB, "
             f"{first['size'][0]}x{first['size'][1]}"
         )

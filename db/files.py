@@ -105,14 +105,6 @@ def conversation_files(session: Session, conversation_id: int, *, upto: int) -> 
     return [FileRow(*row) for row in rows]
 
 
-def has_files(session: Session, message_id: int) -> bool:
-    """Whether the message came with files."""
-    found = session.scalar(
-        select(MessageFile.id).where(MessageFile.message_id == message_id).limit(1)
-    )
-    return found is not None
-
-
 def set_read(
     session: Session,
     file_id: int,

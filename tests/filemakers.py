@@ -82,6 +82,15 @@ def make_image(
     return out.getvalue()
 
 
+def make_photo(width: int, height: int) -> bytes:
+    """A JPEG about as large as a phone photo: a gradient with grain (bench)."""
+    base = Image.open(io.BytesIO(make_image(width, height))).convert("RGB")
+    grain = Image.merge("RGB", [Image.effect_noise((width, height), 24)] * 3)
+    out = io.BytesIO()
+    Image.blend(base, grain, 0.25).save(out, "JPEG", quality=92)
+    return out.getvalue()
+
+
 def make_noisy_jpeg(width: int, height: int) -> bytes:
     """A JPEG of random noise: as hard to encode as a photo (bench)."""
     import os

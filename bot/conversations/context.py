@@ -17,7 +17,6 @@ from bot.files.parts import Attachment, by_message, person_notes
 from bot.files.service import FileService
 from bot.llm.port import ChatMessage, ContentPart, message_text
 from bot.members.directory import UserDirectory
-from db import files as file_queries
 from db import queries
 from db.files import FileRow
 
@@ -238,19 +237,18 @@ class ContextReader:
         self._max_tokens = max_tokens
         self._files = files
 
-    def for_turn(self, job: TurnJob) -> Context:
-        """The thread up to the turn's message, that message as it is to be asked."""
+    def for_turn(self, job: TurnJob, shared: Sequence[FileRow] = ()) -> Context:
+        """The thread up to the turn's message, that message as it is to be asked, with the
+        files `shared` in it (as `FileService.shared` read them)."""
         work = job.work
         if work.slack_user_id:  # refreshes the name the model sees, when it is stale
             self._users.member(work.team_id, work.slack_user_id)
         with self._sessions() as session:
             said = queries.thread_history(session, work.conversation_id, upto=work.message_id)
-            rows = file_queries.conversation_files(
-                session, work.conversation_id, upto=work.message_id
-            )
-        shared = by_message(rows)
+        rows = list(shared)
+        attached = by_message(rows)
         history = [
-            Turn(s.role, s.content, s.author, shared.get(s.message_id or 0, ())) for s in said
+            Turn(s.role, s.content, s.author, attached.get(s.message_id or 0, ())) for s in said
         ]
         if history and history[-1].role == "user":
             last = history[-1]

@@ -158,8 +158,10 @@ class ConversationService:
 
         job = job.asked(self._models.for_words(job.choice, job.work.text))
         files = self._files
-        shared = files is not None and files.has_files(job.work.message_id)
-        refusal = _refusal(job.prompt, with_files=shared) or job.model.unknown
+        work = job.work
+        shared = files.shared(work.conversation_id, upto=work.message_id) if files else []
+        with_files = any(row.message_id == work.message_id for row in shared)
+        refusal = _refusal(job.prompt, with_files=with_files) or job.model.unknown
         if refusal is not None:
             try:  # Slack may refuse an ephemeral (the author left the channel): still refused
                 sink.refuse(refusal)
@@ -172,8 +174,8 @@ class ConversationService:
 
         if files is not None:
             # Downloads and extraction happen here, in the turn's worker, after the ack.
-            files.read_pending(job.work.conversation_id, upto=job.work.message_id)
-        context = self._context.for_turn(job)
+            shared = files.read_pending(shared)
+        context = self._context.for_turn(job, shared)
         limits: tuple[Limit, ...] = ()
         if self._ledger.checks_budgets:
             admission = self._ledger.admit(job, context)

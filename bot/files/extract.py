@@ -70,7 +70,9 @@ def _text(file: SlackFile, data: bytes) -> Extracted:
     limit = MAX_TEXT_CHARS * 4  # a character is at most 4 bytes in UTF-8
     head = data[:limit]
     if b"\x00" in head[:8192]:
-        raise FileProblem(f"it is {file.described}, not text")
+        if file.kind is FileKind.TEXT:
+            raise FileProblem("it holds binary data, not text")
+        raise FileProblem(f"it is {file.described}")
     decoder = codecs.getincrementaldecoder("utf-8-sig")()
     try:
         text = decoder.decode(head, final=len(data) <= limit)

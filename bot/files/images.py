@@ -1,8 +1,9 @@
 """Images for the model: decoded with Pillow within bounds, made small, sent as data URLs.
 
-A 12 MP phone photo is 3-6 MB as a JPEG and about 16,000 tokens at full size on endpoints
-that tile images; at most MAX_SIDE pixels on its longest side it is a few hundred kB and about
-1,100 tokens (figures in `bench/files.py` and the README).
+A 12 MP phone photo is 3-6 MB as a JPEG, a third more in base64, in every request while its
+message is in the context; at most MAX_SIDE pixels on its longest side it is a few hundred kB
+(figures in `bench/files.py` and the README). Endpoints scale images down themselves too
+(OpenAI to 2048 and then 768 on the short side), so the model loses nothing it would see.
 """
 
 from __future__ import annotations

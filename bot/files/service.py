@@ -113,18 +113,20 @@ class FileService:
         self._slots = threading.BoundedSemaphore(concurrency)
         self._images = _ImageCache(cache_bytes)
 
-    def has_files(self, message_id: int) -> bool:
-        """Whether the message came with files (a message of files alone is a question)."""
+    def shared(self, conversation_id: int, *, upto: int) -> list[FileRow]:
+        """The files of the thread's messages up to message `upto`."""
         with self._sessions() as session:
-            return file_queries.has_files(session, message_id)
+            return file_queries.conversation_files(session, conversation_id, upto=upto)
 
-    def read_pending(self, conversation_id: int, *, upto: int) -> None:
-        """Download and read the files of the thread (up to message `upto`) not read yet."""
-        with self._sessions() as session:
-            rows = file_queries.conversation_files(session, conversation_id, upto=upto)
+    def read_pending(self, rows: list[FileRow]) -> list[FileRow]:
+        """Download and read those of `rows` not read yet; the rows as they are now."""
         pending = [row for row in rows if row.state == "pending"][-MAX_FILES_PER_TURN:]
+        if not pending:
+            return rows
         for row in pending:
             self._read(row)
+        with self._sessions() as session:
+            return file_queries.message_files(session, sorted({r.message_id for r in rows}))
 
     def _read(self, row: FileRow) -> None:
         file = slack_file(row)
@@ -199,6 +201,10 @@ class FileService:
             return None
         self._images.put(key, image)
         return image
+
+    def close(self) -> None:
+        """Close the download connections."""
+        self._downloader.close()
 
     def forget(self, team_id: str, slack_file_id: str) -> int:
         """Slack says the file was deleted: drop what was read of it; how many rows held it."""

@@ -88,6 +88,8 @@ class Runtime:
         """Release threads and the database (after `stop`)."""
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.replies.close()
+        if self.services.files is not None:
+            self.services.files.close()
         self.engine.dispose()
 
 
