@@ -105,7 +105,7 @@ class FileDownloader:
             got += len(chunk)
             if got > self.max_bytes:
                 # Over the cap whatever `size` said: stop reading, drop what came.
-                raise FileProblem(_too_big(got, self.max_bytes, more=True))
+                raise FileProblem(f"it is larger than the {_mb(self.max_bytes)} I read")
             chunks.append(chunk)
         data = b"".join(chunks)
         if content_type.startswith("text/html"):
@@ -125,9 +125,8 @@ _NOT_ALLOWED = (
 )
 
 
-def _too_big(size: int, cap: int, *, more: bool = False) -> str:
-    over = "over " if more else ""
-    return f"it is {over}{_mb(size)}, more than the {_mb(cap)} I read"
+def _too_big(size: int, cap: int) -> str:
+    return f"it is {_mb(size)}, more than the {_mb(cap)} I read"
 
 
 def _mb(size: int) -> str:

@@ -131,7 +131,7 @@ def test_files_it_cannot_read_are_named_and_the_turn_is_answered(
     said = reply_text(slack)
     assert "I can't read logs.zip: it is a ZIP archive." in said
     assert "I can't read dump.txt: it is 60 MB, more than the 0.2 MB I read." in said
-    assert "I can't read small.log: it is over 0.2 MB, more than the 0.2 MB I read." in said
+    assert "I can't read small.log: it is larger than the 0.2 MB I read." in said
     assert "I can't read notes.md: Slack did not let me download it" in said
     assert "Hello from the fake model." in said  # and answered
     words = texts(last_user_content(model))
@@ -253,3 +253,17 @@ def test_a_file_too_long_for_the_context_is_cut_and_said_so(
     assert "line 00000 of the log" in sent and "line 01999" not in sent
     assert len(sent) < 4_400  # about 1,000 tokens of four characters
     assert "Only the first part of build.log fit in what the model reads." in reply_text(slack)
+
+
+def test_a_file_given_by_id_alone_is_described_with_files_info(
+    app: SlackAppHarness, slack: FakeSlackAPI, model: FakeOpenAI
+) -> None:
+    # Slack Connect: the event names the file and says to ask files.info for the rest.
+    hosted = slack.add_file("shared.json", b'{"owner": "Ada"}', mimetype="application/json")
+    bare = {"id": hosted["id"], "file_access": "check_file_info"}
+    share(app, "who owns it?", [bare])
+    app.wait_idle()
+
+    [info] = slack.calls_to("files.info")
+    assert info.args["file"] == hosted["id"] and info.token == "xoxb-test"
+    assert '{"owner": "Ada"}' in texts(last_user_content(model))
