@@ -52,7 +52,9 @@ ACCEPT_DEADLINE = 2.0
 WAITING_STATUS = "is waiting for a free slot…"
 # How long a channel mention that came without `files` waits for the message event of the same
 # message, which carries them (several 2026 reports: app_mention events without their files).
-# Slack sends both at once; this is only spent when the message event is late or never comes.
+# Slack sends both at once; this is only spent when the message event is late, or never comes
+# although earlier mentions' did (a process that never saw one does not wait: its app may not
+# subscribe to message events).
 FILE_SHARE_WAIT = 0.5
 # Message events seen before their app_mention, remembered so that it does not wait.
 _SEEN_KEEP = 2_000
@@ -115,6 +117,7 @@ class TurnPipeline:
         self._file_share_wait = file_share_wait
         self._awaiting: dict[MessageKey, tuple[int, threading.Event]] = {}
         self._seen: dict[MessageKey, None] = {}  # insertion-ordered: the oldest go first
+        self._mentions_echoed = False  # a mention's message event has arrived here
 
     def start(self) -> None:
         """Start the dispatcher and the workers (none for a process that only accepts)."""
@@ -161,6 +164,7 @@ class TurnPipeline:
         """The message event of a channel mention arrived (its files, if any, are stored)."""
         key = _key(message)
         with self._lock:
+            self._mentions_echoed = True
             awaited = self._awaiting.pop(key, None)
             if awaited is None:
                 self._seen[key] = None
@@ -174,7 +178,8 @@ class TurnPipeline:
             if key in self._seen:
                 del self._seen[key]  # it came first
                 return
-            self._awaiting[key] = (turn_id, threading.Event())
+            if self._mentions_echoed:
+                self._awaiting[key] = (turn_id, threading.Event())
 
     def _wait_for_files(self, turn_id: int) -> None:
         """Let a mention's turn wait (briefly) for the message event that carries its files."""
