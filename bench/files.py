@@ -1,7 +1,8 @@
 """Files people share: PDF text extraction by library, and downscaling a phone photo.
 
-Each measurement runs in a fresh child process (`--child`), so that its peak RSS
-(`ru_maxrss`) is its own; the parent prints medians over `--runs` children. The PDF is
+The parent writes the inputs to a scratch folder once; each measurement runs in a fresh
+child process (`--child`) that reads its input and then works, so that its peak RSS
+(`ru_maxrss`) is that work's alone; the parent prints medians over `--runs` children. The PDF is
 `--pages` pages of about 45 lines of text each, written by `tests/filemakers.py`; the photo
 is a 4000 x 3000 (12 MP) JPEG of noise, as hard to encode as a photograph.
 
@@ -17,6 +18,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -48,13 +50,12 @@ def extract(library: str, data: bytes) -> int:
     raise ValueError(library)
 
 
-def child(what: str, pages: int) -> None:
+def child(what: str, source: Path) -> None:
     """One measurement; prints seconds, peak RSS in MB and the size of what it made."""
+    data = source.read_bytes()
     if what in ("photo", "noise"):
         from bot.files.images import prepare_image
-        from tests.filemakers import make_noisy_jpeg, make_photo
 
-        data = make_photo(4000, 3000) if what == "photo" else make_noisy_jpeg(4000, 3000)
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         started = time.perf_counter()
         image = prepare_image(data)
@@ -62,9 +63,6 @@ def child(what: str, pages: int) -> None:
         made = len(image.data)
         extra = {"in_bytes": len(data), "size": list(image.size)}
     else:
-        from tests.filemakers import make_pdf
-
-        data = make_pdf([page_text(n) for n in range(pages)])
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         started = time.perf_counter()
         made = extract(what, data)
@@ -75,20 +73,41 @@ def child(what: str, pages: int) -> None:
                       "made": made, **extra}))  # fmt: skip
 
 
+def make_inputs(scratch: Path, pages: int) -> None:
+    """Write the PDF and the two photos the children read."""
+    from tests.filemakers import make_noisy_jpeg, make_pdf, make_photo
+
+    (scratch / "pdf").write_bytes(make_pdf([page_text(n) for n in range(pages)]))
+    (scratch / "photo").write_bytes(make_photo(4000, 3000))
+    (scratch / "noise").write_bytes(make_noisy_jpeg(4000, 3000))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--pages", type=int, default=50)
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--source", help=argparse.SUPPRESS)
+    parser.add_argument("--make", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.pages)
+        child(args.child, Path(args.source))
         return
+    if args.make:
+        make_inputs(Path(args.make), args.pages)
+        return
+    scratch = Path(tempfile.mkdtemp(prefix="bench-files-"))
+    # Made in a child too: Linux keeps a process's peak RSS across fork and exec, so a parent
+    # that made a 12 MP image would lend its peak to every child.
+    subprocess.run(
+        [sys.executable, __file__, "--make", str(scratch), "--pages", str(args.pages)], check=True
+    )
     for what in (*LIBRARIES, "photo", "noise"):
+        source = scratch / ("pdf" if what in LIBRARIES else what)
         runs = []
         for _ in range(args.runs):
             out = subprocess.run(
-                [sys.executable, __file__, "--child", what, "--pages", str(args.pages)],
+                [sys.executable, __file__, "--child", what, "--source", str(source)],
                 capture_output=True, text=True, check=True,
             )  # fmt: skip
             runs.append(json.loads(out.stdout))
@@ -108,6 +127,9 @@ def main() -> None:
             f"{label:32} median {seconds * 1000:8.1f} ms  peak RSS {peak:6.1f} MB "
             f"(+{grew:5.1f} MB while working)  {made}"
         )
+    for path in scratch.iterdir():
+        path.unlink()
+    scratch.rmdir()
 
 
 if __name__ == "__main__":

@@ -92,8 +92,10 @@ def _shrink(image: Image.Image, data: bytes, fmt: str) -> PreparedImage:
         return PreparedImage(data, FORMATS[fmt], original, original)
     if fmt == "JPEG":
         # Decode at 1/2, 1/4 or 1/8 scale straight from the JPEG: a 12 MP photo then never
-        # holds 36 MB of pixels (`bench/files.py`).
-        image.draft("RGB", (MAX_SIDE, MAX_SIDE))
+        # holds 36 MB of pixels (`bench/files.py`). Pillow picks the smallest scale that is
+        # still at least the size asked on both sides: ask for the size it will be made.
+        scale = MAX_SIDE / max(original)
+        image.draft("RGB", (max(1, int(original[0] * scale)), max(1, int(original[1] * scale))))
     image.seek(0)  # an animated GIF or WebP: its first frame
     frame = ImageOps.exif_transpose(image)
     frame.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
