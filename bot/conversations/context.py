@@ -154,7 +154,7 @@ def fit_context(
     for turn in kept:
         message, gone = _message(turn, named, images)
         messages.append(message)
-        spent += turn.image_tokens
+        spent += sum(a.image_tokens for a in turn.attachments if a.name not in gone)
         notes += [f"{name} is no longer available on Slack, so I did not see it." for name in gone]
     return Fitted(messages, notes, spent)
 
