@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+import struct
 import warnings
 from dataclasses import dataclass
 
@@ -23,6 +24,9 @@ MAX_SIDE = 2000
 # warns above it; here anything over MAX_PIXELS is refused before it is decoded: a PNG of a
 # few kB can claim 50,000 x 50,000 pixels (7.5 GB decoded).
 MAX_PIXELS = 50_000_000
+# Pillow's own bomb warning (over its MAX_IMAGE_PIXELS) as an error, for every thread alike:
+# `warnings.catch_warnings` is not thread-safe, and turns read images on many threads.
+warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
 FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "GIF": "image/gif", "WEBP": "image/webp"}
 JPEG_QUALITY = 85
 
@@ -59,24 +63,26 @@ def prepare_image(data: bytes) -> PreparedImage:
     Raises `FileProblem` for bytes that are not such an image, a truncated or corrupt one,
     and one over MAX_PIXELS (a decompression bomb).
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
+    try:
+        image = Image.open(io.BytesIO(data), formats=list(FORMATS))
+    except UnidentifiedImageError as exc:
+        raise FileProblem("it is not an image I can read", detail=str(exc)) from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise FileProblem(_TOO_MANY_PIXELS, detail=str(exc)) from exc
+    except (OSError, ValueError, SyntaxError, EOFError, struct.error) as exc:
+        raise FileProblem("the image is damaged or incomplete", detail=str(exc)) from exc
+    with image:
+        width, height = image.size
+        if width * height > MAX_PIXELS:
+            raise FileProblem(_TOO_MANY_PIXELS, detail=f"{width}x{height}")
+        fmt = image.format or ""
         try:
-            image = Image.open(io.BytesIO(data), formats=list(FORMATS))
-        except UnidentifiedImageError as exc:
-            raise FileProblem("it is not an image I can read", detail=str(exc)) from exc
+            return _shrink(image, data, fmt)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise FileProblem(_TOO_MANY_PIXELS, detail=str(exc)) from exc
-        with image:
-            width, height = image.size
-            if width * height > MAX_PIXELS:
-                raise FileProblem(_TOO_MANY_PIXELS, detail=f"{width}x{height}")
-            fmt = image.format or ""
-            try:
-                return _shrink(image, data, fmt)
-            except (OSError, ValueError, SyntaxError) as exc:
-                # Truncated or corrupt data surfaces only when the pixels are decoded.
-                raise FileProblem("the image is damaged or incomplete", detail=str(exc)) from exc
+        except (OSError, ValueError, SyntaxError, EOFError, struct.error) as exc:
+            # Truncated or corrupt data surfaces only when the pixels are decoded.
+            raise FileProblem("the image is damaged or incomplete", detail=str(exc)) from exc
 
 
 _TOO_MANY_PIXELS = (

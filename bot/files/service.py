@@ -139,9 +139,11 @@ class FileService:
             log.info("file %s not readable: %s", row.slack_file_id, problem.detail)
             self._store(row, state="unreadable", note=problem.reason)
             return
-        except Exception:
-            # A library failing on hostile input must not cost the turn its answer.
-            log.exception("reading file %s failed", row.slack_file_id)
+        except Exception as exc:
+            # A library failing on hostile input must not cost the turn its answer; a file is
+            # input people send, so no traceback: the error's type and words say enough.
+            log.warning("reading file %s failed: %s: %s", row.slack_file_id,
+                        type(exc).__name__, exc)  # fmt: skip
             self._store(row, state="unreadable", note="reading it failed on my side")
             return
         image = extracted.image
@@ -198,6 +200,10 @@ class FileService:
                 image = prepare_image(downloaded.data)
         except FileProblem as problem:
             log.info("image %s not fetched again: %s", row.slack_file_id, problem.detail)
+            return None
+        except Exception as exc:  # as in `_read`: the turn is answered without it
+            log.warning("fetching image %s again failed: %s: %s", row.slack_file_id,
+                        type(exc).__name__, exc)  # fmt: skip
             return None
         self._images.put(key, image)
         return image
