@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import MessageFile
 from tests.fakes import FakeOpenAI, FakeSlackAPI
-from tests.filemakers import make_image, make_pdf
+from tests.filemakers import make_encrypted_pdf, make_image, make_pdf, png_claiming
 from tests.harness import BOT_USER, SlackAppHarness
 
 CSV = b"name,notice\nAda,3 months\nBob,1 month\n"
@@ -124,8 +124,10 @@ def test_files_it_cannot_read_are_named_and_the_turn_is_answered(
         "small.log", b"x" * 600_000, mimetype="text/plain", size=2_000, chunked=True
     )
     other_token = slack.add_file("notes.md", b"# secret", mimetype="text/markdown", token="xoxb-no")
+    locked = slack.add_file("locked.pdf", make_encrypted_pdf(["x"]), mimetype="application/pdf")
+    bomb = slack.add_file("bomb.png", png_claiming(60_000, 60_000), mimetype="image/png")
 
-    ts = share(app, "look", [archive, huge, liar, other_token])
+    ts = share(app, "look", [archive, huge, liar, other_token, locked, bomb])
     app.wait_idle()
 
     said = reply_text(slack)
@@ -133,13 +135,15 @@ def test_files_it_cannot_read_are_named_and_the_turn_is_answered(
     assert "I can't read dump.txt: it is 60 MB, more than the 0.2 MB I read." in said
     assert "I can't read small.log: it is larger than the 0.2 MB I read." in said
     assert "I can't read notes.md: Slack did not let me download it" in said
+    assert "I can't read locked.pdf: the PDF is protected with a password." in said
+    assert "I can't read bomb.png: the image has too many pixels (over 50 million)" in said
     assert "Hello from the fake model." in said  # and answered
     words = texts(last_user_content(model))
     assert "[File logs.zip: I could not read it: it is a ZIP archive]" in words
     assert "# secret" not in words and "Sign in" not in words
     # The ZIP and the 60 MB file were never downloaded; the liar's read stopped at the cap.
     fetched = {d.args["file"] for d in slack.downloads()}
-    assert fetched == {liar["id"], other_token["id"]}
+    assert fetched == {liar["id"], other_token["id"], locked["id"], bomb["id"]}
     assert {r.state for r in stored_files(sessions)} == {"unreadable"}
     assert [c.args["thread_ts"] for c in slack.calls_to("chat.startStream")] == [ts]
 

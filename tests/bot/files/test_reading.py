@@ -3,8 +3,6 @@ Slack's hosts. Real files made here; downloads from the loopback fake Slack."""
 
 from __future__ import annotations
 
-import struct
-import zlib
 from datetime import timedelta
 
 import httpx2
@@ -23,21 +21,7 @@ from db import queries
 from db.files import NewFile
 from db.models import MessageFile
 from tests.fakes import FakeOpenAI, FakeSlackAPI
-from tests.filemakers import make_encrypted_pdf, make_image, make_pdf
-
-
-def png_claiming(width: int, height: int) -> bytes:
-    """A tiny PNG whose header claims `width` x `height` pixels (a decompression bomb)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    rows = zlib.compress(b"\x00" * 64)
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
-    )
+from tests.filemakers import make_encrypted_pdf, make_image, make_pdf, png_claiming
 
 
 def named(name: str, mimetype: str = "") -> SlackFile:
@@ -72,6 +56,9 @@ def test_images_are_made_small_and_text_is_capped() -> None:
     assert prepared.original_size == (4000, 3000)
     small = make_image(300, 200, format="GIF")
     assert prepare_image(small).data == small  # small enough: sent as it is
+    webp = prepare_image(make_image(3000, 90, format="WEBP"))
+    assert (webp.size, webp.mimetype) == ((2000, 60), "image/jpeg")
+    assert prepare_image(make_image(30, 30, format="WEBP")).mimetype == "image/webp"
     assert image_tokens(2000, 1500) == 765 and image_tokens(512, 512) == 255
     read = extract(named("big.md"), b"#" * (MAX_TEXT_CHARS + 10))
     assert read.kind is FileKind.TEXT and read.text == "#" * MAX_TEXT_CHARS
