@@ -63,6 +63,7 @@ log = logging.getLogger(__name__)
 
 MAX_PROMPT_CHARS = 40_000
 INTERRUPTED_NOTE = "_(Interrupted: I am answering again below.)_"
+READING_STATUS = "is reading the files…"
 # What each end of a turn writes in `turns.outcome`.
 _ENDINGS: dict[TurnStatus, Ending] = {
     TurnStatus.ANSWERED: "answered",
@@ -172,8 +173,10 @@ class ConversationService:
         if job.model.sets_default is not None:
             return self._set_conversation_model(job, sink, job.model.sets_default)
 
-        if files is not None:
-            # Downloads and extraction happen here, in the turn's worker, after the ack.
+        if files is not None and any(row.state == "pending" for row in shared):
+            # Downloads and extraction happen here, in the turn's worker, after the ack; they
+            # may take seconds, so the thread shows what is going on.
+            sink.waiting(READING_STATUS)
             shared = files.read_pending(shared)
         context = self._context.for_turn(job, shared)
         limits: tuple[Limit, ...] = ()
