@@ -138,6 +138,46 @@ class Message(Base):
     user: Mapped[User | None] = relationship()
 
 
+class MessageFile(Base):
+    """A file shared with a message, and what the bot read of it.
+
+    Its description comes with the message (stored before the acknowledgement); the text of a
+    PDF or text file is filled in by the turn's worker and goes with its message (retention,
+    deletions) or when Slack says the file was deleted. Images are never stored: only their
+    size, so that their cost is known before they are fetched again.
+    """
+
+    __tablename__ = "message_files"
+    __table_args__ = (
+        UniqueConstraint("message_id", "slack_file_id"),
+        CheckConstraint("state IN ('pending', 'read', 'unreadable', 'deleted')", name="state"),
+        CheckConstraint("kind IN ('image', 'pdf', 'text', 'other')", name="kind"),
+        Index("ix_message_files_team_file", "team_id", "slack_file_id"),
+    )
+
+    id: Mapped[intpk]
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    )
+    team_id: Mapped[slack_id]
+    slack_file_id: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(255))
+    mimetype: Mapped[str] = mapped_column(String(255), default="")
+    filetype: Mapped[str] = mapped_column(String(32), default="")
+    pretty_type: Mapped[str] = mapped_column(String(255), default="")
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    # url_private_download: fetched with the workspace's bot token, from Slack's hosts only.
+    url: Mapped[str | None] = mapped_column(Text)
+    needs_info: Mapped[bool] = mapped_column(Boolean, default=False)
+    kind: Mapped[str] = mapped_column(String(8))
+    state: Mapped[str] = mapped_column(String(12), default="pending")
+    text: Mapped[str | None] = mapped_column(Text)  # a PDF's or text file's, once read
+    note: Mapped[str | None] = mapped_column(Text)  # why it is unreadable, or how it was cut
+    width: Mapped[int | None] = mapped_column(Integer)  # an image's, as sent to the model
+    height: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[created]
+
+
 # What the usage reports read from each response (see db/usage_queries.py).
 USAGE_REPORT_COLUMNS = [
     # First: the percentile query reads only this one, and PostgreSQL unpacks an index

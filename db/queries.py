@@ -282,6 +282,7 @@ class Said(NamedTuple):
     role: str
     content: str
     author: str | None  # the person's name; None for the bot's replies
+    message_id: int | None = None
 
 
 # A reply sorts right after its question, so history follows the order messages were stored
@@ -289,7 +290,7 @@ class Said(NamedTuple):
 # changed" (role system) are left out.
 _asked_at = func.coalesce(Message.reply_to_id, Message.id)
 _HISTORY = (
-    select(Message.role, Message.content, User.full_name, User.username)
+    select(Message.role, Message.content, User.full_name, User.username, Message.id)
     .outerjoin(User, Message.user_id == User.id)
     .outerjoin(Turn, Turn.message_id == Message.id)
     .where(
@@ -305,4 +306,7 @@ _HISTORY = (
 def thread_history(session: Session, conversation_id: int, *, upto: int) -> list[Said]:
     """The conversation's turns up to message `upto` (included), with who wrote each."""
     rows = session.execute(_HISTORY, {"conversation_id": conversation_id, "upto": upto})
-    return [Said(role, content, full or username) for role, content, full, username in rows]
+    return [
+        Said(role, content, full or username, message_id)
+        for role, content, full, username, message_id in rows
+    ]

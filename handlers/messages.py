@@ -10,6 +10,7 @@ from slack_bolt import App, BoltContext
 
 from bot.conversations.retention import SlackMessageRef
 from bot.conversations.service import IncomingMessage
+from bot.files.kinds import parse_files
 from bot.shell.services import Services
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,9 @@ def register(app: App, services: Services) -> None:
     def handle_app_mention(event: dict[str, Any], context: BoltContext) -> None:
         message = incoming_message(event, context)
         if message is not None:
-            services.turns.accept(message)
+            # Mentions sometimes come without their files: the message event brings them.
+            follow = not message.files and not message.is_dm
+            services.turns.accept(message, files_may_follow=follow)
 
     def handle_message(event: dict[str, Any], context: BoltContext) -> None:
         if event.get("subtype") in ("message_changed", "message_deleted"):
@@ -38,9 +41,22 @@ def register(app: App, services: Services) -> None:
         if event.get("subtype") not in ANSWERED_SUBTYPES or event.get("bot_id"):
             return  # joins, bots (ourselves included)
         message = incoming_message(event, context)
-        if message is None or (message.mentions_bot and not message.is_dm):
-            return  # the app_mention event for the same message answers it
+        if message is None:
+            return
+        if message.mentions_bot and not message.is_dm:
+            # The app_mention event for the same message answers it; this one may bring the
+            # files that event lacked (stored once with the message, answered once).
+            if message.files:
+                services.turns.accept(message)
+            services.turns.message_seen(message)
+            return
         services.turns.accept(message)
+
+    def handle_file_deleted(event: dict[str, Any], context: BoltContext) -> None:
+        file_id = event.get("file_id")
+        team_id = context.team_id or event.get("team_id") or ""
+        if isinstance(file_id, str) and file_id and services.files is not None:
+            services.files.forget(team_id, file_id)
 
     def handle_change(event: dict[str, Any], context: BoltContext) -> None:
         # Stored content follows what the thread shows; unknown messages change nothing.
@@ -55,6 +71,7 @@ def register(app: App, services: Services) -> None:
 
     app.event("app_mention")(handle_app_mention)
     app.event("message")(handle_message)
+    app.event("file_deleted")(handle_file_deleted)
 
 
 def incoming_message(event: dict[str, Any], context: BoltContext) -> IncomingMessage | None:
@@ -76,6 +93,7 @@ def incoming_message(event: dict[str, Any], context: BoltContext) -> IncomingMes
         is_dm=event.get("channel_type") == "im",
         mentions_bot=mentions(text, bot_user_id),
         bot_user_id=bot_user_id,
+        files=parse_files(event.get("files")),
     )
 
 

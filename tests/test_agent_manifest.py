@@ -22,6 +22,7 @@ SUBSCRIPTIONS = {
     "message": {"message.channels", "message.groups", "message.im", "message.mpim"},
     "app_uninstalled": {"app_uninstalled"},
     "tokens_revoked": {"tokens_revoked"},
+    "file_deleted": {"file_deleted"},
 }
 
 

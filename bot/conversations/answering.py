@@ -110,6 +110,9 @@ class Answerer:
         """Call the model with no transaction open and stream its answer into `sink`."""
         sink.waiting()
         answer = Answer(asked=job.choice.model)
+        if context.notes:
+            # Files that could not be read, or only in part: said before the answer.
+            sink.write("_" + " ".join(context.notes) + "_\n\n")
         self._call(answer, context, sink)
         answer.elapsed = time.monotonic() - answer.started
         if answer.error is None and not answer.text:

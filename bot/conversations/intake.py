@@ -11,9 +11,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.conversations.context import strip_mentions
 from bot.conversations.turn import Accepted, AcceptStatus, IncomingMessage, storable
+from bot.files.service import new_files
 from bot.members.directory import UserDirectory
 from bot.model_choice.chain import ModelChooser
-from db import queries, turns
+from db import files, queries, turns
 
 
 class Intake:
@@ -52,8 +53,21 @@ class Intake:
                 model=override,
             )
             if message_id is None:
-                # Retried or doubly delivered: its turn is queued already, or done.
+                # Retried or doubly delivered: its turn is queued already, or done. A mention
+                # that came without its files gets them from the message event (file_share).
+                if message.files:
+                    stored = files.stored_message_id(session, conversation_id, message.ts)
+                    if stored is not None:
+                        files.add_files(
+                            session, message_id=stored, team_id=message.team_id,
+                            files=new_files(message.files),
+                        )  # fmt: skip
                 return Accepted(AcceptStatus.DUPLICATE)
+            if message.files:
+                files.add_files(
+                    session, message_id=message_id, team_id=message.team_id,
+                    files=new_files(message.files),
+                )  # fmt: skip
             if override is None:
                 pending = self._models.take_pending(
                     session,

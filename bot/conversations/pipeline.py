@@ -50,6 +50,16 @@ RECORD_GRACE = 3.0
 ACCEPT_DEADLINE = 2.0
 # The thread status of a message that waits for a free worker.
 WAITING_STATUS = "is waiting for a free slot…"
+# How long a channel mention that came without `files` waits for the message event of the same
+# message, which carries them (several 2026 reports: app_mention events without their files).
+# Slack sends both at once; this is only spent when the message event is late, or never comes
+# although earlier mentions' did (a process that never saw one does not wait: its app may not
+# subscribe to message events).
+FILE_SHARE_WAIT = 0.5
+# Message events seen before their app_mention, remembered so that it does not wait.
+_SEEN_KEEP = 2_000
+
+MessageKey = tuple[str, str, str]  # team, channel, ts
 
 
 @dataclass
@@ -83,6 +93,7 @@ class TurnPipeline:
         lease_seconds: float = 30.0,
         poll_seconds: float = 2.0,
         metrics: Metrics | None = None,
+        file_share_wait: float = FILE_SHARE_WAIT,
     ) -> None:
         # turns.lease_owner holds 64 characters; a fully qualified host name may have 253.
         self.owner = f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -102,6 +113,11 @@ class TurnPipeline:
         # exit, so one turn blocked on a silent model endpoint would hold up a deploy.
         self._queue: queue.SimpleQueue[Claimed | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
+        # Mentions whose message event (with their files, if any) has not come yet.
+        self._file_share_wait = file_share_wait
+        self._awaiting: dict[MessageKey, tuple[int, threading.Event]] = {}
+        self._seen: dict[MessageKey, None] = {}  # insertion-ordered: the oldest go first
+        self._mentions_echoed = False  # a mention's message event has arrived here
 
     def start(self) -> None:
         """Start the dispatcher and the workers (none for a process that only accepts)."""
@@ -118,11 +134,24 @@ class TurnPipeline:
         )
         self._dispatcher.start()
 
-    def accept(self, message: IncomingMessage, *, override: str | None = None) -> Accepted:
+    def accept(
+        self,
+        message: IncomingMessage,
+        *,
+        override: str | None = None,
+        files_may_follow: bool = False,
+    ) -> Accepted:
         """Store `message` and its turn (raises when it cannot be stored, or not within
-        ACCEPT_DEADLINE); runs soon after."""
+        ACCEPT_DEADLINE); runs soon after.
+
+        `files_may_follow`: a channel mention's app_mention event without files; its turn
+        waits up to `file_share_wait` for the message event of the same message
+        (`message_seen`), whose files complete it.
+        """
         with deadline(ACCEPT_DEADLINE):
             accepted = self._service.accept(message, override=override)
+        if files_may_follow and accepted.turn_id is not None:
+            self._await_message_event(_key(message), accepted.turn_id)
         if accepted.status == AcceptStatus.QUEUED:
             self.wake()
             with self._lock:
@@ -130,6 +159,36 @@ class TurnPipeline:
             if full:
                 self._show_waiting(message)
         return accepted
+
+    def message_seen(self, message: IncomingMessage) -> None:
+        """The message event of a channel mention arrived (its files, if any, are stored)."""
+        key = _key(message)
+        with self._lock:
+            self._mentions_echoed = True
+            awaited = self._awaiting.pop(key, None)
+            if awaited is None:
+                self._seen[key] = None
+                while len(self._seen) > _SEEN_KEEP:
+                    del self._seen[next(iter(self._seen))]
+        if awaited is not None:
+            awaited[1].set()
+
+    def _await_message_event(self, key: MessageKey, turn_id: int) -> None:
+        with self._lock:
+            if key in self._seen:
+                del self._seen[key]  # it came first
+                return
+            if self._mentions_echoed:
+                self._awaiting[key] = (turn_id, threading.Event())
+
+    def _wait_for_files(self, turn_id: int) -> None:
+        """Let a mention's turn wait (briefly) for the message event that carries its files."""
+        with self._lock:
+            found = [(k, e) for k, (t, e) in self._awaiting.items() if t == turn_id]
+        for key, event in found:
+            event.wait(self._file_share_wait)
+            with self._lock:
+                self._awaiting.pop(key, None)
 
     def _show_waiting(self, message: IncomingMessage) -> None:
         """Every worker is busy: say so in the thread at once (on a side thread, not the ack's)."""
@@ -253,6 +312,8 @@ class TurnPipeline:
     def _work(self) -> None:
         while (claimed := self._queue.get()) is not None:
             try:
+                if self._awaiting:
+                    self._wait_for_files(claimed.id)
                 sinks = self._sink_for(claimed.id)
                 outcome = self._service.run(claimed, owner=self.owner, sinks=sinks)
                 self._metrics.turn_ended(outcome.status)  # metrics hook
@@ -335,6 +396,10 @@ class TurnPipeline:
             self._queue.put(None)
         if self._dispatcher is not None:
             self._dispatcher.join(timeout=5)
+
+
+def _key(message: IncomingMessage) -> MessageKey:
+    return (message.team_id, message.channel_id, message.ts)
 
 
 def _reason(exc: SQLAlchemyError) -> object:

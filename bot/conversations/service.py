@@ -33,6 +33,7 @@ from bot.conversations.turn import (
     redact,
     storable,
 )
+from bot.files.service import FileService
 from bot.llm.port import ChatModel
 from bot.llm.pricing import ModelPrice
 from bot.members.directory import UserDirectory
@@ -62,6 +63,7 @@ log = logging.getLogger(__name__)
 
 MAX_PROMPT_CHARS = 40_000
 INTERRUPTED_NOTE = "_(Interrupted: I am answering again below.)_"
+READING_STATUS = "is reading the files…"
 # What each end of a turn writes in `turns.outcome`.
 _ENDINGS: dict[TurnStatus, Ending] = {
     TurnStatus.ANSWERED: "answered",
@@ -90,14 +92,20 @@ class ConversationService:
         record_retry_for: float = 600.0,
         budgets: BudgetGate | None = None,
         metrics: Metrics | None = None,
+        files: FileService | None = None,
     ) -> None:
         self._sessions = sessions
         self._models = models
         self._answer_within = timedelta(seconds=answer_within)
         self._max_attempts = max_attempts
         self._intake = Intake(sessions, users=users, models=models)
+        self._files = files
         self._context = ContextReader(
-            sessions, users=users, system_prompt=system_prompt, max_tokens=max_context_tokens
+            sessions,
+            users=users,
+            system_prompt=system_prompt,
+            max_tokens=max_context_tokens,
+            files=files,
         )
         self._answerer = Answerer(chat_model)
         self._ledger = Ledger(
@@ -150,7 +158,11 @@ class ConversationService:
             return self._excuse(job, sink, note, TurnStatus.FAILED)
 
         job = job.asked(self._models.for_words(job.choice, job.work.text))
-        refusal = _refusal(job.prompt) or job.model.unknown
+        files = self._files
+        work = job.work
+        shared = files.shared(work.conversation_id, upto=work.message_id) if files else []
+        with_files = any(row.message_id == work.message_id for row in shared)
+        refusal = _refusal(job.prompt, with_files=with_files) or job.model.unknown
         if refusal is not None:
             try:  # Slack may refuse an ephemeral (the author left the channel): still refused
                 sink.refuse(refusal)
@@ -161,7 +173,12 @@ class ConversationService:
         if job.model.sets_default is not None:
             return self._set_conversation_model(job, sink, job.model.sets_default)
 
-        context = self._context.for_turn(job)
+        if files is not None and any(row.state == "pending" for row in shared):
+            # Downloads and extraction happen here, in the turn's worker, after the ack; they
+            # may take seconds, so the thread shows what is going on.
+            sink.waiting(READING_STATUS)
+            shared = files.read_pending(shared)
+        context = self._context.for_turn(job, shared)
         limits: tuple[Limit, ...] = ()
         if self._ledger.checks_budgets:
             admission = self._ledger.admit(job, context)
@@ -209,9 +226,9 @@ class ConversationService:
         return TurnOutcome(TurnStatus.MODEL_SET, model=model)
 
 
-def _refusal(prompt: str) -> str | None:
-    """Why a message is not sent to the model, if it is not."""
-    if not prompt:
+def _refusal(prompt: str, *, with_files: bool = False) -> str | None:
+    """Why a message is not sent to the model, if it is not (files alone are a question)."""
+    if not prompt and not with_files:
         return "Ask me something after the mention, for example `@Switchboard hello`."
     if len(prompt) > MAX_PROMPT_CHARS:
         return (

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from bot.files.kinds import SlackFile
 from bot.model_choice.chain import Choice, ModelChooser, TurnModel
 from db.turns import Claimed, Work
 
@@ -43,6 +44,7 @@ class IncomingMessage:
     is_dm: bool = False
     mentions_bot: bool = False
     bot_user_id: str | None = None
+    files: tuple[SlackFile, ...] = ()  # the files shared with it (read in the turn's worker)
 
     @property
     def conversation_ts(self) -> str:

@@ -23,6 +23,7 @@ BOT_SCOPES = (
     "mpim:history",
     "chat:write",
     "commands",
+    "files:read",
     "files:write",
     "im:write",
     "users:read",

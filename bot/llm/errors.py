@@ -43,6 +43,14 @@ _NO_CREDIT = re.compile(
     re.IGNORECASE,
 )
 _STREAMING_REFUSED = re.compile(r"\bstream", re.IGNORECASE)
+# What endpoints say when a model is sent an image it cannot read: OpenAI ("image_url is only
+# supported by certain models"), LiteLLM and vLLM ("does not support image input", "not a
+# multimodal model"), OpenRouter ("No endpoints found that support image input").
+_IMAGES_REFUSED = re.compile(
+    r"image_url|image input|images? (is|are) not supported|does not support images?|"
+    r"multimodal|vision",
+    re.IGNORECASE,
+)
 
 UNKNOWN_MODEL = "The model's endpoint does not know this model. Pick another one with /model."
 CONTEXT_TOO_LONG = (
@@ -82,6 +90,26 @@ def refuses_streaming(exc: openai.APIStatusError) -> bool:
     words, message = error_fields(exc.body)
     return exc.status_code == 400 and bool(
         _STREAMING_REFUSED.search(message) or "stream" in words.split()
+    )
+
+
+def refuses_images(exc: openai.APIStatusError) -> bool:
+    """Whether a 4xx answer to a request holding images says the model cannot read them."""
+    words, message = error_fields(exc.body)
+    said = f"{words} {message}"
+    return (
+        exc.status_code in (400, 404, 422)
+        and bool(_IMAGES_REFUSED.search(said))
+        and not _CONTEXT_TOO_LONG.search(said)
+    )
+
+
+def images_refused(model: str, exc: openai.APIStatusError) -> ModelError:
+    """The error of a model that does not read images, naming it and the way to another."""
+    return ModelError(
+        f"The model {model} cannot read images: choose one that can with /model, then ask again.",
+        retryable=False,
+        detail=status_detail(exc.status_code, exc.body),
     )
 
 

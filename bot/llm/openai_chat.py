@@ -25,7 +25,14 @@ from openai.types.chat.chat_completion_chunk import ChoiceDelta
 from openai.types.completion_usage import CompletionUsage
 
 from bot.llm.deadlines import Clock, Deadlines, Now
-from bot.llm.errors import model_error, refuses_streaming, status_error, stream_error
+from bot.llm.errors import (
+    images_refused,
+    model_error,
+    refuses_images,
+    refuses_streaming,
+    status_error,
+    stream_error,
+)
 from bot.llm.port import (
     ChatMessage,
     ChatStream,
@@ -34,6 +41,7 @@ from bot.llm.port import (
     TokenUsage,
     ToolCall,
     ToolSpec,
+    has_images,
 )
 from bot.llm.transport import EventDecoder, StreamHooks, Watch, carries_done, watching
 
@@ -153,6 +161,8 @@ class OpenAIChatModel:
         except openai.APIStatusError as exc:
             if watch.refused_wait is not None:
                 raise _cannot_wait(exc.status_code, watch.refused_wait, watch.clock) from exc
+            if has_images(messages) and refuses_images(exc):
+                raise images_refused(model, exc) from exc
             raise model_error(exc) from exc
         except openai.APIConnectionError as exc:
             raise model_error(exc) from exc
@@ -178,7 +188,8 @@ class OpenAIChatModel:
         watch: Watch,
     ) -> Stream[ChatCompletionChunk] | ChatCompletion:
         """The stream of the answer, or the whole answer of an endpoint that does not stream."""
-        # The messages ride in `extra_body`, which the client sends as it is: `create` runs its
+        # The messages ride in `extra_body`, which the client sends as it is (text messages, and
+        # messages of text and `image_url` parts alike): `create` runs its
         # parameters through `maybe_transform`, 0.3 ms a message holding the GIL (19 ms for a
         # thread of 60 messages: first token 3 ms -> 29 ms in `bench/model_port.py`).
         unchanged: list[ChatCompletionMessageParam] = []

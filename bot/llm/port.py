@@ -5,9 +5,58 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, TypedDict
 
-ChatMessage = dict[str, str]
+
+class ImageURL(TypedDict):
+    """Where an image part's image is: here always a `data:` URL holding the image."""
+
+    url: str
+
+
+class TextPart(TypedDict):
+    """Text among a message's parts."""
+
+    type: Literal["text"]
+    text: str
+
+
+class ImagePart(TypedDict):
+    """An image among a message's parts (OpenAI's `image_url` content part)."""
+
+    type: Literal["image_url"]
+    image_url: ImageURL
+
+
+ContentPart = TextPart | ImagePart
+
+
+class PartsMessage(TypedDict):
+    """A message whose content is a list of parts: a person's words with the images they
+    shared."""
+
+    role: str
+    content: list[ContentPart]
+
+
+# A message of plain text ({"role", "content"}), or one of text and image parts.
+ChatMessage = dict[str, str] | PartsMessage
+
+
+def message_text(message: ChatMessage) -> str:
+    """The text of a message, its parts' text joined (images left out)."""
+    content = message["content"]
+    if isinstance(content, str):
+        return content
+    return "\n".join(part["text"] for part in content if part["type"] == "text")
+
+
+def has_images(messages: Sequence[ChatMessage]) -> bool:
+    """Whether any message carries an image part."""
+    return any(
+        not isinstance(m["content"], str) and any(p["type"] == "image_url" for p in m["content"])
+        for m in messages
+    )
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from bot.conversations.retention import RetentionService
 from bot.conversations.service import ConversationService
 from bot.deliveries.receipts import CommandReceipts
 from bot.feedback.service import FeedbackService
+from bot.files.service import FileService
 from bot.home.prompts import SuggestedPrompts
 from bot.home.service import HomeService
 from bot.installs.store import DatabaseInstallationStore
@@ -43,3 +44,5 @@ class Services:
     retention: RetentionService
     # Installing into many workspaces (SLACK_CLIENT_ID set); None with one bot token.
     installs: DatabaseInstallationStore | None = None
+    # Files people share (None in service tests that build no downloader).
+    files: FileService | None = None

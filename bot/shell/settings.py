@@ -62,6 +62,8 @@ class Settings:
     # Whether logs may hold message text and request bodies (the libraries' DEBUG output).
     log_content: bool = False
     max_context_tokens: int = 16_000
+    # Bytes of one shared file the bot downloads at most (larger ones are named, not read).
+    max_file_bytes: int = 20_000_000
     # A turn waiting on the model holds a thread and about 0.2 MB, no database connection: a
     # burst of several hundred streamed answers starts at once (README, "Bursts, concurrency").
     max_concurrent_turns: int = 500
@@ -117,6 +119,9 @@ class Settings:
             log_level=env.choice("LOG_LEVEL", cls.log_level, _LOG_LEVELS),
             log_content=env.boolean("LOG_CONTENT", cls.log_content),
             max_context_tokens=env.integer("MAX_CONTEXT_TOKENS", cls.max_context_tokens, low=256),
+            max_file_bytes=env.integer(
+                "MAX_FILE_BYTES", cls.max_file_bytes, low=1_000, high=1_000_000_000
+            ),
             max_concurrent_turns=env.integer(
                 "MAX_CONCURRENT_TURNS", cls.max_concurrent_turns, low=1
             ),

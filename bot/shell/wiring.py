@@ -26,6 +26,8 @@ from bot.conversations.retention import DailyPurge, RetentionService
 from bot.conversations.service import ConversationService, SinkFactory
 from bot.deliveries.receipts import CommandReceipts
 from bot.feedback.service import FeedbackService
+from bot.files.download import FileDownloader
+from bot.files.service import FileService
 from bot.home.prompts import SuggestedPrompts
 from bot.home.service import HomeService
 from bot.installs.clients import WorkspaceClients
@@ -44,6 +46,7 @@ from bot.shell import migrations, preflight
 from bot.shell.services import Services
 from bot.shell.settings import Settings
 from bot.shell.slack_client import MeteredWebClient
+from bot.slack.files import SlackFileAccess
 from bot.slack.notices import SlackNotices
 from bot.slack.profiles import SlackProfiles
 from bot.slack.reply import SlackReplies
@@ -85,6 +88,8 @@ class Runtime:
         """Release threads and the database (after `stop`)."""
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.replies.close()
+        if self.services.files is not None:
+            self.services.files.close()
         self.engine.dispose()
 
 
@@ -162,6 +167,12 @@ def create_runtime(
     )
     chat_model = MeteredChatModel(inner_model, metrics)
     replies = SlackReplies(client_for)
+    slack_files = SlackFileAccess(client_for)
+    downloader = FileDownloader(
+        token_for=slack_files.token,
+        max_bytes=settings.max_file_bytes,
+        api_url=settings.slack_api_url,
+    )
     services = build_services(
         settings,
         sessions=sessions,
@@ -172,6 +183,7 @@ def create_runtime(
         answer=answer,
         metrics=metrics,
         installs=installs,
+        files=FileService(sessions, downloader, describe=slack_files.describe),
     )
     # Bolt's executor runs acknowledgements and the work of commands and buttons after them;
     # turns run on the pipeline's own workers, so a slow model never makes a command wait.
@@ -264,6 +276,7 @@ def build_services(
     answer: bool = True,
     metrics: Metrics | None = None,
     installs: DatabaseInstallationStore | None = None,
+    files: FileService | None = None,
 ) -> Services:
     """Wire the services together."""
     metrics = metrics or Metrics()
@@ -284,6 +297,7 @@ def build_services(
             sessions, notifier=notifier, admin_user_ids=settings.admin_user_ids, metrics=metrics
         ),
         metrics=metrics,
+        files=files,
     )
     turns = TurnPipeline(
         sessions,
@@ -312,6 +326,7 @@ def build_services(
         home=HomeService(sessions, users=users, models=models, usage=usage),
         retention=RetentionService(sessions),
         installs=installs,
+        files=files,
     )
 
 

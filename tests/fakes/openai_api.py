@@ -130,6 +130,16 @@ def _content_text(content: Any) -> str:
     return ""
 
 
+def _image_part(messages: Any) -> str | None:
+    """Where the first image part of `messages` is (OpenAI's `param`), if there is one."""
+    for number, message in enumerate(messages if isinstance(messages, list) else []):
+        content = message.get("content") if isinstance(message, dict) else None
+        for index, part in enumerate(content if isinstance(content, list) else []):
+            if isinstance(part, dict) and part.get("type") == "image_url":
+                return f"messages.[{number}].content.[{index}].type"
+    return None
+
+
 class FakeOpenAI(LoopbackServer):
     """Answers /v1/chat/completions (plain and SSE) and /v1/models from scripted replies."""
 
@@ -137,6 +147,8 @@ class FakeOpenAI(LoopbackServer):
         super().__init__()
         self.handler_class = _OpenAIHandler
         self.models: list[str] = list(models or ["gpt-4o-mini", "gpt-4o", "o3-mini"])
+        # Models that read no images: a request holding an image part gets OpenAI's 400.
+        self.text_only_models: set[str] = set()
         self.default_reply: FakeReply = FakeReply()
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
@@ -237,6 +249,15 @@ class _OpenAIHandler(BaseHandler):
         fake._record(body)
         if path.removeprefix("/v1") != "/chat/completions":
             self.send_json(404, {"error": {"message": f"Unknown path {path}", "type": "not_found"}})
+            return
+        if body.get("model") in fake.text_only_models and _image_part(body.get("messages")):
+            error = {
+                "message": "Invalid content type. image_url is only supported by certain models.",
+                "type": "invalid_request_error",
+                "param": _image_part(body.get("messages")),
+                "code": None,
+            }
+            self.send_json(400, {"error": error})
             return
         reply = fake._next_reply()
         fake.sleep(reply.hang)

@@ -59,6 +59,27 @@ class _Failure:
     retry_after: int | None
 
 
+# What Slack answers a file download it does not allow (no token, a wrong one, no files:read):
+# 200 and its sign-in page, as HTML.
+SIGN_IN_PAGE = (
+    b'<!DOCTYPE html><html lang="en"><head><title>Slack</title></head><body>'
+    b'<h1>Sign in to your workspace</h1><form action="/signin"></form></body></html>'
+)
+
+
+@dataclass
+class HostedFile:
+    """A file the fake serves at its private URL, to `token` only."""
+
+    id: str
+    name: str
+    data: bytes
+    token: str
+    info: Payload
+    chunked: bool = False  # sent without Content-Length (so a read must cap itself)
+    deleted: bool = False
+
+
 @dataclass
 class _State:
     calls: list[SlackCall] = field(default_factory=list)
@@ -118,6 +139,7 @@ class FakeSlackAPI(LoopbackServer):
         self._ids = itertools.count(1)
         # Installs into many workspaces; once one is added, tokens are checked on every call.
         self.oauth = FakeSlackOAuth()
+        self.files: dict[str, HostedFile] = {}
 
     # ----- configuration -------------------------------------------------------------------
 
@@ -168,6 +190,60 @@ class FakeSlackAPI(LoopbackServer):
         with self._lock:
             self.channels[channel_id] = channel
         return channel
+
+    def add_file(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        mimetype: str,
+        filetype: str | None = None,
+        size: int | None = None,
+        token: str = "xoxb-test",
+        chunked: bool = False,
+        team_id: str | None = None,
+    ) -> Payload:
+        """Host `data` as a shared file; its file object, as a message event carries it.
+
+        Its `url_private_download` answers a GET with `Authorization: Bearer <token>` with
+        the bytes; any other caller gets Slack's sign-in page (200, HTML). `size` is what the
+        file object declares (default: the real size).
+        """
+        file_id = f"F{next(self._ids):08d}"
+        team = team_id or self.team_id
+        base = f"{self.url}/files-pri/{team}-{file_id}"
+        info: Payload = {
+            "id": file_id,
+            "created": int(time.time()),
+            "timestamp": int(time.time()),
+            "name": name,
+            "title": name,
+            "mimetype": mimetype,
+            "filetype": filetype or name.rpartition(".")[2].lower(),
+            "pretty_type": (filetype or name.rpartition(".")[2]).upper(),
+            "user": "U0001",
+            "mode": "hosted",
+            "editable": False,
+            "is_external": False,
+            "external_type": "",
+            "is_public": True,
+            "size": len(data) if size is None else size,
+            "url_private": f"{base}/{name}",
+            "url_private_download": f"{base}/download/{name}",
+            "permalink": f"https://example.slack.com/files/U0001/{file_id}/{name}",
+        }
+        with self._lock:
+            self.files[file_id] = HostedFile(file_id, name, data, token, info, chunked)
+        return dict(info)
+
+    def delete_file(self, file_id: str) -> None:
+        """The file is deleted: its URL answers 404 and files.info `file_not_found`."""
+        with self._lock:
+            self.files[file_id].deleted = True
+
+    def downloads(self) -> list[SlackCall]:
+        """Recorded GETs of private file URLs, with the token each carried."""
+        return self.calls_to("file_download")
 
     def fail(
         self,
@@ -427,6 +503,12 @@ class FakeSlackAPI(LoopbackServer):
         if method == "conversations.open":
             users = str(args.get("users") or args.get("user") or "")
             return {"channel": {"id": args.get("channel") or "D" + users.split(",")[0]}}
+        if method == "files.info":
+            with self._lock:
+                hosted = self.files.get(str(args.get("file")))
+            if hosted is None or hosted.deleted:
+                return {"ok": False, "error": "file_not_found"}
+            return {"file": dict(hosted.info), "comments": [], "response_metadata": {}}
         if method in ("conversations.replies", "conversations.history"):
             return {"messages": [], "has_more": False, "response_metadata": {"next_cursor": ""}}
         if method == "files.getUploadURLExternal":
@@ -500,7 +582,46 @@ class _SlackHandler(BaseHandler):
         fake.sleep(delay)
         self.send_json(status, payload, extra)
 
-    do_GET = do_POST
+    def do_GET(self) -> None:
+        if urlsplit(self.path).path.startswith("/files-pri/"):
+            self._download(self.owner)
+            return
+        self.do_POST()
+
+    def _download(self, fake: FakeSlackAPI) -> None:
+        """A private file URL, as Slack serves it: the bytes to its token, else sign-in."""
+        path = urlsplit(self.path).path
+        file_id = path.removeprefix("/files-pri/").split("/", 1)[0].rpartition("-")[2]
+        headers = dict(self.headers.items())
+        with fake._lock:
+            hosted = fake.files.get(file_id)
+        call = SlackCall("file_download", {"file": file_id}, headers, time.monotonic(), path)
+        token = call.token if headers.get("Authorization") else None
+        if hosted is not None and hosted.deleted:
+            status, body, content_type = 404, b"Not found", "text/plain"
+        elif hosted is None or token != hosted.token:
+            status, body, content_type = 200, SIGN_IN_PAGE, "text/html; charset=utf-8"
+        else:
+            status, body, content_type = 200, hosted.data, str(hosted.info["mimetype"])
+        fake._record(call)
+        try:
+            if hosted is not None and status == 200 and hosted.chunked and body is hosted.data:
+                self._send_chunked(body, content_type)
+            else:
+                self.send_bytes(status, body, content_type)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the reader stopped at its cap and hung up
+
+    def _send_chunked(self, body: bytes, content_type: str) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for start in range(0, len(body), 65_536):
+            piece = body[start : start + 65_536]
+            self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
 
     def _parse_args(self, body: bytes) -> Payload:
         content_type = self.headers.get("Content-Type", "")
