@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
-ChatMessage = dict[str, str]
+# A message in OpenAI's chat shape: `role` and `content`, and for tool use an assistant's
+# `tool_calls` (a list of objects) or a tool's `tool_call_id`: hence values of any JSON type.
+ChatMessage = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ class Completion:
     tool_calls: tuple[ToolCall, ...] = ()
     # False when the endpoint answered in one piece instead of streaming.
     streamed: bool = True
+    # `time.monotonic()` of the first chunk that carried anything (text or a tool call).
+    first_chunk: float | None = None
 
 
 class ModelError(Exception):

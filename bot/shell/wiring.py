@@ -24,6 +24,7 @@ from bot.budgets.gate import BudgetGate, Notifier
 from bot.conversations.pipeline import TurnPipeline
 from bot.conversations.retention import DailyPurge, RetentionService
 from bot.conversations.service import ConversationService, SinkFactory
+from bot.conversations.tooling import Toolbox, ToolLimits, ToolRunner
 from bot.deliveries.receipts import CommandReceipts
 from bot.feedback.service import FeedbackService
 from bot.home.prompts import SuggestedPrompts
@@ -47,6 +48,8 @@ from bot.shell.slack_client import MeteredWebClient
 from bot.slack.notices import SlackNotices
 from bot.slack.profiles import SlackProfiles
 from bot.slack.reply import SlackReplies
+from bot.tools.results import Outcome, ToolResult
+from bot.tools.servers import ToolServers
 from bot.usage.reports import UsageService
 from db import turns as turn_queries
 from db.engine import make_engine, make_sessionmaker
@@ -68,9 +71,13 @@ class Runtime:
     replies: SlackReplies
     purges: DailyPurge | None = None  # when RETENTION_DAYS is set
     metrics: Metrics = field(default_factory=Metrics)
+    tool_servers: ToolServers | None = None  # when MCP_SERVERS is set
 
     def start(self) -> None:
-        """Start answering stored turns (and purging old content, when set to)."""
+        """Start answering stored turns (and purging old content, when set to); open the MCP
+        servers' sessions in the background (a server that is down is retried there)."""
+        if self.tool_servers is not None:
+            self.tool_servers.start()
         self.services.turns.start()
         if self.purges is not None:
             self.purges.start()
@@ -85,6 +92,8 @@ class Runtime:
         """Release threads and the database (after `stop`)."""
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.replies.close()
+        if self.tool_servers is not None:
+            self.tool_servers.close()
         self.engine.dispose()
 
 
@@ -162,6 +171,7 @@ def create_runtime(
     )
     chat_model = MeteredChatModel(inner_model, metrics)
     replies = SlackReplies(client_for)
+    tool_servers = ToolServers(settings.mcp_servers) if settings.mcp_servers and answer else None
     services = build_services(
         settings,
         sessions=sessions,
@@ -172,6 +182,7 @@ def create_runtime(
         answer=answer,
         metrics=metrics,
         installs=installs,
+        toolbox=tool_servers,
     )
     # Bolt's executor runs acknowledgements and the work of commands and buttons after them;
     # turns run on the pipeline's own workers, so a slow model never makes a command wait.
@@ -190,6 +201,7 @@ def create_runtime(
         replies=replies,
         purges=purges,
         metrics=metrics,
+        tool_servers=tool_servers,
     )
 
 
@@ -264,9 +276,18 @@ def build_services(
     answer: bool = True,
     metrics: Metrics | None = None,
     installs: DatabaseInstallationStore | None = None,
+    toolbox: Toolbox | None = None,
 ) -> Services:
     """Wire the services together."""
     metrics = metrics or Metrics()
+    tools = None
+    if toolbox is not None:
+        limits = ToolLimits(
+            max_calls=settings.max_tool_calls,
+            call_timeout=settings.mcp_tool_timeout,
+            turn_timeout=settings.model_total_timeout,
+        )
+        tools = ToolRunner(toolbox, limits, on_result=_metered(metrics))
     users = UserDirectory(sessions, profiles, admin_user_ids=settings.admin_user_ids)
     models = ModelChooser(
         Catalogue(settings.allowed_models, chat_model.list_models), settings.default_model
@@ -284,6 +305,7 @@ def build_services(
             sessions, notifier=notifier, admin_user_ids=settings.admin_user_ids, metrics=metrics
         ),
         metrics=metrics,
+        tools=tools,
     )
     turns = TurnPipeline(
         sessions,
@@ -313,6 +335,15 @@ def build_services(
         retention=RetentionService(sessions),
         installs=installs,
     )
+
+
+def _metered(metrics: Metrics) -> Callable[[ToolResult], None]:
+    def record(result: ToolResult) -> None:
+        call = result.record
+        error = "" if call.outcome is Outcome.OK else call.outcome.value
+        metrics.tool_call(tool=call.tool, seconds=call.duration, error_type=error)
+
+    return record
 
 
 def _queued_turns(sessions: sessionmaker[Session]) -> Callable[[], float]:

@@ -1,0 +1,394 @@
+"""MCP sessions: one per server, held by one event loop thread and shared by every turn.
+
+The `mcp` SDK is async and a turn runs on a thread of its own. One daemon thread runs an
+asyncio loop that owns every session: each server has a supervisor task that opens its
+session at start, lists its tools, refreshes them when the server says they changed, pings it
+now and then, and when the session fails opens a new one (backing off while the server stays
+down; the bot never waits for it). Turn threads hand calls to the loop and wait on futures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+from contextlib import AsyncExitStack, suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import httpx2
+import mcp_types
+from mcp import Client, MCPError, StdioServerParameters
+from mcp.client.session import IncomingMessage, MessageHandlerFnT
+from mcp.client.streamable_http import streamable_http_client
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from bot.tools.config import HttpServer, ServerEntry
+from bot.tools.results import CallRecord, Outcome, ToolResult, describe, result_text
+from bot.tools.tool_names import OfferedTool, offer
+
+log = logging.getLogger(__name__)
+
+# A server that is down is tried again after 0.5 s, then twice as long each time, up to 30 s.
+FIRST_RETRY = 0.5
+MAX_RETRY = 30.0
+# A session idle this long is pinged: a server that died is noticed before a turn needs it.
+PING_EVERY = 20.0
+# Seconds to open a session (connect, handshake, first tool list) before it counts as down.
+CONNECT_TIMEOUT = 10.0
+MAX_PAGES = 20
+
+
+@dataclass
+class ServerState:
+    """What one server looks like now: up with its tools, or down and why."""
+
+    name: str
+    where: str
+    up: bool = False
+    tried: bool = False  # a first attempt has ended, one way or the other
+    tools: tuple[mcp_types.Tool, ...] = ()
+    problem: str | None = None
+    sessions: int = 0  # sessions opened so far
+
+
+@dataclass
+class _Link:
+    """A server's session as the loop holds it."""
+
+    entry: ServerEntry
+    state: ServerState
+    client: Client | None = None
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    broken: asyncio.Event = field(default_factory=asyncio.Event)
+    stale: asyncio.Event = field(default_factory=asyncio.Event)
+    # Resolved when the current session ends: calls waiting on it stop waiting.
+    lost: asyncio.Future[None] | None = None
+
+
+class Unreachable(Exception):
+    """The call could not be made: the server is down, or its session was lost under it."""
+
+
+class ToolServers:
+    """The MCP servers of a process: their sessions, their tools, and calls into them."""
+
+    def __init__(self, entries: Sequence[ServerEntry], *, connect_timeout: float = CONNECT_TIMEOUT):
+        self._entries = tuple(entries)
+        self._connect_timeout = connect_timeout
+        self._lock = threading.Lock()
+        self._offered: tuple[OfferedTool, ...] = ()
+        self._tried = threading.Condition(self._lock)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._links: dict[str, _Link] = {}
+        self._stopping: asyncio.Event | None = None
+        self._supervisors: list[asyncio.Task[None]] = []
+
+    @property
+    def configured(self) -> bool:
+        """Whether any server is configured."""
+        return bool(self._entries)
+
+    def start(self) -> None:
+        """Start the loop thread and open every server's session in the background."""
+        if not self._entries or self._thread is not None:
+            return
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        self._thread = threading.Thread(
+            target=loop.run_forever, name="switchboard-mcp", daemon=True
+        )
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), loop).result()
+
+    async def _start(self) -> None:
+        self._stopping = asyncio.Event()
+        for entry in self._entries:
+            link = _Link(entry, ServerState(entry.name, entry.where))
+            self._links[entry.name] = link
+            self._supervisors.append(asyncio.create_task(self._supervise(link)))
+
+    def wait_tried(self, timeout: float) -> bool:
+        """Wait until every server had its first attempt (for `check` and tests)."""
+        with self._tried:
+            return self._tried.wait_for(
+                lambda: all(link.state.tried for link in self._links.values()), timeout
+            )
+
+    def states(self) -> list[ServerState]:
+        """Each server's state, in the file's order."""
+        with self._lock:
+            return [
+                ServerState(**vars(self._links[entry.name].state))
+                for entry in self._entries
+                if entry.name in self._links
+            ]
+
+    @property
+    def sessions_opened(self) -> int:
+        """Sessions opened since start, over every server (each reconnection adds one)."""
+        with self._lock:
+            return sum(link.state.sessions for link in self._links.values())
+
+    def tools(self) -> tuple[OfferedTool, ...]:
+        """The tools the model may be offered now, named uniquely across servers."""
+        with self._lock:
+            return self._offered
+
+    def submit(
+        self, tool: OfferedTool, call_id: str, arguments: str, timeout: float
+    ) -> Future[ToolResult]:
+        """Start a call on the loop; its result (never an exception) when it ends."""
+        assert self._loop is not None, "start() first"
+        coroutine = self._call(tool, call_id, arguments, timeout)
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+
+    def close(self) -> None:
+        """Close every session and stop the loop thread."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(self._stop(), loop).result(timeout=10)
+        except Exception:
+            log.warning("MCP sessions did not all close in time", exc_info=True)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
+        self._thread = None
+
+    async def _stop(self) -> None:
+        assert self._stopping is not None
+        self._stopping.set()
+        for link in self._links.values():
+            link.broken.set()
+        await asyncio.wait(self._supervisors, timeout=8)
+
+    # --- the supervisor of one server ----------------------------------------------------
+    async def _supervise(self, link: _Link) -> None:
+        assert self._stopping is not None
+        delay = FIRST_RETRY
+        while not self._stopping.is_set():
+            opened = link.state.sessions
+            try:
+                await self._session(link)
+            except Exception as exc:
+                self._down(link, describe(exc))
+            else:
+                self._down(link, None if self._stopping.is_set() else "the session ended")
+            if link.state.sessions > opened:
+                delay = FIRST_RETRY  # it was up: try again soon
+            if self._stopping.is_set():
+                return
+            level = logging.INFO if link.state.sessions > opened else logging.DEBUG
+            log.log(level, "MCP server %s is down (%s); retrying in %.1f s",
+                    link.entry.name, link.state.problem, delay)  # fmt: skip
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            delay = min(delay * 2, MAX_RETRY)
+
+    async def _session(self, link: _Link) -> None:
+        async def on_message(message: IncomingMessage) -> None:
+            # Servers of the 2025 protocol send this unasked; 2026 ones through `listen`.
+            if isinstance(message, mcp_types.ToolListChangedNotification):
+                link.stale.set()
+
+        async with AsyncExitStack() as stack:
+            client = await stack.enter_async_context(
+                await self._client(link.entry, on_message, stack)
+            )
+            tools = await self._list(client)
+            with self._lock:
+                link.client = client
+                link.state.up, link.state.problem, link.state.tools = True, None, tools
+                link.state.sessions += 1
+                self._reoffer()
+            link.broken.clear()
+            link.lost = asyncio.get_running_loop().create_future()
+            link.ready.set()
+            self._tried_once(link)
+            log.info("MCP server %s: %d tools", link.entry.name, len(tools))
+            async with anyio.create_task_group() as tasks:
+                if client.protocol_version in MODERN_PROTOCOL_VERSIONS:
+                    tasks.start_soon(self._listen, link, client)
+                tasks.start_soon(self._refresh, link, client)
+                tasks.start_soon(self._ping, link, client)
+                await link.broken.wait()
+                tasks.cancel_scope.cancel()
+
+    async def _client(
+        self,
+        entry: ServerEntry,
+        on_message: MessageHandlerFnT,
+        stack: AsyncExitStack,
+    ) -> Client:
+        server: Any
+        if isinstance(entry, HttpServer):
+            # Our own HTTP client, for the headers; the SDK's timeouts otherwise.
+            http = await stack.enter_async_context(
+                httpx2.AsyncClient(
+                    headers=dict(entry.headers),
+                    timeout=httpx2.Timeout(self._connect_timeout, read=300.0),
+                )
+            )
+            server = streamable_http_client(entry.url, http_client=http)
+        else:
+            server = StdioServerParameters(
+                command=entry.command, args=list(entry.args), env=dict(entry.env)
+            )
+        return Client(
+            server,
+            read_timeout_seconds=self._connect_timeout,
+            message_handler=on_message,
+            cache=None,  # the tool list is cached here, refreshed when the server says so
+        )
+
+    async def _list(self, client: Client) -> tuple[mcp_types.Tool, ...]:
+        tools: list[mcp_types.Tool] = []
+        cursor: str | None = None
+        for _ in range(MAX_PAGES):
+            page = await client.list_tools(cursor=cursor)
+            tools.extend(page.tools)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        return tuple(tools)
+
+    async def _listen(self, link: _Link, client: Client) -> None:
+        try:
+            async with client.listen(tools_list_changed=True) as events:
+                async for _event in events:
+                    link.stale.set()
+        except Exception as exc:  # a server without subscriptions still serves its tools
+            log.debug("MCP server %s: no change events (%s)", link.entry.name, describe(exc))
+
+    async def _refresh(self, link: _Link, client: Client) -> None:
+        while True:
+            await link.stale.wait()
+            link.stale.clear()
+            try:
+                tools = await self._list(client)
+            except Exception as exc:
+                log.info("MCP server %s: listing its tools failed (%s)", link.entry.name,
+                         describe(exc))  # fmt: skip
+                link.broken.set()
+                return
+            with self._lock:
+                link.state.tools = tools
+                self._reoffer()
+            log.info("MCP server %s changed its tools: %d now", link.entry.name, len(tools))
+
+    async def _ping(self, link: _Link, client: Client) -> None:
+        while True:
+            await asyncio.sleep(PING_EVERY)
+            try:
+                with anyio.fail_after(self._connect_timeout):
+                    await client.send_ping()
+            except Exception as exc:
+                log.info("MCP server %s did not answer a ping (%s)", link.entry.name,
+                         describe(exc))  # fmt: skip
+                link.broken.set()
+                return
+
+    def _down(self, link: _Link, problem: str | None) -> None:
+        link.ready.clear()
+        if link.lost is not None and not link.lost.done():
+            link.lost.set_result(None)
+        with self._lock:
+            link.client = None
+            link.state.up = False
+            link.state.problem = problem
+        self._tried_once(link)
+
+    def _tried_once(self, link: _Link) -> None:
+        with self._tried:
+            link.state.tried = True
+            self._tried.notify_all()
+
+    def _reoffer(self) -> None:
+        """Name every known tool uniquely (called with the lock held)."""
+        by_server = {name: link.state.tools for name, link in self._links.items()}
+        self._offered = offer([(e.name, by_server.get(e.name, ())) for e in self._entries])
+
+    # --- calls ---------------------------------------------------------------------------
+    async def _call(
+        self, tool: OfferedTool, call_id: str, arguments: str, timeout: float
+    ) -> ToolResult:
+        started = time.monotonic()
+
+        def result(outcome: Outcome, text: str) -> ToolResult:
+            record = CallRecord(
+                tool=tool.remote, server=tool.server, outcome=outcome,
+                duration=time.monotonic() - started, arguments=arguments, result=text,
+            )  # fmt: skip
+            return ToolResult(call_id=call_id, name=tool.name, text=text, record=record)
+
+        try:
+            parsed = json.loads(arguments or "{}")
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            return result(Outcome.ERROR, "The arguments were not a JSON object; nothing was run.")
+        link = self._links.get(tool.server)
+        if link is None:
+            return result(Outcome.ERROR, f"No server named {tool.server} is configured.")
+        deadline = started + timeout
+        try:
+            for attempt in range(2):
+                try:
+                    called = await self._call_once(link, tool.remote, parsed, deadline)
+                except Unreachable as exc:
+                    if attempt or time.monotonic() >= deadline:
+                        return result(Outcome.ERROR, f"The {tool.server} server {exc}.")
+                    continue  # the session was lost before an answer: once more on a new one
+                text, failed = result_text(called)
+                return result(Outcome.ERROR if failed else Outcome.OK, text)
+        except TimeoutError:
+            return result(
+                Outcome.TIMEOUT,
+                f"The tool did not answer within {timeout:g} seconds; it was stopped.",
+            )
+        except MCPError as exc:
+            return result(Outcome.ERROR, f"The tool failed: {exc.message}")
+        except Exception as exc:
+            log.warning("MCP call of %s on %s failed: %s", tool.remote, tool.server, describe(exc))
+            return result(Outcome.ERROR, f"The tool failed ({type(exc).__name__}).")
+        raise AssertionError("unreachable")
+
+    async def _call_once(
+        self, link: _Link, name: str, arguments: dict[str, Any], deadline: float
+    ) -> mcp_types.CallToolResult:
+        left = deadline - time.monotonic()
+        if not link.ready.is_set():
+            try:
+                await asyncio.wait_for(link.ready.wait(), max(0.0, left))
+            except TimeoutError:
+                raise Unreachable(f"is not reachable ({link.state.problem or 'down'})") from None
+        client, lost = link.client, link.lost
+        if client is None or lost is None:
+            raise Unreachable("is not reachable")
+        left = deadline - time.monotonic()
+        call = asyncio.ensure_future(client.call_tool(name, arguments, read_timeout_seconds=left))
+        waits: set[asyncio.Future[Any]] = {call, lost}
+        done, _ = await asyncio.wait(waits, timeout=left, return_when="FIRST_COMPLETED")
+        if call in done:
+            try:
+                return call.result()
+            except MCPError as exc:
+                if exc.code != mcp_types.CONNECTION_CLOSED:
+                    raise
+                link.broken.set()
+                raise Unreachable("closed the connection") from exc
+            except (OSError, httpx2.TransportError, anyio.BrokenResourceError,
+                    anyio.ClosedResourceError, anyio.EndOfStream) as exc:  # fmt: skip
+                link.broken.set()
+                raise Unreachable(f"could not be reached ({describe(exc)})") from exc
+        call.cancel()
+        if lost in done:
+            raise Unreachable("lost its connection")
+        raise TimeoutError
