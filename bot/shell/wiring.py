@@ -323,7 +323,9 @@ def build_services(
         sessions=sessions,
         users=users,
         models=models,
-        model_commands=ModelCommandService(sessions, users=users, models=models),
+        model_commands=ModelCommandService(
+            sessions, users=users, models=models, has_tools=toolbox is not None
+        ),
         conversations=conversations,
         turns=turns,
         command_receipts=CommandReceipts(sessions),

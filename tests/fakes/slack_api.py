@@ -327,7 +327,9 @@ class FakeSlackAPI(LoopbackServer):
             if call.method not in _STREAM_METHODS or not call.response.get("ok", True):
                 continue
             chunks = call.arg("chunks") or []
-            found.extend(c for c in chunks if isinstance(c, dict) and c.get("type") == "task_update")
+            found.extend(
+                c for c in chunks if isinstance(c, dict) and c.get("type") == "task_update"
+            )
         return found
 
     def open_streams(self) -> list[str]:

@@ -155,7 +155,8 @@ def test_after_max_tool_calls_the_model_answers_without_tools(
     app = tools_app(max_tool_calls=1)
     model.enqueue(
         FakeReply(text="", tool_calls=[
-            ("c1", "lookup_order", '{"order_id": "1"}'), ("c2", "lookup_order", '{"order_id": "2"}'),
+            ("c1", "lookup_order", '{"order_id": "1"}'),
+            ("c2", "lookup_order", '{"order_id": "2"}'),
         ]),
         FakeReply(text="Order 1 shipped; I could not look up order 2."),
     )  # fmt: skip
@@ -190,7 +191,8 @@ def test_an_endpoint_refusing_tools_is_answered_without_them_and_remembered(
     with sessions() as session:
         rows = list(session.scalars(select(Response).order_by(Response.id)))
     assert [r.status for r in rows] == ["ok", "ok"]
-    assert "No tools here." in slack.streamed_text(str(slack.calls_to("chat.startStream")[0].response["ts"]))
+    (start,) = slack.calls_to("chat.startStream")[:1]
+    assert slack.streamed_text(str(start.response["ts"])) == "No tools here."
 
 
 def test_admins_turn_tools_off_in_a_channel(
