@@ -10,6 +10,7 @@ down; the bot never waits for it). Turn threads hand calls to the loop and wait 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import threading
@@ -69,18 +70,34 @@ class _Link:
     stale: asyncio.Event = field(default_factory=asyncio.Event)
     # Resolved when the current session ends: calls waiting on it stop waiting.
     lost: asyncio.Future[None] | None = None
+    broken_by: str | None = None  # why the session was given up (a failed ping, a call)
 
 
 class Unreachable(Exception):
-    """The call could not be made: the server is down, or its session was lost under it."""
+    """The call could not be made: the server is down, or its session was lost under it.
+
+    `sent`: the call may have reached the server (its session ended while it ran), so it is
+    not sent again; a call whose session was already dead is sent once more on a new one.
+    """
+
+    def __init__(self, message: str, *, sent: bool = False) -> None:
+        super().__init__(message)
+        self.sent = sent
 
 
 class ToolServers:
     """The MCP servers of a process: their sessions, their tools, and calls into them."""
 
-    def __init__(self, entries: Sequence[ServerEntry], *, connect_timeout: float = CONNECT_TIMEOUT):
+    def __init__(
+        self,
+        entries: Sequence[ServerEntry],
+        *,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        first_retry: float = FIRST_RETRY,
+    ) -> None:
         self._entries = tuple(entries)
         self._connect_timeout = connect_timeout
+        self._first_retry = first_retry
         self._lock = threading.Lock()
         self._offered: tuple[OfferedTool, ...] = ()
         self._tried = threading.Condition(self._lock)
@@ -89,6 +106,7 @@ class ToolServers:
         self._links: dict[str, _Link] = {}
         self._stopping: asyncio.Event | None = None
         self._supervisors: list[asyncio.Task[None]] = []
+        self._closing: set[asyncio.Task[None]] = set()  # sessions not yet closed
 
     @property
     def configured(self) -> bool:
@@ -167,22 +185,32 @@ class ToolServers:
         self._stopping.set()
         for link in self._links.values():
             link.broken.set()
-        await asyncio.wait(self._supervisors, timeout=8)
+        await asyncio.wait([*self._supervisors, *self._closing], timeout=8)
 
     # --- the supervisor of one server ----------------------------------------------------
     async def _supervise(self, link: _Link) -> None:
         assert self._stopping is not None
-        delay = FIRST_RETRY
+        delay = self._first_retry
         while not self._stopping.is_set():
             opened = link.state.sessions
-            try:
-                await self._session(link)
-            except Exception as exc:
-                self._down(link, describe(exc))
+            # The session ends when it fails or breaks; its closing (a stdio server's process
+            # is waited for up to 2 s by the SDK) goes on beside the next session's opening.
+            ended = asyncio.Event()
+            session = asyncio.create_task(self._session(link, ended))
+            session.add_done_callback(functools.partial(_set, ended))
+            self._closing.add(session)
+            session.add_done_callback(self._closed)
+            await ended.wait()
+            failure = session.exception() if session.done() and not session.cancelled() else None
+            if failure is not None:
+                self._down(link, describe(failure))
+            elif self._stopping.is_set():
+                self._down(link, None)
             else:
-                self._down(link, None if self._stopping.is_set() else "the session ended")
+                self._down(link, link.broken_by or "the session ended")
+            link.broken_by = None
             if link.state.sessions > opened:
-                delay = FIRST_RETRY  # it was up: try again soon
+                delay = self._first_retry  # it was up: try again soon
             if self._stopping.is_set():
                 return
             level = logging.INFO if link.state.sessions > opened else logging.DEBUG
@@ -192,7 +220,12 @@ class ToolServers:
                 await asyncio.wait_for(self._stopping.wait(), delay)
             delay = min(delay * 2, MAX_RETRY)
 
-    async def _session(self, link: _Link) -> None:
+    def _closed(self, session: asyncio.Task[None]) -> None:
+        self._closing.discard(session)
+        if not session.cancelled() and session.exception() is not None:
+            log.debug("an MCP session ended with %s", describe(session.exception() or Exception()))
+
+    async def _session(self, link: _Link, ended: asyncio.Event) -> None:
         async def on_message(message: IncomingMessage) -> None:
             # Servers of the 2025 protocol send this unasked; 2026 ones through `listen`.
             if isinstance(message, mcp_types.ToolListChangedNotification):
@@ -219,6 +252,7 @@ class ToolServers:
                 tasks.start_soon(self._refresh, link, client)
                 tasks.start_soon(self._ping, link, client)
                 await link.broken.wait()
+                ended.set()
                 tasks.cancel_scope.cancel()
 
     async def _client(
@@ -274,9 +308,7 @@ class ToolServers:
             try:
                 tools = await self._list(client)
             except Exception as exc:
-                log.info("MCP server %s: listing its tools failed (%s)", link.entry.name,
-                         describe(exc))  # fmt: skip
-                link.broken.set()
+                _break(link, f"listing its tools failed: {describe(exc)}")
                 return
             with self._lock:
                 link.state.tools = tools
@@ -290,9 +322,7 @@ class ToolServers:
                 with anyio.fail_after(self._connect_timeout):
                     await client.send_ping()
             except Exception as exc:
-                log.info("MCP server %s did not answer a ping (%s)", link.entry.name,
-                         describe(exc))  # fmt: skip
-                link.broken.set()
+                _break(link, f"it did not answer a ping: {describe(exc)}")
                 return
 
     def _down(self, link: _Link, problem: str | None) -> None:
@@ -343,9 +373,9 @@ class ToolServers:
                 try:
                     called = await self._call_once(link, tool.remote, parsed, deadline)
                 except Unreachable as exc:
-                    if attempt or time.monotonic() >= deadline:
+                    if exc.sent or attempt or time.monotonic() >= deadline:
                         return result(Outcome.ERROR, f"The {tool.server} server {exc}.")
-                    continue  # the session was lost before an answer: once more on a new one
+                    continue  # its session was dead before the call: once more on a new one
                 text, failed = result_text(called)
                 return result(Outcome.ERROR if failed else Outcome.OK, text)
         except TimeoutError:
@@ -382,13 +412,26 @@ class ToolServers:
             except MCPError as exc:
                 if exc.code != mcp_types.CONNECTION_CLOSED:
                     raise
-                link.broken.set()
-                raise Unreachable("closed the connection") from exc
+                _break(link, "it closed the connection")
+                raise Unreachable("closed the connection while the tool ran", sent=True) from exc
             except (OSError, httpx2.TransportError, anyio.BrokenResourceError,
                     anyio.ClosedResourceError, anyio.EndOfStream) as exc:  # fmt: skip
-                link.broken.set()
+                _break(link, describe(exc))
                 raise Unreachable(f"could not be reached ({describe(exc)})") from exc
         call.cancel()
         if lost in done:
-            raise Unreachable("lost its connection")
+            raise Unreachable("lost its connection while the tool ran", sent=True)
         raise TimeoutError
+
+
+def _set(event: asyncio.Event, _task: asyncio.Task[None]) -> None:
+    event.set()
+
+
+def _break(link: _Link, why: str) -> None:
+    """Give up the session: later calls wait for the next one, opened at once."""
+    if not link.broken.is_set():
+        log.info("MCP server %s: session given up (%s)", link.entry.name, why)
+        link.broken_by = why
+    link.ready.clear()
+    link.broken.set()

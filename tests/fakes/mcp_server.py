@@ -74,7 +74,10 @@ class LoopbackMCP:
     def start(self) -> LoopbackMCP:
         """Serve (again, on the same port)."""
         app = self.server.streamable_http_app(host="127.0.0.1")
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning",
+            timeout_graceful_shutdown=1,  # a client's open listen stream must not hold it
+        )  # fmt: skip
         self._uvicorn = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._uvicorn.run, daemon=True)
         self._thread.start()

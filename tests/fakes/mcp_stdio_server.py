@@ -18,4 +18,10 @@ def environment() -> str:
     return ",".join(sorted(os.environ))
 
 
+@server.tool()
+def crash() -> str:
+    """Ends this server's process at once (a server that dies mid-session)."""
+    os._exit(3)
+
+
 server.run("stdio")
