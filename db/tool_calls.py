@@ -11,8 +11,9 @@ from datetime import datetime
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from db.models import ChannelSettings, ToolCall, utcnow
+from db.models import ChannelSettings, Response, ToolCall, utcnow
 from db.queries import insert_or_update
+from db.usage_queries import UsageFilter
 
 
 @dataclass(frozen=True)
@@ -69,22 +70,22 @@ class ToolStats:
     p95_ms: int
 
 
-def tool_stats(
-    session: Session,
-    *,
-    since: datetime,
-    until: datetime,
-    team_id: str | None = None,
-    channel_id: str | None = None,
-) -> list[ToolStats]:
-    """Calls, errors and the 95th-percentile duration per tool, most called first."""
+def tool_stats(session: Session, usage: UsageFilter) -> list[ToolStats]:
+    """Calls, errors and the 95th-percentile duration per tool, most called first, of the
+    turns a usage report counts (its period, workspace, channel, members, model)."""
     query = select(ToolCall.tool, ToolCall.server, ToolCall.outcome, ToolCall.duration_ms).where(
-        ToolCall.created_at >= since, ToolCall.created_at < until
+        ToolCall.created_at >= usage.start, ToolCall.created_at < usage.end
     )
-    if team_id is not None:
-        query = query.where(ToolCall.team_id == team_id)
-    if channel_id is not None:
-        query = query.where(ToolCall.channel_id == channel_id)
+    if usage.team_id is not None:
+        query = query.where(ToolCall.team_id == usage.team_id)
+    if usage.channel_id is not None:
+        query = query.where(ToolCall.channel_id == usage.channel_id)
+    if usage.user_ids is not None or usage.model is not None:
+        query = query.join(Response, Response.id == ToolCall.response_id)
+        if usage.user_ids is not None:
+            query = query.where(Response.user_id.in_(usage.user_ids))
+        if usage.model is not None:
+            query = query.where(Response.model_used == usage.model)
     durations: dict[tuple[str, str], list[int]] = defaultdict(list)
     errors: dict[tuple[str, str], int] = defaultdict(int)
     for tool, server, outcome, duration in session.execute(query):

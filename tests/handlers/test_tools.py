@@ -3,8 +3,10 @@ own), the fake model asking for calls as OpenAI streams them, the fake Slack's t
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.tools.config import HttpServer
+from bot.usage.cli import cli_period, report_json, report_table
 from db.models import Response, ToolCall
 from tests.fakes import FakeOpenAI, FakeReply, FakeSlackAPI
 from tests.fakes.mcp_server import LoopbackMCP
@@ -221,3 +224,43 @@ def test_admins_turn_tools_off_in_a_channel(
     app.mention("tools again")
     app.wait_idle()
     assert "tools" in model.completions()[-1]
+
+
+def test_reports_show_calls_errors_and_p95_per_tool(
+    tools_app: Callable[..., SlackAppHarness],
+    slack: FakeSlackAPI,
+    model: FakeOpenAI,
+) -> None:
+    app = tools_app(mcp_tool_timeout=0.3)
+    slack.add_user("UADMIN", name="ada", is_admin=True)
+    model.enqueue(
+        FakeReply(text="", tool_calls=[
+            ("c1", "lookup_order", '{"order_id": "1"}'), ("c2", "hang", "{}"),
+        ]),
+        FakeReply(text="", tool_calls=[("c3", "lookup_order", '{"order_id": "2"}')]),
+        FakeReply(text="Done."),
+    )  # fmt: skip
+    app.mention("orders?", user="UADMIN")
+    app.wait_idle()
+
+    assert app.command("/usage", "", user="UADMIN").status == 200
+    app.wait_idle()
+    said = json.dumps(slack.responses[-1][1], ensure_ascii=False)
+    assert "`lookup_order` (orders)  2 calls · 0 errors · p95 " in said
+    assert "`hang` (orders)  1 call · 1 error · p95 3" in said  # 300-odd ms
+
+    event = {"type": "app_home_opened", "user": "UADMIN", "channel": "DUADMIN", "tab": "home"}
+    assert app.event(event).status == 200
+    app.wait_idle()
+    assert "`lookup_order` (orders)  2 calls" in json.dumps(
+        slack.calls_to("views.publish")[-1].arg("view")
+    )
+
+    report = app.services.usage.report(cli_period(_args(), now=datetime.now(UTC)))
+    tools = {t["tool"]: t for t in report_json(report)["tools"]}
+    assert (tools["lookup_order"]["calls"], tools["hang"]["errors"]) == (2, 1)
+    assert "Tools\n  lookup_order (orders)  2 calls · 0 errors" in report_table(report)
+
+
+def _args() -> argparse.Namespace:
+    return argparse.Namespace(days=30, since=None, until=None)

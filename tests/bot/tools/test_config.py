@@ -10,7 +10,8 @@ import pytest
 
 from bot.shell.settings import Settings, SettingsError
 from bot.tools.config import HttpServer, StdioServer, ToolConfigError, parse_servers
-from tests.bot.shell.test_cli import ready, run_bot  # noqa: F401 - the fixture, and the runner
+from tests.bot.shell.test_cli import ready as ready  # the fixture
+from tests.bot.shell.test_cli import run_bot
 from tests.fakes.mcp_server import STDIO_SERVER, LoopbackMCP
 
 
@@ -65,7 +66,9 @@ def test_settings_name_the_variable(tmp_path: Path) -> None:
 
 
 def test_check_prints_one_line_per_server(
-    tmp_path: Path, ready: dict[str, str], empty_db_url: str  # noqa: F811
+    tmp_path: Path,
+    ready: dict[str, str],
+    empty_db_url: str,
 ) -> None:
     with LoopbackMCP("orders") as web:
         path = tmp_path / "mcp.json"
