@@ -11,26 +11,24 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import threading
-import time
 from collections.abc import Sequence
 from concurrent.futures import Future
 from contextlib import AsyncExitStack, suppress
-from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
 import httpx2
 import mcp_types
-from mcp import Client, MCPError, StdioServerParameters
+from mcp import Client, StdioServerParameters
 from mcp.client.session import IncomingMessage, MessageHandlerFnT
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from bot.tools.config import HttpServer, ServerEntry
-from bot.tools.results import CallRecord, Outcome, ToolResult, describe, result_text
+from bot.tools.links import Link, ServerState, break_link, call_tool
+from bot.tools.results import ToolResult, describe
 from bot.tools.tool_names import OfferedTool, offer
 
 log = logging.getLogger(__name__)
@@ -43,46 +41,6 @@ PING_EVERY = 20.0
 # Seconds to open a session (connect, handshake, first tool list) before it counts as down.
 CONNECT_TIMEOUT = 10.0
 MAX_PAGES = 20
-
-
-@dataclass
-class ServerState:
-    """What one server looks like now: up with its tools, or down and why."""
-
-    name: str
-    where: str
-    up: bool = False
-    tried: bool = False  # a first attempt has ended, one way or the other
-    tools: tuple[mcp_types.Tool, ...] = ()
-    problem: str | None = None
-    sessions: int = 0  # sessions opened so far
-
-
-@dataclass
-class _Link:
-    """A server's session as the loop holds it."""
-
-    entry: ServerEntry
-    state: ServerState
-    client: Client | None = None
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
-    broken: asyncio.Event = field(default_factory=asyncio.Event)
-    stale: asyncio.Event = field(default_factory=asyncio.Event)
-    # Resolved when the current session ends: calls waiting on it stop waiting.
-    lost: asyncio.Future[None] | None = None
-    broken_by: str | None = None  # why the session was given up (a failed ping, a call)
-
-
-class Unreachable(Exception):
-    """The call could not be made: the server is down, or its session was lost under it.
-
-    `sent`: the call may have reached the server (its session ended while it ran), so it is
-    not sent again; a call whose session was already dead is sent once more on a new one.
-    """
-
-    def __init__(self, message: str, *, sent: bool = False) -> None:
-        super().__init__(message)
-        self.sent = sent
 
 
 class ToolServers:
@@ -103,7 +61,7 @@ class ToolServers:
         self._tried = threading.Condition(self._lock)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._links: dict[str, _Link] = {}
+        self._links: dict[str, Link] = {}
         self._stopping: asyncio.Event | None = None
         self._supervisors: list[asyncio.Task[None]] = []
         self._closing: set[asyncio.Task[None]] = set()  # sessions not yet closed
@@ -128,7 +86,7 @@ class ToolServers:
     async def _start(self) -> None:
         self._stopping = asyncio.Event()
         for entry in self._entries:
-            link = _Link(entry, ServerState(entry.name, entry.where))
+            link = Link(entry, ServerState(entry.name, entry.where))
             self._links[entry.name] = link
             self._supervisors.append(asyncio.create_task(self._supervise(link)))
 
@@ -164,7 +122,7 @@ class ToolServers:
     ) -> Future[ToolResult]:
         """Start a call on the loop; its result (never an exception) when it ends."""
         assert self._loop is not None, "start() first"
-        coroutine = self._call(tool, call_id, arguments, timeout)
+        coroutine = call_tool(self._links.get(tool.server), tool, call_id, arguments, timeout)
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
 
     def close(self) -> None:
@@ -188,7 +146,7 @@ class ToolServers:
         await asyncio.wait([*self._supervisors, *self._closing], timeout=8)
 
     # --- the supervisor of one server ----------------------------------------------------
-    async def _supervise(self, link: _Link) -> None:
+    async def _supervise(self, link: Link) -> None:
         assert self._stopping is not None
         delay = self._first_retry
         while not self._stopping.is_set():
@@ -225,7 +183,7 @@ class ToolServers:
         if not session.cancelled() and session.exception() is not None:
             log.debug("an MCP session ended with %s", describe(session.exception() or Exception()))
 
-    async def _session(self, link: _Link, ended: asyncio.Event) -> None:
+    async def _session(self, link: Link, ended: asyncio.Event) -> None:
         async def on_message(message: IncomingMessage) -> None:
             # Servers of the 2025 protocol send this unasked; 2026 ones through `listen`.
             if isinstance(message, mcp_types.ToolListChangedNotification):
@@ -293,7 +251,7 @@ class ToolServers:
                 break
         return tuple(tools)
 
-    async def _listen(self, link: _Link, client: Client) -> None:
+    async def _listen(self, link: Link, client: Client) -> None:
         try:
             async with client.listen(tools_list_changed=True) as events:
                 async for _event in events:
@@ -301,31 +259,31 @@ class ToolServers:
         except Exception as exc:  # a server without subscriptions still serves its tools
             log.debug("MCP server %s: no change events (%s)", link.entry.name, describe(exc))
 
-    async def _refresh(self, link: _Link, client: Client) -> None:
+    async def _refresh(self, link: Link, client: Client) -> None:
         while True:
             await link.stale.wait()
             link.stale.clear()
             try:
                 tools = await self._list(client)
             except Exception as exc:
-                _break(link, f"listing its tools failed: {describe(exc)}")
+                break_link(link, f"listing its tools failed: {describe(exc)}")
                 return
             with self._lock:
                 link.state.tools = tools
                 self._reoffer()
             log.info("MCP server %s changed its tools: %d now", link.entry.name, len(tools))
 
-    async def _ping(self, link: _Link, client: Client) -> None:
+    async def _ping(self, link: Link, client: Client) -> None:
         while True:
             await asyncio.sleep(PING_EVERY)
             try:
                 with anyio.fail_after(self._connect_timeout):
                     await client.send_ping()
             except Exception as exc:
-                _break(link, f"it did not answer a ping: {describe(exc)}")
+                break_link(link, f"it did not answer a ping: {describe(exc)}")
                 return
 
-    def _down(self, link: _Link, problem: str | None) -> None:
+    def _down(self, link: Link, problem: str | None) -> None:
         link.ready.clear()
         if link.lost is not None and not link.lost.done():
             link.lost.set_result(None)
@@ -335,7 +293,7 @@ class ToolServers:
             link.state.problem = problem
         self._tried_once(link)
 
-    def _tried_once(self, link: _Link) -> None:
+    def _tried_once(self, link: Link) -> None:
         with self._tried:
             link.state.tried = True
             self._tried.notify_all()
@@ -345,93 +303,6 @@ class ToolServers:
         by_server = {name: link.state.tools for name, link in self._links.items()}
         self._offered = offer([(e.name, by_server.get(e.name, ())) for e in self._entries])
 
-    # --- calls ---------------------------------------------------------------------------
-    async def _call(
-        self, tool: OfferedTool, call_id: str, arguments: str, timeout: float
-    ) -> ToolResult:
-        started = time.monotonic()
-
-        def result(outcome: Outcome, text: str) -> ToolResult:
-            record = CallRecord(
-                tool=tool.remote, server=tool.server, outcome=outcome,
-                duration=time.monotonic() - started, arguments=arguments, result=text,
-            )  # fmt: skip
-            return ToolResult(call_id=call_id, name=tool.name, text=text, record=record)
-
-        try:
-            parsed = json.loads(arguments or "{}")
-        except ValueError:
-            parsed = None
-        if not isinstance(parsed, dict):
-            return result(Outcome.ERROR, "The arguments were not a JSON object; nothing was run.")
-        link = self._links.get(tool.server)
-        if link is None:
-            return result(Outcome.ERROR, f"No server named {tool.server} is configured.")
-        deadline = started + timeout
-        try:
-            for attempt in range(2):
-                try:
-                    called = await self._call_once(link, tool.remote, parsed, deadline)
-                except Unreachable as exc:
-                    if exc.sent or attempt or time.monotonic() >= deadline:
-                        return result(Outcome.ERROR, f"The {tool.server} server {exc}.")
-                    continue  # its session was dead before the call: once more on a new one
-                text, failed = result_text(called)
-                return result(Outcome.ERROR if failed else Outcome.OK, text)
-        except TimeoutError:
-            return result(
-                Outcome.TIMEOUT,
-                f"The tool did not answer within {timeout:g} seconds; it was stopped.",
-            )
-        except MCPError as exc:
-            return result(Outcome.ERROR, f"The tool failed: {exc.message}")
-        except Exception as exc:
-            log.warning("MCP call of %s on %s failed: %s", tool.remote, tool.server, describe(exc))
-            return result(Outcome.ERROR, f"The tool failed ({type(exc).__name__}).")
-        raise AssertionError("unreachable")
-
-    async def _call_once(
-        self, link: _Link, name: str, arguments: dict[str, Any], deadline: float
-    ) -> mcp_types.CallToolResult:
-        left = deadline - time.monotonic()
-        if not link.ready.is_set():
-            try:
-                await asyncio.wait_for(link.ready.wait(), max(0.0, left))
-            except TimeoutError:
-                raise Unreachable(f"is not reachable ({link.state.problem or 'down'})") from None
-        client, lost = link.client, link.lost
-        if client is None or lost is None:
-            raise Unreachable("is not reachable")
-        left = deadline - time.monotonic()
-        call = asyncio.ensure_future(client.call_tool(name, arguments, read_timeout_seconds=left))
-        waits: set[asyncio.Future[Any]] = {call, lost}
-        done, _ = await asyncio.wait(waits, timeout=left, return_when="FIRST_COMPLETED")
-        if call in done:
-            try:
-                return call.result()
-            except MCPError as exc:
-                if exc.code != mcp_types.CONNECTION_CLOSED:
-                    raise
-                _break(link, "it closed the connection")
-                raise Unreachable("closed the connection while the tool ran", sent=True) from exc
-            except (OSError, httpx2.TransportError, anyio.BrokenResourceError,
-                    anyio.ClosedResourceError, anyio.EndOfStream) as exc:  # fmt: skip
-                _break(link, describe(exc))
-                raise Unreachable(f"could not be reached ({describe(exc)})") from exc
-        call.cancel()
-        if lost in done:
-            raise Unreachable("lost its connection while the tool ran", sent=True)
-        raise TimeoutError
-
 
 def _set(event: asyncio.Event, _task: asyncio.Task[None]) -> None:
     event.set()
-
-
-def _break(link: _Link, why: str) -> None:
-    """Give up the session: later calls wait for the next one, opened at once."""
-    if not link.broken.is_set():
-        log.info("MCP server %s: session given up (%s)", link.entry.name, why)
-        link.broken_by = why
-    link.ready.clear()
-    link.broken.set()
