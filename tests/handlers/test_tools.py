@@ -112,6 +112,10 @@ def test_a_tool_call_runs_shows_a_card_and_is_accounted(
     assert call.result == "Order 42 shipped on 2026-12-01."
     assert call.result_size == len(call.result)
 
+    metrics = app.get("/metrics").body
+    labels = 'error_type="",gen_ai_tool_name="lookup_order"'
+    assert f"gen_ai_execute_tool_duration_seconds_count{{{labels}}} 1.0" in metrics
+
     # Deleting the reply in Slack deletes its content, the tool call's with it.
     app.event(app.message_event("", subtype="message_deleted",
                                 deleted_ts=str(start.response["ts"]), thread_ts=None))  # fmt: skip
