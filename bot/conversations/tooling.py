@@ -125,7 +125,10 @@ class ToolRunner:
                 break
             for future in done:
                 call, tool = running[future]
-                result = future.result()
+                try:
+                    result = future.result()
+                except Exception:  # the loop was stopped under it (the process is stopping)
+                    result = _not_run(call, tool, "The tool did not answer.")
                 results[call.id] = result
                 self._on_result(result)
                 sink.task(_card(call, tool, result, timeout))
@@ -138,10 +141,14 @@ def tool_specs(offered: Sequence[OfferedTool]) -> list[ToolSpec]:
 
 
 def with_tools_note(messages: Sequence[ChatMessage]) -> list[ChatMessage]:
-    """The messages with `TOOLS_NOTE` after the system prompt."""
+    """The messages with `TOOLS_NOTE` at the end of the system prompt (some endpoints take
+    one system message only), or in a system message of its own first."""
     messages = list(messages)
-    at = 1 if messages and messages[0].get("role") == "system" else 0
-    return [*messages[:at], {"role": "system", "content": TOOLS_NOTE}, *messages[at:]]
+    if messages and messages[0].get("role") == "system":
+        first = messages[0]
+        if isinstance(first.get("content"), str):
+            return [{**first, "content": f"{first['content']}\n\n{TOOLS_NOTE}"}, *messages[1:]]
+    return [{"role": "system", "content": TOOLS_NOTE}, *messages]
 
 
 def round_messages(

@@ -185,9 +185,9 @@ class SlackReplyWriter:
         with self._lock:
             if self._closed or not self._streaming:
                 return
-            if self._pending:
-                self._flush()  # the text written so far comes before the card
             try:
+                if self._pending:
+                    self._flush()  # the text written so far comes before the card
                 if self._ts is None:
                     self._answered.set()
                     opened = self._open("", chunks=[chunk])
@@ -197,6 +197,7 @@ class SlackReplyWriter:
                 elif self._stream is not None:
                     self._stream.append(chunks=[chunk])
             except (SlackApiError, OSError) as exc:
+                # Cosmetic: the answer's text (written again by `finish`) still comes.
                 log.info("a task card was refused (%s)", error_code(exc))
 
     def _status_now(self, status: str) -> None:

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.conversations.tooling import TOOLS_NOTE
 from bot.tools.config import HttpServer
 from bot.usage.cli import cli_period, report_json, report_table
 from db.models import Response, ToolCall
@@ -77,7 +78,8 @@ def test_a_tool_call_runs_shows_a_card_and_is_accounted(
     offered = {tool["function"]["name"] for tool in first["tools"]}
     assert {"lookup_order", "hang", "fail"} <= offered
     assert first["tools"][0]["type"] == "function"
-    assert "not instructions" in first["messages"][1]["content"]  # tool results are untrusted
+    assert first["messages"][0]["role"] == "system"
+    assert first["messages"][0]["content"].endswith(TOOLS_NOTE)  # tool results are untrusted
     asked, answered = second["messages"][-2:]
     assert asked["role"] == "assistant"
     assert asked["tool_calls"][0]["id"] == "call_1"
