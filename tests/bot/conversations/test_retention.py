@@ -252,7 +252,7 @@ def test_purge_blanks_the_content_of_old_tool_calls_and_keeps_their_accounting(
                     result_size=5,
                     arguments="{}",
                     result="found",
-                )  # fmt: skip
+                )
             )
 
     RetentionService(sessions).purge(timedelta(days=90))
