@@ -270,3 +270,19 @@ def test_reports_show_calls_errors_and_p95_per_tool(
 
 def _args() -> argparse.Namespace:
     return argparse.Namespace(days=30, since=None, until=None)
+
+
+def test_the_bot_starts_and_answers_with_its_only_server_down(
+    make_app: Callable[..., SlackAppHarness], model: FakeOpenAI, sessions: sessionmaker[Session]
+) -> None:
+    app = make_app(mcp_servers=(HttpServer("orders", "http://127.0.0.1:1/mcp"),))
+    assert app.runtime.tool_servers is not None and app.runtime.tool_servers.wait_tried(10)
+    model.enqueue(FakeReply(text="Hello without tools."))
+
+    app.mention("hello")
+    app.wait_idle()
+
+    assert "tools" not in model.completions()[0]  # nothing to offer while it is down
+    assert only_response(sessions).status == "ok"
+    (state,) = app.runtime.tool_servers.states()
+    assert (state.up, state.problem) == (False, "cannot connect")
