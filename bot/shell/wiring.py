@@ -324,7 +324,7 @@ def build_services(
         users=users,
         models=models,
         model_commands=ModelCommandService(
-            sessions, users=users, models=models, has_tools=toolbox is not None
+            sessions, users=users, models=models, has_tools=bool(settings.mcp_servers)
         ),
         conversations=conversations,
         turns=turns,
