@@ -252,12 +252,22 @@ class ToolServers:
         return tuple(tools)
 
     async def _listen(self, link: Link, client: Client) -> None:
-        try:
-            async with client.listen(tools_list_changed=True) as events:
-                async for _event in events:
-                    link.stale.set()
-        except Exception as exc:  # a server without subscriptions still serves its tools
-            log.debug("MCP server %s: no change events (%s)", link.entry.name, describe(exc))
+        """Change events of a 2026 server, for as long as the session lasts. A stream that
+        drops (an idle read timing out) is opened again, and the list read again, since
+        events may have been missed; a server that never takes one serves its tools anyway."""
+        while True:
+            opened = False
+            try:
+                async with client.listen(tools_list_changed=True) as events:
+                    opened = True
+                    async for _event in events:
+                        link.stale.set()
+            except Exception as exc:
+                log.debug("MCP server %s: change events ended (%s)", link.entry.name, describe(exc))
+            if not opened:
+                return
+            link.stale.set()
+            await asyncio.sleep(FIRST_RETRY)
 
     async def _refresh(self, link: Link, client: Client) -> None:
         while True:
