@@ -166,7 +166,7 @@ class Answerer:
             answer.tool_calls.extend(
                 r.record for r in results if r.record.outcome is not Outcome.SKIPPED
             )
-            made += sum(1 for r in results if r.record.outcome is not Outcome.SKIPPED)
+            made += len(calls)  # asked-for calls count even when not run: the loop must end
             messages += round_messages(answer.text[before:], calls, results)
             if made >= limits.max_calls or time.monotonic() >= deadline:
                 offered = ()  # one last call, without tools: the model must answer now
