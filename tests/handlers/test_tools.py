@@ -286,3 +286,20 @@ def test_the_bot_starts_and_answers_with_its_only_server_down(
     assert only_response(sessions).status == "ok"
     (state,) = app.runtime.tool_servers.states()
     assert (state.up, state.problem) == (False, "cannot connect")
+
+
+def test_calls_to_tools_that_do_not_exist_count_and_the_loop_ends(
+    tools_app: Callable[..., SlackAppHarness], model: FakeOpenAI, sessions: sessionmaker[Session]
+) -> None:
+    app = tools_app(max_tool_calls=2)
+    asks = FakeReply(text="", tool_calls=[("x", "delete_everything", "{}")])
+    model.enqueue(asks, asks, FakeReply(text="I cannot do that."))
+
+    app.mention("clean up")
+    app.wait_idle()
+
+    first, second, last = model.completions()
+    assert "tools" in first and "tools" in second and "tools" not in last
+    said = [m["content"] for m in last["messages"] if m["role"] == "tool"]
+    assert said == ["There is no tool named delete_everything."] * 2
+    assert calls(sessions) == []  # nothing ran: nothing to account for
