@@ -70,6 +70,23 @@ def measure(servers: ToolServers, name: str, calls: int) -> list[float]:
     return overheads
 
 
+def one_session(url: str, calls: int) -> list[float]:
+    """The SDK alone: one session, called from its own loop (no thread hop): the floor."""
+
+    async def run() -> list[float]:
+        walls = []
+        async with Client(url) as client:
+            for n in range(calls + 5):
+                started = time.perf_counter()
+                result = await client.call_tool("work", {"ms": args.work})
+                text = result.content[0].text  # type: ignore[union-attr]  # a TextContent
+                if n >= 5:
+                    walls.append((time.perf_counter() - started - int(text) / 1e9) * 1000)
+        return walls
+
+    return asyncio.run(run())
+
+
 def fresh_sessions(url: str, calls: int) -> list[float]:
     """A session opened and closed for every call: what keeping them saves."""
 
@@ -105,10 +122,12 @@ def main() -> None:
         opened = servers.sessions_opened
         servers.close()
         fresh = fresh_sessions(web.url, args.fresh)
+        floor = one_session(web.url, args.calls)
     print(f"{args.calls} calls per transport, the tool working {args.work:g} ms each")
     print(f"overhead over the tool's own time, streamable HTTP: {summary(http)}")
     print(f"overhead over the tool's own time, stdio:           {summary(stdio)}")
     print(f"sessions opened for {2 * (args.calls + 5)} calls: {opened}")
+    print(f"the SDK alone, one session, no thread hop (HTTP): {summary(floor)}")
     print(f"a session per call instead (HTTP, {args.fresh} calls): {summary(fresh)}")
 
 
