@@ -244,6 +244,55 @@ class Response(Base):
     created_at: Mapped[created]
 
 
+class ToolCall(Base):
+    """One tool call a turn made: which tool on which server, how long, how it ended, sizes.
+
+    `arguments` and `result` hold content only while the turn's messages are kept (retention
+    and deletions blank them); the rest is accounting and stays.
+    """
+
+    __tablename__ = "tool_calls"
+    __table_args__ = (
+        CheckConstraint("outcome IN ('ok', 'error', 'timeout')", name="outcome"),
+        Index("ix_tool_calls_team_created", "team_id", "created_at"),
+    )
+
+    id: Mapped[intpk]
+    response_id: Mapped[int] = mapped_column(
+        ForeignKey("responses.id", ondelete="CASCADE"), index=True
+    )
+    team_id: Mapped[slack_id]
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    # The question and the reply whose content the arguments and result belong with.
+    question_id: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="SET NULL"), index=True
+    )
+    reply_id: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="SET NULL"), index=True
+    )
+    tool: Mapped[str] = mapped_column(String(255))
+    server: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(8))
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    arguments_size: Mapped[int] = mapped_column(Integer)
+    result_size: Mapped[int] = mapped_column(Integer)
+    arguments: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[created]
+
+
+class ChannelSettings(Base):
+    """Per-channel switches that admins control."""
+
+    __tablename__ = "channel_settings"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    channel_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tools_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_by: Mapped[str | None] = mapped_column(String(32))
+    updated_at: Mapped[updated]
+
+
 class Turn(Base):
     """The work of answering one stored message, claimed by one bot process at a time.
 

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
+from db import tool_calls
 from db.dialects import rowcount
 from db.models import Conversation, Message, Turn
 
@@ -50,6 +51,7 @@ def delete_message(
     if not ids:
         return 0
     _retitle(session, team_id=team_id, channel_id=channel_id, thread_ts=ts, title="")
+    tool_calls.forget_content(session, ids)
     session.execute(
         delete(Turn)
         .where(Turn.message_id.in_(ids), Turn.state != "running")
@@ -134,6 +136,8 @@ def old_message_ids(
 
 def delete_messages(session: Session, ids: list[int], *, cutoff: datetime) -> int:
     """Delete these messages, unless their turn became unfinished meanwhile; how many went."""
+    # A message kept back below (its turn unfinished) has no calls recorded yet: none lost.
+    tool_calls.forget_content(session, ids)
     session.execute(
         delete(Turn)
         .where(Turn.message_id.in_(ids), Turn.state == "done")

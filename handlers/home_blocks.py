@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.home.service import Home
-from bot.usage.reports import UsageLine, UsageReport, format_count, format_usd
+from bot.usage.reports import UsageLine, UsageReport, format_count, format_usd, tool_figures
 from handlers.usage_blocks import rating_figures
 
 HOME_MODEL_ACTION = "home_dm_model"
@@ -119,8 +119,15 @@ def _workspace_blocks(report: UsageReport) -> list[Block]:
         for who, line in zip(users, report.users[:TOP], strict=True)
     ]
     blocks.append(_section(_clip("*Top users*\n" + "\n".join(user_rows))))
+    blocks.extend(_tools(report))
     blocks.append(_section(_daily(report.days)))
     return blocks
+
+
+def _tools(report: UsageReport) -> list[Block]:
+    """The MCP tools the workspace's answers used this month (none: no block)."""
+    rows = [f"`{t.tool}` ({t.server})  {tool_figures(t)}" for t in report.tools[:TOP]]
+    return [_section(_clip("*Tools*\n" + "\n".join(rows)))] if rows else []
 
 
 def _daily(days: list[UsageLine]) -> str:

@@ -31,6 +31,8 @@ its thread (at most {MAX_COMMAND_PROMPT:,} characters)
 • `/model workspace NAME` / `/model workspace reset` — set or clear the workspace default \
 (admins)
 • `/model admins-only on|off` — whether only admins may change channel defaults (admins)
+• `/model tools on|off` — whether the model may look things up with tools in this channel \
+(admins)
 • `/model help` — this text
 In a message: `[NAME] question` uses NAME for that message only. In a thread: `model NAME` \
 changes the model for the rest of that thread."""
@@ -60,6 +62,8 @@ def status_message(status: Status) -> Reply:
         f"DEFAULT_MODEL: `{status.setting_default}`",
         f"Channel defaults can be changed by {who}",
     ]
+    if status.tools is not None:
+        facts.append("Tools are on here" if status.tools else "Tools are off in this channel")
     blocks: list[dict[str, Any]] = [
         _section(headline),
         {"type": "context", "elements": [_mrkdwn(" · ".join(facts))]},
@@ -81,6 +85,10 @@ def status_message(status: Status) -> Reply:
 
 def changed_message(changed: Changed) -> str:
     """The confirmation only the caller sees."""
+    if changed.scope == "tools":
+        if changed.tools:
+            return "Done: the model may use tools in this channel again."
+        return "Done: the model no longer uses tools in this channel."
     if changed.scope == "admins_only":
         if changed.admins_only:
             return "Done: from now on only admins can change channel defaults."
@@ -110,7 +118,10 @@ def changed_message(changed: Changed) -> str:
 
 
 def announcement(changed: Changed, user_id: str) -> str | None:
-    """The public note in the channel, when a channel's default changed."""
+    """The public note in the channel, when a channel's default (or its tools) changed."""
+    if changed.scope == "tools":
+        state = "on" if changed.tools else "off"
+        return f"<@{user_id}> turned tools {state} in this channel."
     if changed.scope != "channel" or not changed.existed:
         return None
     if changed.model is not None:

@@ -12,6 +12,7 @@ from bot.usage.reports import (
     format_ms,
     format_share,
     format_usd,
+    tool_figures,
 )
 from handlers.slash_replies import Reply
 
@@ -47,9 +48,22 @@ def report_message(report: UsageReport) -> Reply:
         blocks.append(_top("Top users", report.users, _user))
     if not report.one_channel:
         blocks.append(_top("Top channels", report.channels, _channel))
+    if report.tools:
+        blocks.append(_tools(report))
     blocks.extend(_days(report.days, room=_MAX_BLOCKS - len(blocks) - 1))
     blocks.append(_context("Days are UTC. `/usage csv` sends every row to your DMs."))
     return Reply(text, blocks)
+
+
+def _tools(report: UsageReport) -> Block:
+    """The MCP tools the answers used: calls, errors and p95 duration each."""
+    rows = [
+        f"`{stats.tool}` ({stats.server})  {tool_figures(stats)}" for stats in report.tools[:TOP]
+    ]
+    more = len(report.tools) - TOP
+    if more > 0:
+        rows.append(f"… and {more} more")
+    return _section(("*Tools*\n" + "\n".join(rows))[:_MAX_SECTION_TEXT])
 
 
 def _scope(report: UsageReport) -> str:

@@ -350,3 +350,44 @@ def test_many_concurrent_streams(oai: openai.OpenAI, llm: FakeOpenAI) -> None:
         thread.join(timeout=10)
     assert results == [FakeReply().text] * 40
     assert time.monotonic() - started < 3.0
+
+
+def test_the_model_refuses_tool_messages_that_answer_no_call_as_openai_does(
+    oai: openai.OpenAI,
+) -> None:
+    asked: Any = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}},
+        ],
+    }
+    user: Any = {"role": "user", "content": "hi"}
+    answered: Any = {"role": "tool", "tool_call_id": "call_1", "content": "42"}
+    stray: Any = {"role": "tool", "tool_call_id": "call_9", "content": "42"}
+    oai.chat.completions.create(model="gpt-4o-mini", messages=[user, asked, answered])
+    with pytest.raises(openai.BadRequestError, match="did not have response messages: call_1"):
+        oai.chat.completions.create(model="gpt-4o-mini", messages=[user, asked, user])
+    with pytest.raises(openai.BadRequestError, match="must be a response to a preceeding"):
+        oai.chat.completions.create(model="gpt-4o-mini", messages=[user, stray])
+
+
+def test_slack_refuses_task_cards_of_another_shape(client: WebClient, slack: FakeSlackAPI) -> None:
+    started = client.chat_startStream(
+        channel="D1", thread_ts="1.0", chunks=[
+            {"type": "task_update", "id": "t1", "title": "lookup", "status": "in_progress"},
+        ],
+    )  # fmt: skip
+    ts = started["ts"]
+    for bad in (
+        {"type": "task_update", "id": "t1", "title": "lookup", "status": "done"},
+        {"type": "task_update", "id": "t1", "title": "", "status": "complete"},
+        {"type": "task_update", "id": "t1", "title": "x", "status": "error", "output": "y" * 257},
+        {"type": "task_update", "id": "t1", "title": "x", "status": "error", "colour": "red"},
+    ):
+        with pytest.raises(SlackApiError, match="invalid_arguments"):
+            client.chat_appendStream(channel="D1", ts=ts, chunks=[bad])
+    client.chat_stopStream(channel="D1", ts=ts, chunks=[
+        {"type": "task_update", "id": "t1", "title": "lookup", "status": "complete"},
+    ])  # fmt: skip
+    assert [c["status"] for c in slack.task_updates()] == ["in_progress", "complete"]

@@ -1,8 +1,9 @@
 """Answering: the model call, streamed into the turn's `ReplySink`, or a note instead of it.
 
 No transaction is open here. What the model gave is gathered in an `Answer`, which sums what
-every call of a turn costs: a turn makes one call today, and a tool loop (calls whose results
-are fed back to the model) would add its calls to the same `Answer`.
+every model call of a turn costs. With tools (`tooling.py`) a turn is a loop: the model asks
+for calls, they run, their results go back to it, until it answers; at most MAX_TOOL_CALLS
+calls, then one last model call without tools.
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from bot.conversations.context import Context, estimate_tokens
+from bot.conversations.tooling import ToolRunner, round_messages, tool_specs, with_tools_note
 from bot.conversations.turn import ReplySink, TurnJob, redact
-from bot.llm.port import ChatModel, ChatStream, ModelError, TokenUsage
+from bot.llm.port import ChatMessage, ChatModel, ChatStream, Completion, ModelError, TokenUsage
+from bot.tools.results import CallRecord, Outcome
+from bot.tools.tool_names import OfferedTool
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,7 @@ class Answer:
     error: ModelError | None = None
     reply_ts: str | None = None
     delivered: bool = True  # whether the reply's text fully reached Slack
+    tool_calls: list[CallRecord] = field(default_factory=list)  # the calls that ran
 
     @classmethod
     def excused(cls, model: str, error: ModelError, reply_ts: str | None) -> Answer:
@@ -101,19 +106,26 @@ def _sum_known(values: Iterable[int | None]) -> int | None:
 
 
 class Answerer:
-    """Asks the model and streams its answer into the turn's reply."""
+    """Asks the model and streams its answer into the turn's reply, running the tools it asks
+    for in between (when a `ToolRunner` is given and the turn may use tools)."""
 
-    def __init__(self, chat_model: ChatModel) -> None:
+    def __init__(self, chat_model: ChatModel, tools: ToolRunner | None = None) -> None:
         self._chat_model = chat_model
+        self._tools = tools
 
-    def answer(self, job: TurnJob, context: Context, sink: ReplySink) -> Answer:
+    def answer(
+        self, job: TurnJob, context: Context, sink: ReplySink, *, tools: bool = True
+    ) -> Answer:
         """Call the model with no transaction open and stream its answer into `sink`."""
         sink.waiting()
         answer = Answer(asked=job.choice.model)
         if context.notes:
             # Files that could not be read, or only in part: said before the answer.
             sink.write("_" + " ".join(context.notes) + "_\n\n")
-        self._call(answer, context, sink)
+        if self._tools is not None and tools:
+            self._loop(answer, context, sink, self._tools)
+        else:
+            self._call(answer, context, sink, context.messages)
         answer.elapsed = time.monotonic() - answer.started
         if answer.error is None and not answer.text:
             answer.error = ModelError(
@@ -128,13 +140,56 @@ class Answerer:
             sink.title(job.prompt)
         return answer
 
-    def _call(self, answer: Answer, context: Context, sink: ReplySink) -> None:
+    def _loop(self, answer: Answer, context: Context, sink: ReplySink, runner: ToolRunner) -> None:
+        """Model calls and tool calls in turn until the model answers in words."""
+        limits = runner.limits
+        deadline = answer.started + limits.turn_timeout
+        offered: tuple[OfferedTool, ...] = runner.offered(answer.asked)
+        messages = with_tools_note(context.messages) if offered else list(context.messages)
+        made = 0
+        while True:
+            before = len(answer.text)
+            completion = self._call(answer, context, sink, messages, offered)
+            if offered and _refused_tools(answer, completion, before):
+                # The endpoint will not take `tools` (HTTP 400 before any text): ask again
+                # without them; if that works, this model goes without tools for a while.
+                answer.error, offered = None, ()
+                answer.calls.pop()
+                messages = list(context.messages)
+                completion = self._call(answer, context, sink, messages, offered)
+                if answer.error is None:
+                    log.info("%s refused tools; asking it without them", answer.asked)
+                    runner.refused(answer.asked)
+            calls = completion.tool_calls if completion is not None else ()
+            if answer.error is not None or not calls or not offered:
+                return
+            results = runner.run(
+                calls, offered, sink, allowed=limits.max_calls - made, deadline=deadline
+            )
+            answer.tool_calls.extend(
+                r.record for r in results if r.record.outcome is not Outcome.SKIPPED
+            )
+            made += len(calls)  # asked-for calls count even when not run: the loop must end
+            messages += round_messages(answer.text[before:], calls, results)
+            if made >= limits.max_calls or time.monotonic() >= deadline:
+                offered = ()  # one last call, without tools: the model must answer now
+
+    def _call(
+        self,
+        answer: Answer,
+        context: Context,
+        sink: ReplySink,
+        messages: list[ChatMessage],
+        offered: tuple[OfferedTool, ...] = (),
+    ) -> Completion | None:
         """One model call: its text into `sink` and `answer`, its usage into `answer`."""
         model = answer.asked
         parts: list[str] = []
         stream: ChatStream | None = None
         try:
-            stream = self._chat_model.stream(model, context.messages)
+            stream = self._chat_model.stream(
+                model, messages, tools=tool_specs(offered) if offered else None
+            )
             for delta in stream:
                 if answer.first_token is None:
                     answer.first_token = time.monotonic()
@@ -156,6 +211,8 @@ class Answerer:
         text = "".join(parts)
         answer.text += text
         completion = stream.completion if stream is not None else None
+        if not answer.calls and answer.first_token is None and completion is not None:
+            answer.first_token = completion.first_chunk  # a first call that only asked for tools
         usage = completion.usage if completion else None
         estimated = usage is None
         if usage is None:
@@ -176,6 +233,7 @@ class Answerer:
                 streamed=completion.streamed if completion else True,
             )
         )
+        return completion
 
     @staticmethod
     def excuse(
@@ -192,6 +250,17 @@ class Answerer:
             log.exception("could not post a note in Slack")
         error = ModelError(note, retryable=False, detail=detail)
         return Answer.excused(job.choice.model, error, reply_ts)
+
+
+def _refused_tools(answer: Answer, completion: Completion | None, before: int) -> bool:
+    """Whether the last call failed as an endpoint refusing `tools` does: HTTP 400, no text."""
+    error = answer.error
+    return (
+        error is not None
+        and error.detail.startswith("HTTP 400")
+        and len(answer.text) == before
+        and not (completion is not None and completion.tool_calls)
+    )
 
 
 def _close_reply(sink: ReplySink, error: ModelError | None) -> str | None:

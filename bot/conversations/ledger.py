@@ -31,9 +31,10 @@ from bot.conversations.turn import TakenOver, TurnJob, redact, storable
 from bot.llm.port import TokenUsage
 from bot.llm.pricing import ModelPrice, cost_usd
 from bot.metrics.recorder import Metrics
-from db import queries, retention, turns
+from db import queries, retention, tool_calls, turns
 from db.models import utcnow
 from db.queries import ResponseRecord
+from db.tool_calls import ToolCallRecord
 from db.turns import Claimed, Ending
 
 log = logging.getLogger(__name__)
@@ -164,6 +165,7 @@ class Ledger:
                 if not retention.conversation_exists(session, work.conversation_id):
                     row = dataclasses.replace(response, conversation_id=None)
                 response_id = queries.add_response(session, row, slack_user_id=work.slack_user_id)
+                tool_calls.add_tool_calls(session, _calls(job, answer, response_id, kept=None))
                 notices.extend(self._crossed(session, job, limits, response.created_at))
                 return response_id
             override = job.model.override
@@ -188,6 +190,8 @@ class Ledger:
                 dataclasses.replace(response, message_id=reply_id),
                 slack_user_id=work.slack_user_id,
             )
+            content = (work.message_id, reply_id)
+            tool_calls.add_tool_calls(session, _calls(job, answer, response_id, kept=content))
             notices.extend(self._crossed(session, job, limits, response.created_at))
             return response_id
 
@@ -288,6 +292,34 @@ class Ledger:
                 )
                 self.give_up.wait(delay)
                 delay = min(delay * 2, 10.0)
+
+
+def _calls(
+    job: TurnJob, answer: Answer, response_id: int, *, kept: tuple[int, int | None] | None
+) -> list[ToolCallRecord]:
+    """The `tool_calls` rows of a turn; their content only when its messages are `kept`
+    (the question's and the reply's ids), as message content is."""
+    now = utcnow()
+    question_id, reply_id = kept if kept is not None else (None, None)
+    return [
+        ToolCallRecord(
+            response_id=response_id,
+            team_id=job.work.team_id,
+            channel_id=job.work.channel_id,
+            question_id=question_id,
+            reply_id=reply_id,
+            tool=call.tool[:255],
+            server=call.server[:64],
+            outcome=call.outcome.value,
+            duration_ms=round(call.duration * 1000),
+            arguments_size=len(call.arguments),
+            result_size=len(call.result),
+            arguments=storable(call.arguments) if kept is not None else None,
+            result=storable(call.result) if kept is not None else None,
+            created_at=now,
+        )
+        for call in answer.tool_calls
+    ]
 
 
 def _is_operational(exc: DBAPIError) -> bool:

@@ -19,6 +19,7 @@ from bot.conversations.answering import Answerer
 from bot.conversations.context import ContextReader
 from bot.conversations.intake import Intake
 from bot.conversations.ledger import Ledger
+from bot.conversations.tooling import ToolRunner
 from bot.conversations.turn import (
     Accepted,
     AcceptStatus,
@@ -39,7 +40,7 @@ from bot.llm.pricing import ModelPrice
 from bot.members.directory import UserDirectory
 from bot.metrics.recorder import Metrics
 from bot.model_choice.chain import ModelChooser
-from db import turns
+from db import tool_calls, turns
 from db.models import utcnow
 from db.turns import Claimed, Ending
 
@@ -93,6 +94,7 @@ class ConversationService:
         budgets: BudgetGate | None = None,
         metrics: Metrics | None = None,
         files: FileService | None = None,
+        tools: ToolRunner | None = None,
     ) -> None:
         self._sessions = sessions
         self._models = models
@@ -107,7 +109,8 @@ class ConversationService:
             max_tokens=max_context_tokens,
             files=files,
         )
-        self._answerer = Answerer(chat_model)
+        self._answerer = Answerer(chat_model, tools)
+        self._has_tools = tools is not None
         self._ledger = Ledger(
             sessions,
             provider=chat_model.provider,
@@ -191,11 +194,18 @@ class ConversationService:
                     detail="not answered: over budget", private=admission.private,
                 )  # fmt: skip
             limits = admission.limits
-        answer = self._answerer.answer(job, context, sink)
+        answer = self._answerer.answer(job, context, sink, tools=self._tools_allowed(job))
         ok = answer.error is None and answer.delivered
         status = TurnStatus.ANSWERED if ok else TurnStatus.FAILED
         response_id = self._ledger.record(job, answer, outcome=_ENDINGS[status], limits=limits)
         return TurnOutcome(status, model=answer.model, response_id=response_id)
+
+    def _tools_allowed(self, job: TurnJob) -> bool:
+        """Whether this turn may use tools: some are configured, and its channel allows them."""
+        if not self._has_tools:
+            return False
+        with self._sessions() as session:
+            return tool_calls.tools_enabled(session, job.work.team_id, job.work.channel_id)
 
     def _excuse(
         self,

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Literal, Protocol
 
 from bot.files.kinds import SlackFile
 from bot.model_choice.chain import Choice, ModelChooser, TurnModel
@@ -102,6 +102,20 @@ class ReplyTarget:
     user_id: str
 
 
+@dataclass(frozen=True)
+class TaskCard:
+    """A tool call as people see it in the reply: a card in progress, then complete or error.
+
+    Its words are ours (the tool, what it looked up, how it ended), never the tool's result.
+    """
+
+    id: str
+    title: str
+    status: Literal["in_progress", "complete", "error"]
+    details: str | None = None
+    output: str | None = None
+
+
 class ReplySink(Protocol):
     """Where a reply goes while it is written (a Slack thread, in production)."""
 
@@ -110,6 +124,9 @@ class ReplySink(Protocol):
 
     def write(self, text: str) -> None:
         """Add text to the reply."""
+
+    def task(self, card: TaskCard) -> None:
+        """Show a task card in the reply, or update the one with its id (best effort)."""
 
     def finish(self) -> str | None:
         """Complete the reply; the id (Slack ts) of its first message, if one was posted."""

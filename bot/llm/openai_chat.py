@@ -289,6 +289,8 @@ class _Answer:
                 text.append(delta.content)
             elif extra.get("reasoning_content") or extra.get("reasoning"):
                 progressed = True  # a reasoning model thinking aloud is working
+        if (progressed or text) and self.completion.first_chunk is None:
+            self.completion.first_chunk = time.monotonic()
         return "".join(text), progressed or bool(text)
 
     def whole(self, answer: ChatCompletion) -> str:

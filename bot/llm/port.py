@@ -39,22 +39,26 @@ class PartsMessage(TypedDict):
     content: list[ContentPart]
 
 
-# A message of plain text ({"role", "content"}), or one of text and image parts.
-ChatMessage = dict[str, str] | PartsMessage
+# A message in OpenAI's chat shape: `role` and `content` (text, or for a person's words with
+# the images they shared, a list of parts); for tool use an assistant's `tool_calls` (a list of
+# objects, content None) or a tool's `tool_call_id`: hence values of any JSON type.
+ChatMessage = dict[str, Any] | PartsMessage
 
 
 def message_text(message: ChatMessage) -> str:
     """The text of a message, its parts' text joined (images left out)."""
-    content = message["content"]
-    if isinstance(content, str):
-        return content
-    return "\n".join(part["text"] for part in content if part["type"] == "text")
+    content = message.get("content")
+    if not isinstance(content, list):
+        return content or ""
+    parts: list[ContentPart] = content
+    return "\n".join(part["text"] for part in parts if part["type"] == "text")
 
 
 def has_images(messages: Sequence[ChatMessage]) -> bool:
     """Whether any message carries an image part."""
     return any(
-        not isinstance(m["content"], str) and any(p["type"] == "image_url" for p in m["content"])
+        isinstance(content := m.get("content"), list)
+        and any(p["type"] == "image_url" for p in content)
         for m in messages
     )
 
@@ -100,6 +104,8 @@ class Completion:
     tool_calls: tuple[ToolCall, ...] = ()
     # False when the endpoint answered in one piece instead of streaming.
     streamed: bool = True
+    # `time.monotonic()` of the first chunk that carried anything (text or a tool call).
+    first_chunk: float | None = None
 
 
 class ModelError(Exception):

@@ -5,10 +5,9 @@ dotted names become Prometheus names (`gen_ai.client.token.usage` → `gen_ai_cl
 seconds get their `_seconds` suffix), attributes become labels, and the histograms use the
 conventions' explicit bucket boundaries. The rest are Switchboard's own (`switchboard_…`).
 
-Tool calls (none yet): when the model may call tools, time each call as OpenTelemetry's
-`gen_ai.execute_tool.duration` (`gen_ai_execute_tool_duration_seconds`, labels
-`gen_ai_tool_name` and `error_type`, the same buckets as the operation duration) with a method
-here beside `model_call`, called by whatever runs the tool.
+Tool calls (MCP tools) are timed as OpenTelemetry's `gen_ai.execute_tool.duration`
+(`gen_ai_execute_tool_duration_seconds`, labels `gen_ai_tool_name` and `error_type`, the same
+buckets as the operation duration), by `tool_call` when each call ends.
 """
 
 from __future__ import annotations
@@ -59,6 +58,14 @@ class Metrics:
             "gen_ai_client_operation_time_to_first_chunk",
             "Streamed model calls, from the request to the first text received.",
             [*_GENAI, "gen_ai_response_model"],
+            unit="seconds",
+            buckets=DURATION_BUCKETS,
+            registry=r,
+        )
+        self.tool_duration = Histogram(
+            "gen_ai_execute_tool_duration",
+            "Tool calls (MCP), from the request to the result (error_type when it failed).",
+            ["gen_ai_tool_name", "error_type"],
             unit="seconds",
             buckets=DURATION_BUCKETS,
             registry=r,
@@ -139,6 +146,10 @@ class Metrics:
             self.time_to_first_chunk.labels(*genai).observe(first_chunk)
         for token_type, count in (tokens or {}).items():
             self.token_usage.labels(*genai, token_type).observe(count)
+
+    def tool_call(self, *, tool: str, seconds: float, error_type: str = "") -> None:
+        """One tool call; `error_type` is `timeout` or `error` when it failed."""
+        self.tool_duration.labels(tool, error_type).observe(seconds)
 
     # --- turns ----------------------------------------------------------------------------
     def turn_ended(self, outcome: str) -> None:

@@ -16,11 +16,12 @@ from bot.model_choice.chain import (
     ModelChooser,
     UnknownModel,
 )
+from db import tool_calls
 
 # The prompt is reposted in the channel in the caller's name; longer text belongs in a message
 # of their own (mention the bot, or `[NAME]` in front), where the 40,000-character limit holds.
 MAX_COMMAND_PROMPT = 4_000
-SUBCOMMANDS = ("help", "reset", "workspace", "admins-only")
+SUBCOMMANDS = ("help", "reset", "workspace", "admins-only", "tools")
 _SWITCH = {"on": True, "yes": True, "true": True, "off": False, "no": False, "false": False}
 _HEAD = re.compile(r"^(\S+)(?:\s+(.*))?$", re.DOTALL)
 
@@ -48,6 +49,8 @@ class Status:
     is_dm: bool
     entries: dict[str, str] = field(default_factory=dict)
     catalogue_error: str | None = None
+    # Whether the model may call tools here; None when no MCP server is configured.
+    tools: bool | None = None
 
     @property
     def may_set_here(self) -> bool:
@@ -59,12 +62,13 @@ class Status:
 class Changed:
     """A setting changed. `model` is None after a reset; `now` is then what applies instead."""
 
-    scope: str  # "channel", "dm", "workspace", "next" or "admins_only"
+    scope: str  # "channel", "dm", "workspace", "next", "admins_only" or "tools"
     model: str | None = None
     name: str | None = None
     now: Choice | None = None
     existed: bool = True
     admins_only: bool | None = None
+    tools: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -95,11 +99,17 @@ class ModelCommandService:
     """Carries out /model and its menu's buttons."""
 
     def __init__(
-        self, sessions: sessionmaker[Session], *, users: UserDirectory, models: ModelChooser
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        users: UserDirectory,
+        models: ModelChooser,
+        has_tools: bool = False,
     ) -> None:
         self._sessions = sessions
         self._users = users
         self._models = models
+        self._has_tools = has_tools  # MCP servers are configured
 
     def run(self, place: Place, text: str) -> Outcome:
         """Carry out `/model TEXT` typed at `place`."""
@@ -121,6 +131,8 @@ class ModelCommandService:
             return self._workspace(place, rest)
         if word in ("admins-only", "admins_only", "adminsonly"):
             return self._admins_only(place, rest)
+        if word == "tools" and (rest.lower() in _SWITCH or not rest):
+            return self._tools(place, rest)
         name = head.removeprefix("[").removesuffix("]")  # people try the inline `[NAME]` form
         if rest:
             return self.ask(place, name, rest)
@@ -151,6 +163,11 @@ class ModelCommandService:
                 is_dm=place.is_dm,
                 entries=entries,
                 catalogue_error=error,
+                tools=(
+                    tool_calls.tools_enabled(session, place.team_id, place.channel_id)
+                    if self._has_tools
+                    else None
+                ),
             )
 
     def choose(self, place: Place, name: str, *, target: str) -> Changed | Refused:
@@ -254,6 +271,24 @@ class ModelCommandService:
                 session, place.team_id, value, set_by=place.user_id
             )
         return Changed("admins_only", admins_only=value)
+
+    def _tools(self, place: Place, rest: str) -> Changed | Refused:
+        """`/model tools on|off`: whether the model may call tools in this channel (admins)."""
+        value = _SWITCH.get(rest.lower())
+        if value is None:
+            return Refused(
+                "Use `/model tools off` to stop the model using tools in this channel, or "
+                "`/model tools on` to let it again."
+            )
+        if not self._has_tools:
+            return Refused("No tools are set up for this workspace, so there is nothing to turn.")
+        if not self._users.is_admin(place.team_id, place.user_id):
+            return Refused("Only workspace admins can turn tools on or off in a channel.")
+        with self._sessions.begin() as session:
+            tool_calls.set_tools_enabled(
+                session, place.team_id, place.channel_id, enabled=value, by=place.user_id
+            )
+        return Changed("tools", tools=value)
 
     def _may_set_here(self, place: Place) -> Refused | None:
         if place.is_dm:

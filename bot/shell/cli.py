@@ -15,6 +15,7 @@ from bot.shell import migrations
 from bot.shell.command_line import CommandError, error_line, sqlite_file_missing
 from bot.shell.logs import configure_logging
 from bot.shell.settings import Settings, SettingsError, not_set
+from bot.tools.servers import CONNECT_TIMEOUT, ToolServers
 from db.engine import failure_reason, make_engine, ping, safe_url
 
 
@@ -126,6 +127,29 @@ def _check_results(settings: Settings) -> list[tuple[str, str | None]]:
         )
     results.extend(_check_database(settings))
     results.extend(_check_endpoints(settings))
+    results.extend(_check_tool_servers(settings))
+    return results
+
+
+def _check_tool_servers(settings: Settings) -> list[tuple[str, str | None]]:
+    """One line per MCP server: up with its tool count, or down and why."""
+    if not settings.mcp_servers:
+        return []
+    servers = ToolServers(settings.mcp_servers)
+    servers.start()
+    try:
+        servers.wait_tried(CONNECT_TIMEOUT + 2)
+        states = servers.states()
+    finally:
+        servers.close()
+    results: list[tuple[str, str | None]] = []
+    for state in states:
+        name = f"MCP server {state.name} ({state.where})"
+        if state.up:
+            count = len(state.tools)
+            results.append((f"{name}: {count} tool{'' if count == 1 else 's'}", None))
+        else:
+            results.append((name, state.problem or "it did not answer in time"))
     return results
 
 

@@ -18,6 +18,7 @@ CONTENT_LOGGERS = (
     "httpcore2",
     "urllib3",
     "aiohttp",  # the Socket Mode client's transport
+    "mcp",  # the MCP SDK: tool calls' arguments and results at DEBUG
 )
 
 

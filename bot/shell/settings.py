@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from bot.installs.crypto import is_key
+from bot.tools.config import ServerEntry, ToolConfigError, load_servers
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are Switchboard, a helpful assistant in a Slack workspace. Answer clearly and concisely, "
@@ -88,6 +89,10 @@ class Settings:
     suggested_prompts: tuple[tuple[str, str], ...] = ()
     # Days conversation content is kept; None keeps it forever.
     retention_days: int | None = None
+    # MCP servers whose tools the model may call (the MCP_SERVERS file, `${VAR}`s expanded).
+    mcp_servers: tuple[ServerEntry, ...] = field(default=(), repr=False)
+    max_tool_calls: int = 8
+    mcp_tool_timeout: float = 30.0
 
     @classmethod
     def from_env(
@@ -148,6 +153,9 @@ class Settings:
             max_turn_age_seconds=env.seconds("MAX_TURN_AGE_SECONDS", cls.max_turn_age_seconds),
             suggested_prompts=env.prompts("SUGGESTED_PROMPTS"),
             retention_days=env.days("RETENTION_DAYS"),
+            mcp_servers=env.mcp_servers("MCP_SERVERS", values),
+            max_tool_calls=env.integer("MAX_TOOL_CALLS", cls.max_tool_calls, high=100),
+            mcp_tool_timeout=env.seconds("MCP_TOOL_TIMEOUT", cls.mcp_tool_timeout),
         )
 
     def require(self, *names: str) -> None:
@@ -309,6 +317,12 @@ class _Env:
                 f"{name} must be a positive number of seconds, for example {default:g}."
             )
         return value
+
+    def mcp_servers(self, name: str, variables: Mapping[str, str]) -> tuple[ServerEntry, ...]:
+        try:
+            return load_servers(self.string(name), variables)
+        except ToolConfigError as exc:
+            raise SettingsError(f"{name}: {exc}") from None
 
     def boolean(self, name: str, default: bool) -> bool:
         raw = self.string(name)

@@ -24,6 +24,7 @@ from bot.budgets.gate import BudgetGate, Notifier
 from bot.conversations.pipeline import TurnPipeline
 from bot.conversations.retention import DailyPurge, RetentionService
 from bot.conversations.service import ConversationService, SinkFactory
+from bot.conversations.tooling import Toolbox, ToolLimits, ToolRunner
 from bot.deliveries.receipts import CommandReceipts
 from bot.feedback.service import FeedbackService
 from bot.files.download import FileDownloader
@@ -50,6 +51,8 @@ from bot.slack.files import SlackFileAccess
 from bot.slack.notices import SlackNotices
 from bot.slack.profiles import SlackProfiles
 from bot.slack.reply import SlackReplies
+from bot.tools.results import Outcome, ToolResult
+from bot.tools.servers import ToolServers
 from bot.usage.reports import UsageService
 from db import turns as turn_queries
 from db.engine import make_engine, make_sessionmaker
@@ -71,9 +74,13 @@ class Runtime:
     replies: SlackReplies
     purges: DailyPurge | None = None  # when RETENTION_DAYS is set
     metrics: Metrics = field(default_factory=Metrics)
+    tool_servers: ToolServers | None = None  # when MCP_SERVERS is set
 
     def start(self) -> None:
-        """Start answering stored turns (and purging old content, when set to)."""
+        """Start answering stored turns (and purging old content, when set to); open the MCP
+        servers' sessions in the background (a server that is down is retried there)."""
+        if self.tool_servers is not None:
+            self.tool_servers.start()
         self.services.turns.start()
         if self.purges is not None:
             self.purges.start()
@@ -90,6 +97,8 @@ class Runtime:
         self.replies.close()
         if self.services.files is not None:
             self.services.files.close()
+        if self.tool_servers is not None:
+            self.tool_servers.close()
         self.engine.dispose()
 
 
@@ -173,6 +182,7 @@ def create_runtime(
         max_bytes=settings.max_file_bytes,
         api_url=settings.slack_api_url,
     )
+    tool_servers = ToolServers(settings.mcp_servers) if settings.mcp_servers and answer else None
     services = build_services(
         settings,
         sessions=sessions,
@@ -184,6 +194,7 @@ def create_runtime(
         metrics=metrics,
         installs=installs,
         files=FileService(sessions, downloader, describe=slack_files.describe),
+        toolbox=tool_servers,
     )
     # Bolt's executor runs acknowledgements and the work of commands and buttons after them;
     # turns run on the pipeline's own workers, so a slow model never makes a command wait.
@@ -202,6 +213,7 @@ def create_runtime(
         replies=replies,
         purges=purges,
         metrics=metrics,
+        tool_servers=tool_servers,
     )
 
 
@@ -277,9 +289,18 @@ def build_services(
     metrics: Metrics | None = None,
     installs: DatabaseInstallationStore | None = None,
     files: FileService | None = None,
+    toolbox: Toolbox | None = None,
 ) -> Services:
     """Wire the services together."""
     metrics = metrics or Metrics()
+    tools = None
+    if toolbox is not None:
+        limits = ToolLimits(
+            max_calls=settings.max_tool_calls,
+            call_timeout=settings.mcp_tool_timeout,
+            turn_timeout=settings.model_total_timeout,
+        )
+        tools = ToolRunner(toolbox, limits, on_result=_metered(metrics))
     users = UserDirectory(sessions, profiles, admin_user_ids=settings.admin_user_ids)
     models = ModelChooser(
         Catalogue(settings.allowed_models, chat_model.list_models), settings.default_model
@@ -298,6 +319,7 @@ def build_services(
         ),
         metrics=metrics,
         files=files,
+        tools=tools,
     )
     turns = TurnPipeline(
         sessions,
@@ -315,7 +337,9 @@ def build_services(
         sessions=sessions,
         users=users,
         models=models,
-        model_commands=ModelCommandService(sessions, users=users, models=models),
+        model_commands=ModelCommandService(
+            sessions, users=users, models=models, has_tools=bool(settings.mcp_servers)
+        ),
         conversations=conversations,
         turns=turns,
         command_receipts=CommandReceipts(sessions),
@@ -328,6 +352,15 @@ def build_services(
         installs=installs,
         files=files,
     )
+
+
+def _metered(metrics: Metrics) -> Callable[[ToolResult], None]:
+    def record(result: ToolResult) -> None:
+        call = result.record
+        error = "" if call.outcome is Outcome.OK else call.outcome.value
+        metrics.tool_call(tool=call.tool, seconds=call.duration, error_type=error)
+
+    return record
 
 
 def _queued_turns(sessions: sessionmaker[Session]) -> Callable[[], float]:

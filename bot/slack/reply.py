@@ -19,9 +19,11 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.models.messages.chunk import TaskUpdateChunk
 from slack_sdk.web.chat_stream import ChatStream
 
 from bot.conversations.service import ReplyTarget
+from bot.conversations.turn import TaskCard
 from bot.slack.feedback_blocks import feedback_blocks
 from bot.slack.stops import STOP_RETRIES, error_code, stop_helper, stop_stream
 
@@ -47,6 +49,8 @@ FLUSH_SIZE = 4_000
 STATUS_DELAY = 0.3
 # Shown in turn while the model thinks; Slack clears the status when the reply arrives.
 LOADING_MESSAGES = ["Reading the thread…", "Thinking it over…", "Writing an answer…"]
+# Slack shows at most 256 characters of a task card's details and output.
+TASK_TEXT_LIMIT = 256
 # Slack's limit for a thread title is not documented; Slack shows about this much.
 TITLE_LIMIT = 60
 # Posted at the end of a reply some of whose text Slack would not take.
@@ -162,6 +166,47 @@ class SlackReplyWriter:
             due = time.monotonic() - self._last_flush >= FLUSH_INTERVAL
             if self._ts is None or due or len(self._pending) >= FLUSH_SIZE:
                 self._flush()
+
+    def task(self, card: TaskCard) -> None:
+        """A task card (`task_update` chunk) in the streamed reply, after the text so far.
+
+        A card in progress also says in the thread's status which tool runs. Best effort: a
+        reply that could not stream shows no cards, and a refused card loses nothing else.
+        """
+        if card.status == "in_progress":
+            self._status_now(f"is using {card.title}…")
+        chunk = TaskUpdateChunk(
+            id=card.id,
+            title=card.title[:TASK_TEXT_LIMIT],
+            status=card.status,
+            details=card.details[:TASK_TEXT_LIMIT] if card.details else None,
+            output=card.output[:TASK_TEXT_LIMIT] if card.output else None,
+        )
+        with self._lock:
+            if self._closed or not self._streaming:
+                return
+            try:
+                if self._pending:
+                    self._flush()  # the text written so far comes before the card
+                if self._ts is None:
+                    self._answered.set()
+                    opened = self._open("", chunks=[chunk])
+                    if self._first_ts is None:
+                        self._first_ts = opened
+                    self._on_start(opened)
+                elif self._stream is not None:
+                    self._stream.append(chunks=[chunk])
+            except (SlackApiError, OSError) as exc:
+                # Cosmetic: the answer's text (written again by `finish`) still comes.
+                log.info("a task card was refused (%s)", error_code(exc))
+
+    def _status_now(self, status: str) -> None:
+        try:
+            self._client.assistant_threads_setStatus(
+                channel_id=self._channel, thread_ts=self._thread_ts, status=status
+            )
+        except (SlackApiError, OSError) as exc:
+            log.debug("no thread status: %s", error_code(exc))
 
     def finish(self) -> str | None:
         """Send what is left and close the message, with the feedback buttons under it."""
@@ -280,8 +325,9 @@ class SlackReplyWriter:
             self._text += text
             self._update()
 
-    def _open(self, text: str) -> str:
-        """Start a message with `text`: a stream, or a plain message when streaming is refused."""
+    def _open(self, text: str, *, chunks: list[TaskUpdateChunk] | None = None) -> str:
+        """Start a message with `text` (or task `chunks`): a stream, or a plain message when
+        streaming is refused."""
         if self._streaming:
             stream = self._client.chat_stream(
                 channel=self._channel,
@@ -289,15 +335,22 @@ class SlackReplyWriter:
                 recipient_team_id=self._team_id,
                 recipient_user_id=self._user_id,
                 buffer_size=1,  # the writer batches; each append is one call
+                # Each tool call a card of its own, in the order they ran.
+                task_display_mode="timeline" if chunks else None,
             )
             try:
-                stream.append(markdown_text=text)  # chat.startStream with the first text
+                if chunks:
+                    stream.append(chunks=chunks)  # chat.startStream with the first card
+                else:
+                    stream.append(markdown_text=text)  # chat.startStream with the first text
                 self._ts, self._stream = str(stream.ts), stream
                 self._text = self._shown = text
                 return self._ts
             except SlackApiError as exc:
                 log.info("startStream refused (%s); posting and updating instead", error_code(exc))
                 self._streaming = False
+                if chunks:
+                    raise  # a card cannot be posted as a message; the text that follows can
         response = self._client.chat_postMessage(
             channel=self._channel, thread_ts=self._thread_ts, markdown_text=text
         )

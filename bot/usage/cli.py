@@ -21,6 +21,7 @@ from bot.usage.reports import (
     format_share,
     format_usd,
     report_csv,
+    tool_figures,
 )
 from bot.usage.request import (
     DEFAULT_DAYS,
@@ -141,7 +142,16 @@ def report_json(report: UsageReport) -> dict[str, Any]:
         "users": [_line_json(line) for line in report.users],
         "channels": [_line_json(line) for line in report.channels],
         "days": [_line_json(line) for line in report.days],
+        "tools": _tools_json(report),
     }
+
+
+def _tools_json(report: UsageReport) -> list[dict[str, Any]]:
+    return [
+        {"tool": t.tool, "server": t.server, "calls": t.calls, "errors": t.errors,
+         "p95_ms": t.p95_ms}
+        for t in report.tools
+    ]  # fmt: skip
 
 
 def _line_json(line: UsageLine) -> dict[str, Any]:
@@ -204,7 +214,17 @@ def report_table(report: UsageReport) -> str:
         lines += ["", *_table(title, rows[:limit])]
         if len(rows) > limit:
             lines.append(f"  … and {len(rows) - limit} more (--format csv lists every row)")
+    lines += _tools_table(report)
     return "\n".join(lines) + "\n"
+
+
+def _tools_table(report: UsageReport) -> list[str]:
+    """The MCP tools' calls, errors and p95 duration (nothing when no tool was used)."""
+    if not report.tools:
+        return []
+    width = max(len(f"{t.tool} ({t.server})") for t in report.tools)
+    return ["", "Tools", *(f"  {f'{t.tool} ({t.server})':<{width}}  {tool_figures(t)}"
+                           for t in report.tools)]  # fmt: skip
 
 
 def _ratings_words(line: UsageLine) -> str:

@@ -78,6 +78,9 @@ class FakeReply:
     tool_calls: list[tuple[str, str, str]] | None = None
     # LiteLLM's proxy: what the call cost, in its `x-litellm-response-cost` header.
     response_cost: float | None = None
+    # An endpoint (or model) without tool support: a request offering `tools` gets a 400, as
+    # Ollama and vLLM answer, and this reply waits for the request without them.
+    refuse_tools: bool = False
 
     def all_headers(self) -> dict[str, str]:
         """`headers`, and the cost header when `response_cost` is set."""
@@ -137,6 +140,34 @@ def _image_part(messages: Any) -> str | None:
         for index, part in enumerate(content if isinstance(content, list) else []):
             if isinstance(part, dict) and part.get("type") == "image_url":
                 return f"messages.[{number}].content.[{index}].type"
+    return None
+
+
+def _tool_message_problem(messages: list[Payload]) -> str | None:
+    """What OpenAI's API says of a conversation whose tool messages do not answer the calls
+    of the assistant message just before them, in its own words; None when they do."""
+    expected: set[str] = set()
+    for message in messages:
+        role = message.get("role")
+        if role == "tool":
+            call_id = message.get("tool_call_id")
+            if call_id not in expected:
+                return (
+                    "Invalid parameter: messages with role 'tool' must be a response to a "
+                    "preceeding message with 'tool_calls'."
+                )
+            expected.discard(call_id)
+            continue
+        if expected:
+            break
+        if role == "assistant":
+            expected = {str(c.get("id")) for c in message.get("tool_calls") or ()}
+    if expected:
+        return (
+            "An assistant message with 'tool_calls' must be followed by tool messages responding "
+            "to each 'tool_call_id'. The following tool_call_ids did not have response messages: "
+            + ", ".join(sorted(expected))
+        )
     return None
 
 
@@ -259,7 +290,23 @@ class _OpenAIHandler(BaseHandler):
             }
             self.send_json(400, {"error": error})
             return
+        invalid = _tool_message_problem(_messages(body))
+        if invalid is not None:
+            error = {"message": invalid, "type": "invalid_request_error", "param": "messages",
+                     "code": None}  # fmt: skip
+            self.send_json(400, {"error": error})
+            return
         reply = fake._next_reply()
+        if reply.refuse_tools and body.get("tools"):
+            fake._queue_front(reply)
+            error = {
+                "message": f"registry.ollama.ai/library/{body.get('model')} does not support tools",
+                "type": "invalid_request_error",
+                "param": None,
+                "code": None,
+            }
+            self.send_json(400, {"error": error})
+            return
         fake.sleep(reply.hang)
         if reply.refuse_stream and body.get("stream"):
             error = {

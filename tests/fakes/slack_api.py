@@ -105,6 +105,41 @@ def _stream_text_length(args: Payload) -> int:
     return length
 
 
+# The chunks of streamed messages, as Slack documents them (docs.slack.dev, "text streaming";
+# slack_sdk's `TaskUpdateChunk`): a task card has an id and a title, one of four statuses, and
+# at most 256 characters of details and of output.
+_CHUNK_TYPES = ("markdown_text", "task_update", "plan_update", "blocks")
+_TASK_STATUSES = ("pending", "in_progress", "complete", "error")
+_TASK_KEYS = {"type", "id", "title", "status", "details", "output", "sources"}
+MAX_TASK_TEXT = 256
+
+
+def _chunks_problem(args: Payload) -> str | None:
+    """Why Slack would refuse the `chunks` (and `task_display_mode`) of a stream call."""
+    mode = args.get("task_display_mode")
+    if mode is not None and mode not in ("timeline", "plan"):
+        return "invalid_arguments"
+    chunks = decode_json_value(args.get("chunks"))
+    if chunks is None:
+        return None
+    if not isinstance(chunks, list):
+        return "invalid_arguments"
+    for chunk in chunks:
+        if not isinstance(chunk, dict) or chunk.get("type") not in _CHUNK_TYPES:
+            return "invalid_arguments"
+        if chunk["type"] != "task_update":
+            continue
+        if set(chunk) - _TASK_KEYS or chunk.get("status") not in _TASK_STATUSES:
+            return "invalid_arguments"
+        if not all(isinstance(chunk.get(k), str) and chunk[k] for k in ("id", "title")):
+            return "invalid_arguments"
+        for key in ("details", "output"):
+            value = chunk.get(key)
+            if value is not None and (not isinstance(value, str) or len(value) > MAX_TASK_TEXT):
+                return "invalid_arguments"
+    return None
+
+
 class FakeSlackAPI(LoopbackServer):
     """Records Slack Web API calls and answers them with plausible `ok` payloads.
 
@@ -361,6 +396,18 @@ class FakeSlackAPI(LoopbackServer):
                     text.append(chunk.get("text", ""))
         return "".join(text)
 
+    def task_updates(self) -> list[Payload]:
+        """The task cards Slack took in stream calls, in the order sent."""
+        found: list[Payload] = []
+        for call in self.calls:
+            if call.method not in _STREAM_METHODS or not call.response.get("ok", True):
+                continue
+            chunks = call.arg("chunks") or []
+            found.extend(
+                c for c in chunks if isinstance(c, dict) and c.get("type") == "task_update"
+            )
+        return found
+
     def open_streams(self) -> list[str]:
         """The ts of every message started with `chat.startStream` and never stopped."""
         with self._lock:
@@ -440,6 +487,9 @@ class FakeSlackAPI(LoopbackServer):
         # ChatStream sends its text as markdown_text chunks).
         if _stream_text_length(args) > MAX_MARKDOWN_TEXT:
             return "msg_too_long"
+        problem = _chunks_problem(args)
+        if problem is not None:
+            return problem
         if method == "chat.startStream":
             if not str(args.get("channel", "")).startswith("D"):
                 if not args.get("recipient_team_id"):

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.conversations.retention import DailyPurge, RetentionService
 from db import retention
-from db.models import Conversation, Message, Response, Turn, UsageDaily, utcnow
+from db.models import Conversation, Message, Response, ToolCall, Turn, UsageDaily, utcnow
 from tests.accounting import record_response
 
 _ts = itertools.count(1)
@@ -227,3 +227,38 @@ def test_the_daily_purge_runs_soon_after_start_and_stops(sessions: sessionmaker[
         if thread.name == "switchboard-purge":
             thread.join(timeout=5)
             assert not thread.is_alive()
+
+
+def test_purge_blanks_the_content_of_old_tool_calls_and_keeps_their_accounting(
+    sessions: sessionmaker[Session],
+) -> None:
+    seed(sessions, days_old=100)
+    seed(sessions, days_old=10)
+    with sessions.begin() as session:
+        for reply_id, response_id in session.execute(
+            select(Response.message_id, Response.id).order_by(Response.id)
+        ):
+            session.add(
+                ToolCall(
+                    response_id=response_id,
+                    team_id="T1",
+                    channel_id="C1",
+                    reply_id=reply_id,
+                    tool="lookup",
+                    server="orders",
+                    outcome="ok",
+                    duration_ms=12,
+                    arguments_size=2,
+                    result_size=5,
+                    arguments="{}",
+                    result="found",
+                )
+            )
+
+    RetentionService(sessions).purge(timedelta(days=90))
+
+    with sessions() as session:
+        kept = session.execute(
+            select(ToolCall.arguments, ToolCall.result, ToolCall.duration_ms).order_by(ToolCall.id)
+        ).all()
+    assert [tuple(row) for row in kept] == [(None, None, 12), ("{}", "found", 12)]

@@ -24,6 +24,7 @@ from bot.conversations.service import (
     ReplyTarget,
     TurnOutcome,
 )
+from bot.conversations.turn import TaskCard
 from bot.llm.port import ChatMessage, ChatStream, Completion, ModelError, TokenUsage, ToolSpec
 from bot.members.directory import Profile, UserDirectory
 from bot.model_choice.chain import Catalogue, ModelChooser
@@ -85,12 +86,16 @@ class ListSink:
     closed: bool = False
     titles: list[str] = field(default_factory=list)
     delivered: bool = True
+    tasks: list[TaskCard] = field(default_factory=list)
 
     def waiting(self, status: str | None = None) -> None:
         pass
 
     def write(self, text: str) -> None:
         self.written.append(text)
+
+    def task(self, card: TaskCard) -> None:
+        self.tasks.append(card)
 
     def finish(self) -> str | None:
         return f"1700000099.{next(_timestamps):06d}"

@@ -6,6 +6,7 @@ import pytest
 from slack_sdk import WebClient
 
 from bot.conversations.service import ReplyTarget
+from bot.conversations.turn import TaskCard
 from bot.slack.feedback_blocks import feedback_blocks
 from bot.slack.reply import LOST_NOTE, MESSAGE_LIMIT, SlackReplies, SlackReplyWriter
 from tests.fakes import FakeOpenAI, FakeReply, FakeSlackAPI
@@ -270,3 +271,59 @@ def test_a_text_refused_at_the_start_is_not_delivered(
     with pytest.raises(Exception, match="channel_not_found"):
         writer.write("Hello")
     assert not writer.delivered
+
+
+# --- task cards (tool calls) ------------------------------------------------------------------
+def test_task_cards_go_in_the_stream_between_the_texts_and_the_status_names_the_tool(
+    slack: FakeSlackAPI, writer: SlackReplyWriter
+) -> None:
+    writer.write("Let me look. ")
+    writer.task(TaskCard("call_1", "lookup_order (42)", "in_progress", details="x" * 300))
+    writer.task(TaskCard("call_1", "lookup_order (42)", "complete", output="Done in 0.1 s"))
+    writer.write("Order 42 shipped.")
+    writer.finish()
+
+    assert methods(slack) == [
+        "chat.startStream", "assistant.threads.setStatus", "chat.appendStream",
+        "chat.appendStream", "chat.stopStream",
+    ]  # fmt: skip
+    status = slack.calls_to("assistant.threads.setStatus")[0]
+    assert status.args["status"] == "is using lookup_order (42)…"
+    cards = slack.task_updates()  # the fake refuses what Slack would: all were taken
+    assert [(c["id"], c["status"]) for c in cards] == [
+        ("call_1", "in_progress"), ("call_1", "complete"),
+    ]  # fmt: skip
+    assert len(cards[0]["details"]) == 256
+    ts = str(slack.calls_to("chat.startStream")[0].response["ts"])
+    assert slack.streamed_text(ts) == "Let me look. Order 42 shipped."
+    assert slack.open_streams() == [] and writer.delivered
+
+
+def test_a_card_first_opens_the_stream_as_a_timeline(
+    slack: FakeSlackAPI, client: WebClient
+) -> None:
+    opened: list[str] = []
+    writer = SlackReplyWriter(client, TARGET, on_start=opened.append)
+    writer.task(TaskCard("c", "search_runbooks (disk full)", "in_progress"))
+    writer.task(TaskCard("c", "search_runbooks (disk full)", "error", output="Failed"))
+    writer.write("I could not reach the runbooks.")
+    assert writer.finish() == opened[0]
+
+    start = slack.calls_to("chat.startStream")[0]
+    assert start.args["task_display_mode"] == "timeline"
+    assert [c["status"] for c in slack.task_updates()] == ["in_progress", "error"]
+    assert slack.streamed_text(opened[0]) == "I could not reach the runbooks."
+
+
+def test_without_streaming_cards_are_left_out_and_the_text_still_comes(
+    slack: FakeSlackAPI, writer: SlackReplyWriter
+) -> None:
+    slack.fail("chat.startStream", "not_allowed_token_type")
+    writer.task(TaskCard("c", "lookup_order (1)", "in_progress"))
+    writer.task(TaskCard("c", "lookup_order (1)", "complete"))
+    writer.write("Order 1 shipped.")
+    writer.finish()
+
+    assert slack.task_updates() == []
+    assert shown(slack) == ["Order 1 shipped."]
+    assert writer.delivered
