@@ -22,6 +22,7 @@ from bot.conversations.ledger import Ledger
 from bot.conversations.turn import (
     Accepted,
     AcceptStatus,
+    Author,
     IncomingMessage,
     ReplySink,
     ReplyTarget,
@@ -47,6 +48,7 @@ __all__ = [
     "MAX_PROMPT_CHARS",
     "AcceptStatus",
     "Accepted",
+    "Author",
     "ConversationService",
     "IncomingMessage",
     "ReplySink",
