@@ -106,11 +106,16 @@ class Answerer:
     def __init__(self, chat_model: ChatModel) -> None:
         self._chat_model = chat_model
 
-    def answer(self, job: TurnJob, context: Context, sink: ReplySink) -> Answer:
-        """Call the model with no transaction open and stream its answer into `sink`."""
+    def answer(
+        self, job: TurnJob, context: Context, sink: ReplySink, *, note: str | None = None
+    ) -> Answer:
+        """Call the model with no transaction open and stream its answer into `sink`; a
+        `note` (one line about what the model was not shown) ends the reply."""
         sink.waiting()
         answer = Answer(asked=job.choice.model)
         self._call(answer, context, sink)
+        if note and answer.error is None and answer.text:
+            sink.write(f"\n\n_{note}_")  # in the reply, not in the stored answer
         answer.elapsed = time.monotonic() - answer.started
         if answer.error is None and not answer.text:
             answer.error = ModelError(

@@ -127,12 +127,23 @@ class ContextReader:
     def for_turn(self, job: TurnJob) -> Context:
         """The thread up to the turn's message, that message as it is to be asked."""
         work = job.work
-        if work.slack_user_id:  # refreshes the name the model sees, when it is stale
-            self._users.member(work.team_id, work.slack_user_id)
         with self._sessions() as session:
-            said = queries.thread_history(session, work.conversation_id, upto=work.message_id)
-        history = [Turn(s.role, s.content, s.author) for s in said]
+            said = queries.thread_history(
+                session,
+                work.conversation_id,
+                upto=work.message_id,
+                upto_ts=work.slack_ts or "",
+            )
+        names = self._names(work.team_id, {s.slack_user_id for s in said if s.slack_user_id})
+        history = [
+            Turn(s.role, s.content, names.get(s.slack_user_id or "", s.author)) for s in said
+        ]
         if history and history[-1].role == "user":
             history[-1] = Turn("user", job.prompt, history[-1].author)
         messages = build_context(self._system_prompt, history, max_tokens=self._max_tokens)
         return Context(messages, first_question=len(history) == 1)
+
+    def _names(self, team_id: str, slack_user_ids: set[str]) -> dict[str, str]:
+        """The name of each author, read from Slack when unknown or stale (outside any
+        transaction; kept a minute in memory, a quarter of an hour in the database)."""
+        return {uid: self._users.member(team_id, uid).name for uid in sorted(slack_user_ids)}

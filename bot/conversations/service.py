@@ -17,12 +17,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.budgets.gate import BudgetGate, Limit
 from bot.conversations.answering import Answerer
 from bot.conversations.context import ContextReader
+from bot.conversations.history import ThreadHistory, ThreadSource
 from bot.conversations.intake import Intake
 from bot.conversations.ledger import Ledger
 from bot.conversations.turn import (
     Accepted,
     AcceptStatus,
     Author,
+    History,
     IncomingMessage,
     ReplySink,
     ReplyTarget,
@@ -64,6 +66,8 @@ log = logging.getLogger(__name__)
 
 MAX_PROMPT_CHARS = 40_000
 INTERRUPTED_NOTE = "_(Interrupted: I am answering again below.)_"
+# The thread status while a thread the bot was called into is read from Slack.
+READING_STATUS = "is reading the thread…"
 # What each end of a turn writes in `turns.outcome`.
 _ENDINGS: dict[TurnStatus, Ending] = {
     TurnStatus.ANSWERED: "answered",
@@ -92,6 +96,7 @@ class ConversationService:
         record_retry_for: float = 600.0,
         budgets: BudgetGate | None = None,
         metrics: Metrics | None = None,
+        threads: ThreadSource | None = None,
     ) -> None:
         self._sessions = sessions
         self._models = models
@@ -101,6 +106,8 @@ class ConversationService:
         self._context = ContextReader(
             sessions, users=users, system_prompt=system_prompt, max_tokens=max_context_tokens
         )
+        # Threads the bot is called into are read from Slack once (none without a source).
+        self._history = None if threads is None else ThreadHistory(sessions, threads, users=users)
         self._answerer = Answerer(chat_model)
         self._ledger = Ledger(
             sessions,
@@ -163,6 +170,10 @@ class ConversationService:
         if job.model.sets_default is not None:
             return self._set_conversation_model(job, sink, job.model.sets_default)
 
+        unread: str | None = None  # why the thread could not be read, if it could not
+        if job.work.history == History.NEEDED and self._history is not None:
+            sink.waiting(READING_STATUS)
+            unread = self._history.read(job.work).note
         context = self._context.for_turn(job)
         limits: tuple[Limit, ...] = ()
         if self._ledger.checks_budgets:
@@ -176,7 +187,7 @@ class ConversationService:
                     detail="not answered: over budget", private=admission.private,
                 )  # fmt: skip
             limits = admission.limits
-        answer = self._answerer.answer(job, context, sink)
+        answer = self._answerer.answer(job, context, sink, note=unread)
         ok = answer.error is None and answer.delivered
         status = TurnStatus.ANSWERED if ok else TurnStatus.FAILED
         response_id = self._ledger.record(job, answer, outcome=_ENDINGS[status], limits=limits)

@@ -84,6 +84,7 @@ class AcceptStatus(StrEnum):
     """What `accept` did with a message."""
 
     QUEUED = "queued"  # stored, its turn waits to be claimed
+    STORED = "stored"  # stored as context of its thread, not answered
     DUPLICATE = "duplicate"  # stored before (a retried or doubly delivered event)
     IGNORED = "ignored"  # not for the bot
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 import handlers
 from bot.budgets.commands import BudgetService
 from bot.budgets.gate import BudgetGate, Notifier
+from bot.conversations.history import ThreadSource
 from bot.conversations.pipeline import TurnPipeline
 from bot.conversations.retention import DailyPurge, RetentionService
 from bot.conversations.service import ConversationService, SinkFactory
@@ -47,6 +48,7 @@ from bot.shell.slack_client import MeteredWebClient
 from bot.slack.notices import SlackNotices
 from bot.slack.profiles import SlackProfiles
 from bot.slack.reply import SlackReplies
+from bot.slack.threads import SlackThreads
 from bot.usage.reports import UsageService
 from db import turns as turn_queries
 from db.engine import make_engine, make_sessionmaker
@@ -167,6 +169,7 @@ def create_runtime(
         sessions=sessions,
         chat_model=chat_model,
         profiles=SlackProfiles(client_for),
+        threads=SlackThreads(client_for),
         replies=replies,
         notifier=SlackNotices(client_for),
         answer=answer,
@@ -264,6 +267,7 @@ def build_services(
     answer: bool = True,
     metrics: Metrics | None = None,
     installs: DatabaseInstallationStore | None = None,
+    threads: ThreadSource | None = None,
 ) -> Services:
     """Wire the services together."""
     metrics = metrics or Metrics()
@@ -284,6 +288,7 @@ def build_services(
             sessions, notifier=notifier, admin_user_ids=settings.admin_user_ids, metrics=metrics
         ),
         metrics=metrics,
+        threads=threads,
     )
     turns = TurnPipeline(
         sessions,
