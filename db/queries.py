@@ -197,6 +197,35 @@ def add_message_once(
     )
 
 
+class NewMessage(NamedTuple):
+    """A message of a thread read from Slack, about to be stored."""
+
+    user_id: int | None
+    role: str
+    content: str
+    slack_ts: str
+
+
+def add_messages_once(
+    session: Session, conversation_id: int, messages: Sequence[NewMessage]
+) -> int:
+    """Record the messages not recorded yet (by Slack ts), in one statement; how many were new.
+
+    One INSERT … ON CONFLICT DO NOTHING for them all: a thread of 200 messages read from
+    Slack took one statement each before (see bench/threads.py).
+    """
+    if not messages:
+        return 0
+    statement = _insert_ignoring_conflicts(
+        session.get_bind().dialect.name, Message.__table__, ("conversation_id", "slack_ts")
+    )
+    rows = [
+        {"conversation_id": conversation_id, "model": None, "reply_to_id": None, **m._asdict()}
+        for m in messages
+    ]
+    return len(session.execute(statement, rows).all())
+
+
 @dataclass(frozen=True)
 class ResponseRecord:
     """A `responses` row about to be written: the accounting of one turn's model call(s)."""

@@ -99,7 +99,7 @@ class ThreadSource(Protocol):
     """Where threads are read from (Slack's `conversations.replies`, in production)."""
 
     def read(self, team_id: str, channel_id: str, thread_ts: str, *, latest: str) -> ThreadPages:
-        """The thread's messages up to `latest` (included), at most MAX_PAGES pages."""
+        """The thread's messages before `latest`, at most MAX_PAGES pages."""
         ...
 
 
@@ -198,8 +198,8 @@ class ThreadHistory:
         bot_user_id: str | None,
     ) -> int:
         """Store each message not stored yet; how many were new."""
-        stored = 0
         authors = _Authors()
+        rows: list[queries.NewMessage] = []
         for message in messages:
             if message.author is Author.SELF:
                 role, user_row, content = "assistant", None, storable(message.text)
@@ -207,18 +207,9 @@ class ThreadHistory:
                 role = "user"
                 user_row = self._author_row(session, work.team_id, message, authors)
                 content = storable(strip_mentions(message.text, bot_user_id))
-            if not content:
-                continue  # nothing the model could read (a file alone, for now)
-            new = queries.add_message_once(
-                session,
-                conversation_id=work.conversation_id,
-                user_id=user_row,
-                role=role,
-                content=content,
-                slack_ts=message.ts,
-            )
-            stored += new is not None
-        return stored
+            if content:  # else nothing the model could read (a file alone, for now)
+                rows.append(queries.NewMessage(user_row, role, content, message.ts))
+        return queries.add_messages_once(session, work.conversation_id, rows)
 
     def _author_row(
         self, session: Session, team_id: str, message: IncomingMessage, authors: _Authors

@@ -48,7 +48,7 @@ class SlackThreads:
         self._lock = threading.Lock()
 
     def read(self, team_id: str, channel_id: str, thread_ts: str, *, latest: str) -> ThreadPages:
-        """The thread's messages up to `latest` (included), oldest first."""
+        """The thread's messages before `latest`, oldest first."""
         client = _impatient(self._client_for(team_id))
         calls = 0
         with self._lock:
@@ -72,7 +72,7 @@ class SlackThreads:
                     channel=channel_id,
                     ts=thread_ts,
                     latest=latest,
-                    inclusive=True,
+                    inclusive=False,  # the mention itself is stored already
                     limit=self._page_size,
                     cursor=cursor,
                 )

@@ -93,7 +93,7 @@ def test_a_long_thread_is_read_in_pages_and_its_start_and_latest_messages_kept(
     app.wait_idle()
 
     reads = slack.calls_to("conversations.replies")
-    assert len(reads) == 3  # 450 messages and the mention, 200 a page
+    assert len(reads) == 3  # 450 messages, 200 a page (the parent heads each)
     assert [bool(call.args.get("cursor")) for call in reads] == [False, True, True]
     said = contents(model)
     assert said[0] == "message 0" and said[-2:] == ["message 449", "what was the last one?"]
