@@ -212,7 +212,7 @@ def add_messages_once(
     """Record the messages not recorded yet (by Slack ts), in one statement; how many were new.
 
     One INSERT … ON CONFLICT DO NOTHING for them all. With one statement a message, the first
-    text of a mention in a thread of 200 read from Slack came after 48–60 ms, against 33–42 ms
+    text of a mention in a thread of 200 read from Slack came after 48-60 ms, against 33-42 ms
     (bench/threads.py, SQLite, two alternating runs on a loaded shared machine, 2026-12-08).
     """
     if not messages:
