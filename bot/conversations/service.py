@@ -8,6 +8,7 @@ record (`ledger.py`), the model call streamed into the reply (`answering.py`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -26,6 +27,7 @@ from bot.conversations.turn import (
     Author,
     History,
     IncomingMessage,
+    Origin,
     ReplySink,
     ReplyTarget,
     SinkFactory,
@@ -66,6 +68,8 @@ log = logging.getLogger(__name__)
 
 MAX_PROMPT_CHARS = 40_000
 INTERRUPTED_NOTE = "_(Interrupted: I am answering again below.)_"
+# What a mention with no words asks in a thread the bot was called into.
+ABOUT_THE_THREAD = "What is this thread about, and what would help here?"
 # The thread status while a thread the bot was called into is read from Slack.
 READING_STATUS = "is reading the thread…"
 # What each end of a turn writes in `turns.outcome`.
@@ -159,6 +163,9 @@ class ConversationService:
             return self._excuse(job, sink, note, TurnStatus.FAILED)
 
         job = job.asked(self._models.for_words(job.choice, job.work.text))
+        if not job.prompt and job.work.origin == Origin.CALLED_IN:
+            # "@Switchboard" alone in a people's thread: a question about the thread.
+            job = job.asked(dataclasses.replace(job.model, prompt=ABOUT_THE_THREAD))
         refusal = _refusal(job.prompt) or job.model.unknown
         if refusal is not None:
             try:  # Slack may refuse an ephemeral (the author left the channel): still refused

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.conversations.history import KEEP_MESSAGES, PAGE_SIZE
+from bot.conversations.service import ABOUT_THE_THREAD
 from db.models import Conversation, Message
 from tests.fakes import FakeOpenAI, FakeReply, FakeSlackAPI
 from tests.handlers.test_conversations import reply_text
@@ -250,3 +251,16 @@ def test_edits_and_deletions_reach_messages_read_from_the_thread(
     with sessions() as session:
         count = session.scalar(select(func.count()).select_from(Message))
     assert count == 6  # root, fixed, two mentions, two answers
+
+
+def test_a_mention_alone_in_a_peoples_thread_asks_about_the_thread(
+    app: SlackAppHarness, slack: FakeSlackAPI, model: FakeOpenAI
+) -> None:
+    people(slack)
+    root = peoples_thread(slack)
+    model.enqueue(FakeReply(text="A failed deploy."))
+    app.mention("", user="U0002", thread_ts=root)
+    app.wait_idle()
+    assert contents(model)[0] == "Ada Lovelace: The deploy of 4.2 failed at 02:00."
+    assert contents(model)[-1] == f"Grace Hopper: {ABOUT_THE_THREAD}"
+    assert reply_text(slack) == "A failed deploy."
