@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -27,6 +28,7 @@ from bot.conversations.slack_messages import parse_message
 from bot.conversations.turn import Author, History, IncomingMessage, storable
 from bot.members.directory import UserDirectory
 from db import queries
+from db.models import utcnow
 from db.turns import Work
 
 log = logging.getLogger(__name__)
@@ -129,11 +131,14 @@ class ThreadHistory:
         *,
         users: UserDirectory,
         keep: int = KEEP_MESSAGES,
+        retention: timedelta | None = None,
     ) -> None:
         self._sessions = sessions
         self._source = source
         self._users = users
         self._keep = keep
+        # RETENTION_DAYS: what the purge would remove is not read in again.
+        self._retention = retention
 
     def read(self, work: Work) -> HistoryRead:
         """Read and store the thread of the turn `work`, before its message; with no
@@ -169,6 +174,9 @@ class ThreadHistory:
         the latest others, `keep` in all."""
         seen: set[str] = set()
         kept: list[IncomingMessage] = []
+        oldest = 0.0
+        if self._retention is not None:
+            oldest = (utcnow() - self._retention).timestamp()
         for raw in pages.messages:
             message = parse_message(
                 raw,
@@ -182,6 +190,8 @@ class ThreadHistory:
                 continue
             if work.slack_ts is not None and message.ts > work.slack_ts:
                 continue  # came after the mention: its event stores it
+            if float(message.ts) < oldest:
+                continue  # older than RETENTION_DAYS
             seen.add(message.ts)
             kept.append(message)
         kept.sort(key=lambda message: message.ts)

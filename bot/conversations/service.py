@@ -101,6 +101,7 @@ class ConversationService:
         budgets: BudgetGate | None = None,
         metrics: Metrics | None = None,
         threads: ThreadSource | None = None,
+        retention: timedelta | None = None,
     ) -> None:
         self._sessions = sessions
         self._models = models
@@ -111,7 +112,9 @@ class ConversationService:
             sessions, users=users, system_prompt=system_prompt, max_tokens=max_context_tokens
         )
         # Threads the bot is called into are read from Slack once (none without a source).
-        self._history = None if threads is None else ThreadHistory(sessions, threads, users=users)
+        self._history = None
+        if threads is not None:
+            self._history = ThreadHistory(sessions, threads, users=users, retention=retention)
         self._answerer = Answerer(chat_model)
         self._ledger = Ledger(
             sessions,

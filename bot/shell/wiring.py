@@ -289,6 +289,9 @@ def build_services(
         ),
         metrics=metrics,
         threads=threads,
+        retention=(
+            None if settings.retention_days is None else timedelta(days=settings.retention_days)
+        ),
     )
     turns = TurnPipeline(
         sessions,

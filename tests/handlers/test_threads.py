@@ -3,6 +3,9 @@ answers with it; whom it answers in each kind of thread; the thread's messages a
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -264,3 +267,15 @@ def test_a_mention_alone_in_a_peoples_thread_asks_about_the_thread(
     assert contents(model)[0] == "Ada Lovelace: The deploy of 4.2 failed at 02:00."
     assert contents(model)[-1] == f"Grace Hopper: {ABOUT_THE_THREAD}"
     assert reply_text(slack) == "A failed deploy."
+
+
+def test_messages_older_than_retention_days_are_not_read_in(
+    make_app: Callable[..., SlackAppHarness], slack: FakeSlackAPI, model: FakeOpenAI
+) -> None:
+    app = make_app(retention_days=30)
+    now = time.time()
+    root = slack.add_message(CHANNEL, "an old message", ts="1600000000.000100")["ts"]
+    slack.add_message(CHANNEL, "a recent message", ts=f"{now - 60:.6f}", thread_ts=root)
+    app.mention("summarize", thread_ts=root, ts=f"{now:.6f}")
+    app.wait_idle()
+    assert contents(model) == ["a recent message", "summarize"]
