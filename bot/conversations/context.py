@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -123,6 +124,8 @@ class ContextReader:
         self._users = users
         self._system_prompt = system_prompt
         self._max_tokens = max_tokens
+        # Names of a thread's authors looked up at once (a few threads, shared by every turn).
+        self._lookups = ThreadPoolExecutor(max_workers=8, thread_name_prefix="switchboard-names")
 
     def for_turn(self, job: TurnJob) -> Context:
         """The thread up to the turn's message, that message as it is to be asked."""
@@ -144,6 +147,15 @@ class ContextReader:
         return Context(messages, first_question=len(history) == 1)
 
     def _names(self, team_id: str, slack_user_ids: set[str]) -> dict[str, str]:
-        """The name of each author, read from Slack when unknown or stale (outside any
-        transaction; kept a minute in memory, a quarter of an hour in the database)."""
-        return {uid: self._users.member(team_id, uid).name for uid in sorted(slack_user_ids)}
+        """The name of each person who wrote, read from Slack when unknown or stale (outside
+        any transaction; kept a minute in memory, a quarter of an hour in the database).
+
+        Several at once: a thread read from Slack brings authors whose names are not known
+        yet, one `users.info` each. Apps posting without a bot user (their id a bot id, `B…`)
+        have no profile to read: they keep the name their messages showed.
+        """
+        people = sorted(uid for uid in slack_user_ids if not uid.startswith("B"))
+        if len(people) <= 1:
+            return {uid: self._users.member(team_id, uid).name for uid in people}
+        members = self._lookups.map(lambda uid: self._users.member(team_id, uid), people)
+        return {uid: member.name for uid, member in zip(people, members, strict=True)}
