@@ -88,7 +88,11 @@ class Conversation(Base):
     """One Slack thread."""
 
     __tablename__ = "conversations"
-    __table_args__ = (UniqueConstraint("team_id", "channel_id", "thread_ts"),)
+    __table_args__ = (
+        UniqueConstraint("team_id", "channel_id", "thread_ts"),
+        CheckConstraint("origin IN ('dm', 'mention', 'called_in')", name="origin"),
+        CheckConstraint("history IN ('complete', 'needed', 'read', 'unreadable')", name="history"),
+    )
 
     id: Mapped[intpk]
     uuid: Mapped[public_uuid]
@@ -98,6 +102,10 @@ class Conversation(Base):
     title: Mapped[str] = mapped_column(String(255), default="")
     default_model: Mapped[model_name]
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # How the bot came in, which decides whom it answers (`bot.conversations.turn.Origin`).
+    origin: Mapped[str] = mapped_column(String(16), server_default="mention")
+    # Whether the thread's earlier messages are stored (`bot.conversations.turn.History`).
+    history: Mapped[str] = mapped_column(String(16), server_default="complete")
     created_at: Mapped[created]
     updated_at: Mapped[updated]
 

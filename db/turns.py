@@ -186,6 +186,8 @@ class Work(NamedTuple):
     thread_ts: str
     default_model: str
     stored_at: datetime
+    origin: str  # `bot.conversations.turn.Origin`
+    history: str  # `bot.conversations.turn.History`
 
 
 _WORK = (
@@ -202,6 +204,8 @@ _WORK = (
         Conversation.thread_ts,
         Conversation.default_model,
         Turn.created_at,
+        Conversation.origin,
+        Conversation.history,
     )
     .join(Message, Message.id == Turn.message_id)
     .join(Conversation, Conversation.id == Turn.conversation_id)

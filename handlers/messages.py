@@ -1,22 +1,19 @@
-"""Mentions, DMs and thread replies: each is stored as a turn before Slack is acknowledged."""
+"""Mentions, DMs and thread messages: each is stored before Slack is acknowledged, with a turn
+when the bot answers it (the rule is the service's: `bot/conversations/intake.py`)."""
 
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from slack_bolt import App, BoltContext
 
 from bot.conversations.retention import SlackMessageRef
-from bot.conversations.service import IncomingMessage
-from bot.files.kinds import parse_files
+from bot.conversations.service import Author, IncomingMessage
+from bot.conversations.slack_messages import parse_message
 from bot.shell.services import Services
 
 log = logging.getLogger(__name__)
-
-# Plain messages, thread replies also sent to the channel, and messages with files attached.
-ANSWERED_SUBTYPES = (None, "thread_broadcast", "file_share")
 
 
 def register(app: App, services: Services) -> None:
@@ -29,7 +26,7 @@ def register(app: App, services: Services) -> None:
 
     def handle_app_mention(event: dict[str, Any], context: BoltContext) -> None:
         message = incoming_message(event, context)
-        if message is not None:
+        if message is not None and message.author is not Author.SELF:
             # Mentions sometimes come without their files: the message event brings them.
             follow = not message.files and not message.is_dm
             services.turns.accept(message, files_may_follow=follow)
@@ -38,12 +35,10 @@ def register(app: App, services: Services) -> None:
         if event.get("subtype") in ("message_changed", "message_deleted"):
             handle_change(event, context)
             return
-        if event.get("subtype") not in ANSWERED_SUBTYPES or event.get("bot_id"):
-            return  # joins, bots (ourselves included)
         message = incoming_message(event, context)
-        if message is None:
-            return
-        if message.mentions_bot and not message.is_dm:
+        if message is None or message.author is Author.SELF:
+            return  # joins and other system messages, and the bot's own replies
+        if message.mentions_bot and not message.is_dm and message.author is Author.PERSON:
             # The app_mention event for the same message answers it; this one may bring the
             # files that event lacked (stored once with the message, answered once).
             if message.files:
@@ -75,33 +70,13 @@ def register(app: App, services: Services) -> None:
 
 
 def incoming_message(event: dict[str, Any], context: BoltContext) -> IncomingMessage | None:
-    """The service's view of a Slack message event; None when it is not a person's message."""
-    user, channel, ts = event.get("user"), event.get("channel"), event.get("ts")
-    if not (isinstance(user, str) and user and channel and ts):
-        # Workflow, system and some bot messages come without a user, channel or ts.
-        log.debug("ignoring a %s event without user, channel or ts", event.get("type"))
-        return None
-    text = event.get("text") or ""
-    bot_user_id = context.bot_user_id
-    return IncomingMessage(
+    """The service's view of a Slack message event; None when there is nothing to keep."""
+    return parse_message(
+        event,
         team_id=context.team_id or event.get("team") or "",
-        channel_id=str(channel),
-        user_id=user,
-        text=text if isinstance(text, str) else "",
-        ts=str(ts),
-        thread_ts=event.get("thread_ts"),
-        is_dm=event.get("channel_type") == "im",
-        mentions_bot=mentions(text, bot_user_id),
-        bot_user_id=bot_user_id,
-        files=parse_files(event.get("files")),
+        bot_user_id=context.bot_user_id,
+        bot_id=context.bot_id,
     )
-
-
-def mentions(text: Any, user_id: str | None) -> bool:
-    """Whether `text` mentions `user_id` (`<@U123>` or `<@U123|name>`, not `<@U1234>`)."""
-    if not user_id or not isinstance(text, str):
-        return False
-    return re.search(rf"<@{re.escape(user_id)}(?:\|[^>]*)?>", text) is not None
 
 
 def changed_message(

@@ -124,7 +124,8 @@ class SlackRequests:
         self, event: dict[str, Any], *, team_id: str = TEAM, retry_num: int | None = None,
         event_id: str | None = None, **post: Any,
     ) -> HttpResult:  # fmt: skip
-        """Deliver an Events API callback."""
+        """Deliver an Events API callback (the fake Slack keeps the messages it carries)."""
+        self._keep(event)
         envelope = {
             "token": "unused",
             "team_id": team_id,
@@ -159,6 +160,21 @@ class SlackRequests:
                 break
             result = self.event(event, event_id=event_id, retry_num=retry, **kwargs)
         return result
+
+    def _keep(self, event: dict[str, Any]) -> None:
+        """What Slack shows after this event: a message posted, edited or deleted."""
+        channel = str(event.get("channel") or "")
+        if event.get("type") not in ("message", "app_mention") or not channel:
+            return
+        subtype = event.get("subtype")
+        if subtype == "message_deleted":
+            self.slack.threads.remove(channel, str(event.get("deleted_ts") or ""))
+        elif subtype == "message_changed" and isinstance(event.get("message"), dict):
+            changed = event["message"]
+            self.slack.threads.update(channel, str(changed.get("ts")), text=changed.get("text"))
+        elif event.get("ts"):
+            kept = {k: v for k, v in event.items() if k != "event_ts"}
+            self.slack.threads.add(channel, kept | {"type": "message"})
 
     def message_event(
         self, text: str, *, user: str = "U0001", channel: str = "C0001", ts: str | None = None,

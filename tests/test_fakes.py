@@ -15,6 +15,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from tests.fakes import FakeOpenAI, FakeReply, FakeSlackAPI
+from tests.fakes.slack_oauth import FakeWorkspace
 
 
 @pytest.fixture
@@ -391,3 +392,63 @@ def test_slack_refuses_task_cards_of_another_shape(client: WebClient, slack: Fak
         {"type": "task_update", "id": "t1", "title": "lookup", "status": "complete"},
     ])  # fmt: skip
     assert [c["status"] for c in slack.task_updates()] == ["in_progress", "complete"]
+
+
+def test_conversations_replies_pages_a_thread_as_slack_does(
+    client: WebClient, slack: FakeSlackAPI
+) -> None:
+    root = slack.add_message("C1", "parent")["ts"]
+    replies = [slack.add_message("C1", f"reply {n}", thread_ts=root)["ts"] for n in range(5)]
+    slack.add_message("C1", "another thread's", thread_ts=slack.add_message("C1", "x")["ts"])
+
+    first = client.conversations_replies(channel="C1", ts=root, limit=3)
+    assert [m["text"] for m in first["messages"]] == ["parent", "reply 0", "reply 1"]
+    assert first["has_more"] is True
+    cursor = first["response_metadata"]["next_cursor"]
+    second = client.conversations_replies(channel="C1", ts=root, limit=3, cursor=cursor)
+    assert [m["text"] for m in second["messages"]] == ["parent", "reply 2", "reply 3"]
+    cursor = second["response_metadata"]["next_cursor"]
+    last = client.conversations_replies(channel="C1", ts=replies[1], limit=3, cursor=cursor)
+    assert [m["text"] for m in last["messages"]] == ["parent", "reply 4"]
+    assert (last["has_more"], last["response_metadata"]["next_cursor"]) == (False, "")
+
+    before = client.conversations_replies(channel="C1", ts=root, latest=replies[2])
+    assert [m["text"] for m in before["messages"]] == ["parent", "reply 0", "reply 1"]
+    upto = client.conversations_replies(channel="C1", ts=root, latest=replies[2], inclusive=True)
+    assert upto["messages"][-1]["text"] == "reply 2"
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        ({"channel": "C404", "ts": "1.000100"}, "channel_not_found"),
+        ({"channel": "C1", "ts": "9.000100"}, "thread_not_found"),
+        ({"channel": "C1", "ts": "ROOT", "cursor": "bm90LWEtY3Vyc29y"}, "invalid_cursor"),
+        ({"channel": "C1", "ts": "ROOT", "latest": "soon"}, "invalid_ts_latest"),
+    ],
+)
+def test_conversations_replies_errors(
+    client: WebClient, slack: FakeSlackAPI, args: dict[str, str], error: str
+) -> None:
+    root = slack.add_message("C1", "parent")["ts"]
+    args = {key: root if value == "ROOT" else value for key, value in args.items()}
+    with pytest.raises(SlackApiError) as err:
+        client.api_call("conversations.replies", params=args)
+    assert err.value.response["error"] == error
+
+
+def test_conversations_replies_rate_limits_and_tokens(
+    client: WebClient, slack: FakeSlackAPI
+) -> None:
+    root = slack.add_message("C1", "parent")["ts"]
+    slack.fail("conversations.replies", "ratelimited", status=429, retry_after=7, times=1)
+    with pytest.raises(SlackApiError) as err:
+        client.conversations_replies(channel="C1", ts=root)
+    assert err.value.response.status_code == 429
+    assert err.value.response.headers["Retry-After"] == "7"
+    assert client.conversations_replies(channel="C1", ts=root)["ok"]
+
+    slack.oauth.add_token("xoxb-other", FakeWorkspace(team_id="T2", bot_user_id="UBOT2"))
+    with pytest.raises(SlackApiError) as err:
+        client.conversations_replies(channel="C1", ts=root)
+    assert err.value.response["error"] == "invalid_auth"

@@ -114,9 +114,16 @@ class Answerer:
         self._tools = tools
 
     def answer(
-        self, job: TurnJob, context: Context, sink: ReplySink, *, tools: bool = True
+        self,
+        job: TurnJob,
+        context: Context,
+        sink: ReplySink,
+        *,
+        tools: bool = True,
+        note: str | None = None,
     ) -> Answer:
-        """Call the model with no transaction open and stream its answer into `sink`."""
+        """Call the model with no transaction open and stream its answer into `sink`; a
+        `note` (one line about what the model was not shown) ends the reply."""
         sink.waiting()
         answer = Answer(asked=job.choice.model)
         if context.notes:
@@ -126,6 +133,8 @@ class Answerer:
             self._loop(answer, context, sink, self._tools)
         else:
             self._call(answer, context, sink, context.messages)
+        if note and answer.error is None and answer.text:
+            sink.write(f"\n\n_{note}_")  # in the reply, not in the stored answer
         answer.elapsed = time.monotonic() - answer.started
         if answer.error is None and not answer.text:
             answer.error = ModelError(

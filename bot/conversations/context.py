@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -236,19 +237,31 @@ class ContextReader:
         self._system_prompt = system_prompt
         self._max_tokens = max_tokens
         self._files = files
+        # Names of a thread's authors looked up at once (a few threads, shared by every turn).
+        self._lookups = ThreadPoolExecutor(max_workers=8, thread_name_prefix="switchboard-names")
 
     def for_turn(self, job: TurnJob, shared: Sequence[FileRow] = ()) -> Context:
         """The thread up to the turn's message, that message as it is to be asked, with the
         files `shared` in it (as `FileService.shared` read them)."""
         work = job.work
-        if work.slack_user_id:  # refreshes the name the model sees, when it is stale
-            self._users.member(work.team_id, work.slack_user_id)
         with self._sessions() as session:
-            said = queries.thread_history(session, work.conversation_id, upto=work.message_id)
+            said = queries.thread_history(
+                session,
+                work.conversation_id,
+                upto=work.message_id,
+                upto_ts=work.slack_ts or "",
+            )
+        names = self._names(work.team_id, {s.slack_user_id for s in said if s.slack_user_id})
         rows = list(shared)
         attached = by_message(rows)
         history = [
-            Turn(s.role, s.content, s.author, attached.get(s.message_id or 0, ())) for s in said
+            Turn(
+                s.role,
+                s.content,
+                names.get(s.slack_user_id or "", s.author),
+                attached.get(s.message_id or 0, ()),
+            )
+            for s in said
         ]
         if history and history[-1].role == "user":
             last = history[-1]
@@ -267,3 +280,17 @@ class ContextReader:
     def _image_url(self, row: FileRow) -> str | None:
         image = self._files.image(row) if self._files is not None else None
         return image.data_url if image is not None else None
+
+    def _names(self, team_id: str, slack_user_ids: set[str]) -> dict[str, str]:
+        """The name of each person who wrote, read from Slack when unknown or stale (outside
+        any transaction; kept a minute in memory, a quarter of an hour in the database).
+
+        Several at once: a thread read from Slack brings authors whose names are not known
+        yet, one `users.info` each. Apps posting without a bot user (their id a bot id, `B…`)
+        have no profile to read: they keep the name their messages showed.
+        """
+        people = sorted(uid for uid in slack_user_ids if not uid.startswith("B"))
+        if len(people) <= 1:
+            return {uid: self._users.member(team_id, uid).name for uid in people}
+        members = self._lookups.map(lambda uid: self._users.member(team_id, uid), people)
+        return {uid: member.name for uid, member in zip(people, members, strict=True)}

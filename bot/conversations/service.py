@@ -8,6 +8,7 @@ record (`ledger.py`), the model call streamed into the reply (`answering.py`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -17,13 +18,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.budgets.gate import BudgetGate, Limit
 from bot.conversations.answering import Answerer
 from bot.conversations.context import ContextReader
+from bot.conversations.history import ThreadHistory, ThreadSource
 from bot.conversations.intake import Intake
 from bot.conversations.ledger import Ledger
 from bot.conversations.tooling import ToolRunner
 from bot.conversations.turn import (
     Accepted,
     AcceptStatus,
+    Author,
+    History,
     IncomingMessage,
+    Origin,
     ReplySink,
     ReplyTarget,
     SinkFactory,
@@ -49,6 +54,7 @@ __all__ = [
     "MAX_PROMPT_CHARS",
     "AcceptStatus",
     "Accepted",
+    "Author",
     "ConversationService",
     "IncomingMessage",
     "ReplySink",
@@ -64,7 +70,11 @@ log = logging.getLogger(__name__)
 
 MAX_PROMPT_CHARS = 40_000
 INTERRUPTED_NOTE = "_(Interrupted: I am answering again below.)_"
-READING_STATUS = "is reading the files…"
+FILES_STATUS = "is reading the files…"
+# What a mention with no words asks in a thread the bot was called into.
+ABOUT_THE_THREAD = "What is this thread about, and what would help here?"
+# The thread status while a thread the bot was called into is read from Slack.
+THREAD_STATUS = "is reading the thread…"
 # What each end of a turn writes in `turns.outcome`.
 _ENDINGS: dict[TurnStatus, Ending] = {
     TurnStatus.ANSWERED: "answered",
@@ -95,6 +105,8 @@ class ConversationService:
         metrics: Metrics | None = None,
         files: FileService | None = None,
         tools: ToolRunner | None = None,
+        threads: ThreadSource | None = None,
+        retention: timedelta | None = None,
     ) -> None:
         self._sessions = sessions
         self._models = models
@@ -111,6 +123,10 @@ class ConversationService:
         )
         self._answerer = Answerer(chat_model, tools)
         self._has_tools = tools is not None
+        # Threads the bot is called into are read from Slack once (none without a source).
+        self._history = None
+        if threads is not None:
+            self._history = ThreadHistory(sessions, threads, users=users, retention=retention)
         self._ledger = Ledger(
             sessions,
             provider=chat_model.provider,
@@ -161,6 +177,9 @@ class ConversationService:
             return self._excuse(job, sink, note, TurnStatus.FAILED)
 
         job = job.asked(self._models.for_words(job.choice, job.work.text))
+        if not job.prompt and job.work.origin == Origin.CALLED_IN:
+            # "@Switchboard" alone in a people's thread: a question about the thread.
+            job = job.asked(dataclasses.replace(job.model, prompt=ABOUT_THE_THREAD))
         files = self._files
         work = job.work
         shared = files.shared(work.conversation_id, upto=work.message_id) if files else []
@@ -176,10 +195,16 @@ class ConversationService:
         if job.model.sets_default is not None:
             return self._set_conversation_model(job, sink, job.model.sets_default)
 
+        unread: str | None = None  # why the thread could not be read, if it could not
+        if job.work.history == History.NEEDED and self._history is not None:
+            sink.waiting(THREAD_STATUS)
+            unread = self._history.read(job.work).note
+            if files is not None:  # the files of the messages just read
+                shared = files.shared(work.conversation_id, upto=work.message_id)
         if files is not None and any(row.state == "pending" for row in shared):
             # Downloads and extraction happen here, in the turn's worker, after the ack; they
             # may take seconds, so the thread shows what is going on.
-            sink.waiting(READING_STATUS)
+            sink.waiting(FILES_STATUS)
             shared = files.read_pending(shared)
         context = self._context.for_turn(job, shared)
         limits: tuple[Limit, ...] = ()
@@ -194,7 +219,9 @@ class ConversationService:
                     detail="not answered: over budget", private=admission.private,
                 )  # fmt: skip
             limits = admission.limits
-        answer = self._answerer.answer(job, context, sink, tools=self._tools_allowed(job))
+        answer = self._answerer.answer(
+            job, context, sink, tools=self._tools_allowed(job), note=unread
+        )
         ok = answer.error is None and answer.delivered
         status = TurnStatus.ANSWERED if ok else TurnStatus.FAILED
         response_id = self._ledger.record(job, answer, outcome=_ENDINGS[status], limits=limits)

@@ -31,13 +31,38 @@ def storable(text: str) -> str:
     return text.replace("\x00", "")
 
 
+class Author(StrEnum):
+    """Who wrote a Slack message."""
+
+    PERSON = "person"
+    APP = "app"  # another app or integration: kept as context, never answered
+    SELF = "self"  # this bot
+
+
+class Origin(StrEnum):
+    """How the bot came into a conversation (`conversations.origin`): who it answers there."""
+
+    DM = "dm"  # a DM with the bot: every message
+    MENTION = "mention"  # a channel thread that began with a message to the bot
+    CALLED_IN = "called_in"  # mentioned in a thread people had started: only its mentions
+
+
+class History(StrEnum):
+    """Whether a conversation holds its thread's earlier messages (`conversations.history`)."""
+
+    COMPLETE = "complete"  # the bot was there from the start: every message came as an event
+    NEEDED = "needed"  # called into a thread: read it from Slack before answering
+    READ = "read"  # read from Slack once; never again
+    UNREADABLE = "unreadable"  # Slack refused for good (no access, no such thread)
+
+
 @dataclass(frozen=True)
 class IncomingMessage:
-    """A message someone wrote where the bot may answer."""
+    """A Slack message where the bot may answer, or that it keeps as a thread's context."""
 
     team_id: str
     channel_id: str
-    user_id: str
+    user_id: str  # the person, or for an app its bot user (else its bot id)
     text: str
     ts: str
     thread_ts: str | None = None
@@ -45,6 +70,11 @@ class IncomingMessage:
     mentions_bot: bool = False
     bot_user_id: str | None = None
     files: tuple[SlackFile, ...] = ()  # the files shared with it (read in the turn's worker)
+    # Mentions someone else (a person, a user group, @here/@channel).
+    mentions_others: bool = False
+    author: Author = Author.PERSON
+    # The name an app's message shows (people's names come from their profiles).
+    author_name: str | None = None
 
     @property
     def conversation_ts(self) -> str:
@@ -56,6 +86,7 @@ class AcceptStatus(StrEnum):
     """What `accept` did with a message."""
 
     QUEUED = "queued"  # stored, its turn waits to be claimed
+    STORED = "stored"  # stored as context of its thread, not answered
     DUPLICATE = "duplicate"  # stored before (a retried or doubly delivered event)
     IGNORED = "ignored"  # not for the bot
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 import handlers
 from bot.budgets.commands import BudgetService
 from bot.budgets.gate import BudgetGate, Notifier
+from bot.conversations.history import ThreadSource
 from bot.conversations.pipeline import TurnPipeline
 from bot.conversations.retention import DailyPurge, RetentionService
 from bot.conversations.service import ConversationService, SinkFactory
@@ -51,6 +52,7 @@ from bot.slack.files import SlackFileAccess
 from bot.slack.notices import SlackNotices
 from bot.slack.profiles import SlackProfiles
 from bot.slack.reply import SlackReplies
+from bot.slack.threads import SlackThreads
 from bot.tools.results import Outcome, ToolResult
 from bot.tools.servers import ToolServers
 from bot.usage.reports import UsageService
@@ -188,6 +190,7 @@ def create_runtime(
         sessions=sessions,
         chat_model=chat_model,
         profiles=SlackProfiles(client_for),
+        threads=SlackThreads(client_for),
         replies=replies,
         notifier=SlackNotices(client_for),
         answer=answer,
@@ -290,6 +293,7 @@ def build_services(
     installs: DatabaseInstallationStore | None = None,
     files: FileService | None = None,
     toolbox: Toolbox | None = None,
+    threads: ThreadSource | None = None,
 ) -> Services:
     """Wire the services together."""
     metrics = metrics or Metrics()
@@ -320,6 +324,10 @@ def build_services(
         metrics=metrics,
         files=files,
         tools=tools,
+        threads=threads,
+        retention=(
+            None if settings.retention_days is None else timedelta(days=settings.retention_days)
+        ),
     )
     turns = TurnPipeline(
         sessions,

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from ._server import BaseHandler, LoopbackServer, parse_multipart
 from .slack_oauth import FakeSlackOAuth
+from .slack_threads import FakeThreads
 
 Payload = dict[str, Any]
 Responder = Payload | Callable[[Payload], Payload]
@@ -175,6 +176,9 @@ class FakeSlackAPI(LoopbackServer):
         # Installs into many workspaces; once one is added, tokens are checked on every call.
         self.oauth = FakeSlackOAuth()
         self.files: dict[str, HostedFile] = {}
+        # Every channel's messages: those the harness delivers as events, the bot's own, and
+        # those a test seeds; `conversations.replies` reads them back.
+        self.threads = FakeThreads()
 
     # ----- configuration -------------------------------------------------------------------
 
@@ -297,6 +301,16 @@ class FakeSlackAPI(LoopbackServer):
         """Make every call to `method` sleep `seconds` before answering (0 removes the delay)."""
         with self._lock:
             self._delays[method] = seconds
+
+    def add_message(
+        self, channel: str, text: str, *, user: str = "U0001", ts: str | None = None,
+        thread_ts: str | None = None, **fields: Any,
+    ) -> Payload:  # fmt: skip
+        """A message already in `channel` (as if written before the bot looked); it."""
+        message = {"type": "message", "user": user, "text": text, "ts": ts or self.next_ts()}
+        if thread_ts is not None:
+            message["thread_ts"] = thread_ts
+        return self.threads.add(channel, message | fields)
 
     def respond(self, method: str, payload: Responder) -> None:
         """Override the answer for `method` with a dict or a function of the call's args."""
@@ -535,13 +549,22 @@ class FakeSlackAPI(LoopbackServer):
             for key in ("text", "blocks", "thread_ts", "metadata"):
                 if args.get(key) is not None:
                     message[key] = decode_json_value(args[key])
+            self._keep_bot_message(method, str(channel), message, args)
             extra = {"text": args.get("text", "")} if method == "chat.update" else {}
             return {"channel": channel, "ts": ts, "message": message, **extra}
         if method == "chat.postEphemeral":
             return {"message_ts": self.next_ts()}
         if method == "chat.startStream":
-            return {"channel": channel, "ts": self.next_ts()}
+            ts = self.next_ts()
+            started = {"user": self.bot_user_id, "bot_id": self.bot_id, "ts": ts, "text": ""}
+            self.threads.add(str(channel), started | {"thread_ts": args.get("thread_ts")})
+            self.threads.append_text(str(channel), ts, _stream_text(args))
+            return {"channel": channel, "ts": ts}
         if method in ("chat.delete", "chat.appendStream"):
+            if method == "chat.delete":
+                self.threads.remove(str(channel), str(args.get("ts")))
+            else:
+                self.threads.append_text(str(channel), str(args.get("ts")), _stream_text(args))
             return {"channel": channel, "ts": args.get("ts")}
         if method == "conversations.info":
             with self._lock:
@@ -559,7 +582,9 @@ class FakeSlackAPI(LoopbackServer):
             if hosted is None or hosted.deleted:
                 return {"ok": False, "error": "file_not_found"}
             return {"file": dict(hosted.info), "comments": [], "response_metadata": {}}
-        if method in ("conversations.replies", "conversations.history"):
+        if method == "conversations.replies":
+            return self.threads.replies(args)
+        if method == "conversations.history":
             return {"messages": [], "has_more": False, "response_metadata": {"next_cursor": ""}}
         if method == "files.getUploadURLExternal":
             file_id = f"F{next(self._ids):08d}"
@@ -584,6 +609,24 @@ class FakeSlackAPI(LoopbackServer):
             view = decode_json_value(args.get("view")) or {}
             return {"view": {"id": f"V{next(self._ids):08d}", **view}}
         return {}
+
+    def _keep_bot_message(self, method: str, channel: str, message: Payload, args: Payload) -> None:
+        """Keep what the bot posts, streams or edits, for `conversations.replies`."""
+        if method == "chat.postMessage":
+            self.threads.add(channel, message)
+        elif method == "chat.stopStream":
+            self.threads.append_text(channel, str(message["ts"]), _stream_text(args))
+        elif args.get("text") is not None:
+            self.threads.update(channel, str(message["ts"]), text=str(args["text"]))
+
+
+def _stream_text(args: Payload) -> str:
+    """The markdown text a chat.*Stream call carries, in markdown_text and in chunks."""
+    parts = [str(args.get("markdown_text") or "")]
+    for chunk in decode_json_value(args.get("chunks")) or []:
+        if isinstance(chunk, dict) and chunk.get("type") == "markdown_text":
+            parts.append(str(chunk.get("text") or ""))
+    return "".join(parts)
 
 
 class _SlackHandler(BaseHandler):

@@ -573,11 +573,14 @@ def test_a_mention_of_another_user_whose_id_starts_like_the_bots_is_not_one(
     model.enqueue(FakeReply(text="Started."), FakeReply(text="I think so too."))
     root = app.mention("let us talk")
     app.wait_idle()
-    # In the bot's thread, a message mentioning someone else (<@UBOTX>) is a follow-up, not a
-    # mention of the bot whose app_mention event would answer it: it must not be dropped.
+    # In the bot's thread, a message mentioning someone else (<@UBOTX>) is addressed to them,
+    # not to the bot: it is kept as context, not answered (and not taken for a mention of the
+    # bot, whose app_mention event would answer it).
     app.say(f"<@{BOT_USER}X> what do you think?", thread_ts=root)
     app.wait_idle()
+    assert len(model.completions()) == 1
+    app.say("and you, bot?", thread_ts=root)
+    app.wait_idle()
     assert len(model.completions()) == 2
-    assert (
-        model.completions()[-1]["messages"][-1]["content"] == f"<@{BOT_USER}X> what do you think?"
-    )
+    contents = [m["content"] for m in model.completions()[-1]["messages"]]
+    assert contents[-2:] == [f"<@{BOT_USER}X> what do you think?", "and you, bot?"]

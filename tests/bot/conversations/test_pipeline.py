@@ -7,6 +7,7 @@ refused by the fake Web API.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
 
+from bot.conversations.history import KEEP_MESSAGES
 from bot.conversations.pipeline import STOPPED_NOTE
 from bot.conversations.service import INTERRUPTED_NOTE
 from db.engine import make_engine
@@ -227,6 +229,42 @@ def test_the_other_process_takes_over_a_turn_after_the_lease_runs_out(
     wait_until(lambda: count(db, Turn, Turn.state == "done"), what="the turn to be taken over")
     one_answer(db)
     assert INTERRUPTED_NOTE in stops_of(slack, old_stream)
+
+
+def test_a_thread_read_killed_midway_is_read_again_and_stored_once(
+    bots: Callable[..., BotProcess], slack: FakeSlackAPI, model: FakeOpenAI, db: Engine
+) -> None:
+    root = slack.add_message("C0001", "message 0")["ts"]
+    for number in range(1, 250):
+        slack.add_message("C0001", f"message {number}", thread_ts=root)
+    # The first page is answered, the second hangs: the process is killed in the middle.
+    hung = threading.Event()
+
+    def second_page_hangs(args: dict[str, Any]) -> dict[str, Any]:
+        if not args.get("cursor"):
+            return slack.threads.replies(args)
+        hung.set()
+        slack.sleep(30)
+        return {"ok": False, "error": "fatal_error"}
+
+    slack.respond("conversations.replies", second_page_hangs)
+    first = bots(TURN_LEASE_SECONDS="1.5")
+    first.mention("summarize this", thread_ts=root)
+    assert hung.wait(20)
+    first.kill()
+
+    slack.respond("conversations.replies", slack.threads.replies)
+    model.enqueue(FakeReply(text="A summary."))
+    second = bots(TURN_LEASE_SECONDS="1.5")
+    second.say("a reply meanwhile", thread_ts=root)  # kept as context, from its event
+    wait_until(lambda: count(db, Turn, Turn.state == "done"), what="the turn to be answered")
+    one_answer(db)
+    with db.connect() as connection:
+        stamps = list(connection.scalars(select(Message.slack_ts)))
+    # The thread's first and latest messages, the mention, the reply meanwhile, the answer.
+    assert len(stamps) == len(set(stamps)) == KEEP_MESSAGES + 3
+    said = [m["content"] for m in model.completions()[-1]["messages"]]
+    assert said[1] == "message 0" and said[-1] == "summarize this"
 
 
 # --- order and isolation -------------------------------------------------------------------
