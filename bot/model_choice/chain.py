@@ -7,6 +7,7 @@ and of a new conversation (`ModelChooser.default_for`), and says why (`Choice.le
 from __future__ import annotations
 
 import difflib
+import logging
 import re
 import threading
 import time
@@ -17,19 +18,23 @@ from sqlalchemy.orm import Session
 
 from db import model_defaults
 
+log = logging.getLogger(__name__)
+
 MAX_MODEL_NAME = 255
 _RETRY_AFTER_FAILURE = 30.0
 _INLINE = re.compile(r"^\s*\[([^\[\]\s]{1,255})\]\s*(.*)$", re.DOTALL)
 _THREAD_COMMAND = re.compile(r"^\s*model\s+(\S+)\s*$", re.IGNORECASE)
 
-# Where a model choice came from, most specific first (the /model issue's chain).
+# Where a model choice came from, most specific first (the /model issue's chain), in the words
+# members read: never a setting's name. "setting" is the operator's DEFAULT_MODEL, which to a
+# member is simply the workspace's default; "workspace" is one an admin chose with /model.
 LEVEL_LABELS = {
     "message": "an override on this message",
     "conversation": "this conversation's default",
     "channel": "this channel's default",
     "dm": "your default for DMs with me",
-    "workspace": "the workspace default",
-    "setting": "the DEFAULT_MODEL setting",
+    "workspace": "the workspace's default, chosen by an admin",
+    "setting": "the workspace's default model",
 }
 
 
@@ -52,9 +57,10 @@ class CatalogueUnavailable(RuntimeError):
     """The endpoint's model list could not be fetched and none is cached."""
 
 
+# Members read this; the log line beside it names the setting for the operator.
 _UNAVAILABLE = (
-    "I could not fetch the list of models from the model endpoint. "
-    "Try again in a minute, or ask an admin to set ALLOWED_MODELS."
+    "I could not get the list of models right now. Try again in a minute; if it keeps "
+    "happening, tell whoever runs Switchboard."
 )
 
 
@@ -139,6 +145,13 @@ class Catalogue:
         try:
             models = self._list_models()
         except Exception as exc:
+            # For the operator (members are told in plain words): name the setting that helps.
+            log.warning(
+                "could not fetch the model endpoint's list of models (%s: %s); ALLOWED_MODELS "
+                "lists the models people may choose without asking the endpoint",
+                type(exc).__name__,
+                exc,
+            )
             with self._lock:
                 self._failed_at = time.monotonic()
                 cached = self._cached
