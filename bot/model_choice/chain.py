@@ -213,6 +213,10 @@ class TurnModel:
     # `model NAME` in a thread: the model that becomes the conversation's default. Nothing is
     # asked of it; `choice` is that model, at the conversation's level.
     sets_default: str | None = None
+    # `model NAME` as a new message in a DM with the bot: it also becomes the person's DM
+    # default (in a DM each top-level message starts a conversation of its own, so a thread's
+    # default alone would be forgotten by the next message).
+    for_dms: bool = False
     # Why `model NAME` cannot be done (no such model, or no list of models to look it up in).
     unknown: str | None = None
 
@@ -257,11 +261,13 @@ class ModelChooser:
             return Choice(override, "message")
         return Choice(conversation_default, "conversation")
 
-    def for_words(self, stored: Choice, text: str) -> TurnModel:
+    def for_words(self, stored: Choice, text: str, *, starts_dm: bool = False) -> TurnModel:
         """What the message's own words make of `stored` (`for_turn`'s choice).
 
-        `model NAME` alone sets the conversation's default; a leading `[NAME]` naming a model
-        answers this message with it (`[WIP] …` is a prompt). Either beats a stored override.
+        `model NAME` alone sets the conversation's default, and when the message starts a
+        conversation in a DM with the bot (`starts_dm`), the person's DM default too; a leading
+        `[NAME]` naming a model answers this message with it (`[WIP] …` is a prompt). Either
+        beats a stored override.
         """
         new_default = parse_thread_command(text)
         if new_default is not None:
@@ -269,7 +275,8 @@ class ModelChooser:
                 model = self.catalogue.resolve(new_default)
             except (UnknownModel, CatalogueUnavailable) as exc:
                 return TurnModel(stored, text, unknown=str(exc))
-            return TurnModel(Choice(model, "conversation"), text, sets_default=model)
+            level = "dm" if starts_dm else "conversation"
+            return TurnModel(Choice(model, level), text, sets_default=model, for_dms=starts_dm)
         inline, prompt = self.catalogue.split_override(text)
         if inline is not None:
             return TurnModel(Choice(inline, "message"), prompt)

@@ -342,6 +342,39 @@ def test_model_in_a_thread_changes_that_thread_only_and_is_not_sent_to_the_model
     assert by_thread == {root: "gpt-4o", other: "gpt-4o-mini"}
 
 
+def test_model_at_the_top_of_a_dm_sets_the_persons_dm_model(
+    app: SlackAppHarness, slack: FakeSlackAPI, model: FakeOpenAI, sessions: sessionmaker[Session]
+) -> None:
+    dm = {"channel": "D0001", "channel_type": "im"}
+    command = app.say("model smart", **dm)  # a top-level DM message is a thread of its own
+    app.wait_idle()
+    assert model.completions() == []  # the command went to nobody
+    [said] = thread_notices(slack, command)
+    assert said.startswith("From now on, your DMs with me use `gpt-4o`.")
+    assert "answers in this thread" not in said and settings_named(said) == []
+    dump("dm_model_set", {"markdown_text": said})
+    assert defaults(sessions) == {("user", "U0001", "gpt-4o")}
+    assert (
+        "your default for DMs with me"
+        in run(app, channel="D0001", channel_name="directmessage")["text"]
+    )
+
+    app.say("next DM", **dm)  # a new conversation: it starts with the DM model
+    app.wait_idle()
+    app.say("a reply in that DM thread", thread_ts=command, **dm)
+    app.wait_idle()
+    app.say("model fast", thread_ts=command, **dm)  # a reply: that thread only
+    app.wait_idle()
+    assert any("`gpt-4o-mini` answers in this thread" in t for t in thread_notices(slack, command))
+    app.say("and now?", thread_ts=command, **dm)
+    app.say("someone else's DM", user="U0002", channel="D0002", channel_type="im")
+    app.wait_idle()
+    app.say("another DM", **dm)
+    app.wait_idle()
+    assert defaults(sessions) == {("user", "U0001", "gpt-4o")}
+    assert models_used(sessions) == ["gpt-4o", "gpt-4o", "gpt-4o-mini", "gpt-4o-mini", "gpt-4o"]
+
+
 def test_model_name_prompt_posts_the_prompt_and_answers_it_once_with_that_model(
     app: SlackAppHarness, slack: FakeSlackAPI, model: FakeOpenAI, sessions: sessionmaker[Session]
 ) -> None:

@@ -241,6 +241,13 @@ def test_a_message_s_own_words_choose_its_model_before_the_stored_choice(
         Choice("gpt-4o-mini", "conversation"),
         "gpt-4o-mini",
     )
+    assert not command.for_dms
+    top_of_dm = chooser.for_words(stored, "model fast", starts_dm=True)
+    assert (top_of_dm.choice, top_of_dm.sets_default, top_of_dm.for_dms) == (
+        Choice("gpt-4o-mini", "dm"),
+        "gpt-4o-mini",
+        True,
+    )
     unknown = chooser.for_words(stored, "model nonesuch")
     assert unknown.sets_default is None and unknown.unknown is not None
     assert "nonesuch" in unknown.unknown
