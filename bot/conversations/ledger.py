@@ -87,6 +87,7 @@ class Ledger:
             member=work.slack_user_id,
             prompt_tokens=context.prompt_tokens,
             price=price,
+            conversation_id=work.conversation_id,
         )
 
     def response(self, job: TurnJob, answer: Answer, *, asked: bool) -> ResponseRecord:
