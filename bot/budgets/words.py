@@ -58,7 +58,7 @@ def scope_words(scope: str, scope_id: str, *, yours: bool = False) -> str:
     if scope == "workspace":
         return "this workspace's monthly limit"
     if scope == "channel":
-        return f"the monthly limit of <#{scope_id}>"
+        return f"<#{scope_id}>'s monthly limit"
     if scope == "default_user":
         return "the monthly limit each member has" if not yours else "your monthly limit"
     return "your monthly limit" if yours else f"the monthly limit of <@{scope_id}>"

@@ -126,9 +126,9 @@ def test_a_refusal_names_who_set_the_limit_once_per_thread_and_never_mentions_th
     ask(app, thread_ts=first, channel="C0002")
     ask(app, user=OTHER, thread_ts=first, channel="C0002")
     other_thread = ask(app, user=OTHER, channel="C0002")
-    full = refused("the monthly limit of <#C0002>", "$1.00", "$2.00")
+    full = refused("<#C0002>'s monthly limit", "$1.00", "$2.00")
     again = (
-        "Not answered: the monthly limit of <#C0002> of $1.00 is still reached: $2.00 spent. "
+        "Not answered: <#C0002>'s monthly limit of $1.00 is still reached: $2.00 spent. "
         f"It resets on {RESETS} (UTC)."
     )
     assert thread_calls(slack, first) == [
@@ -141,7 +141,8 @@ def test_a_refusal_names_who_set_the_limit_once_per_thread_and_never_mentions_th
     assert not any(f"<@{ADMIN}" in text for text in said)  # nobody is pinged
     assert outcomes(sessions) == ["answered", "refused", "refused", "refused"]
     assert len(model.completions()) == 1
-    dump("budget_refusals", [{"markdown_text": text} for _, text in thread_calls(slack, first)])
+    for number, (_, text) in enumerate(thread_calls(slack, first)):
+        dump(f"budget_thread_{number}", {"markdown_text": text})
 
 
 def test_a_workspace_limit_refuses_in_the_thread_before_the_model_is_called(
@@ -204,7 +205,7 @@ def test_the_strictest_limit_applies_and_a_members_own_replaces_the_default(
     ask(app, user=OTHER, channel="C0002")
     over_channel = ask(app, user=OTHER, channel="C0002")
     assert thread_calls(slack, over_channel) == [
-        ("chat.postMessage", refused("the monthly limit of <#C0002>", "$1.00", "$2.00"))
+        ("chat.postMessage", refused("<#C0002>'s monthly limit", "$1.00", "$2.00"))
     ]
     # A token limit: 150 tokens spent of 100.
     ask(app, user=THIRD)
@@ -228,7 +229,7 @@ def test_the_strictest_limit_applies_and_a_members_own_replaces_the_default(
         (MEMBER, heads_up.format("200%") + f"tokens of $1.00, {until}{RESETS} (UTC)."),
         (
             ADMIN,
-            "Heads-up: 200% of the monthly limit of <#C0002> is used ($2.00 and 150 tokens of "
+            "Heads-up: 200% of <#C0002>'s monthly limit is used ($2.00 and 150 tokens of "
             f"$1.00). Once it is reached I stop answering there until it resets on {RESETS} "
             "(UTC); `/usage budget` shows every limit.",
         ),
