@@ -322,8 +322,8 @@ class SlackReplyWriter:
         """
         if self._ts is None:
             return  # nothing was opened, and `_flush` leaves nothing pending without a message
-        if self._stream is None:
-            self._text += last
+        if self._stream is None:  # streaming was refused on the way: no block can go
+            self._text += last + (table.code() if table is not None else "")
             if self._text != self._shown:
                 self._update()
             self._next_message()

@@ -102,6 +102,18 @@ def test_where_no_block_can_go_the_table_is_text(slack: FakeSlackAPI, client: We
     assert shown(slack) == [INTRO + AS_CODE]
     assert all(not c.args.get("blocks") for c in slack.calls if c.method.startswith("chat."))
 
+    # Streaming refused half-way (an append fails): the rest goes on in a message updated in
+    # place, its table as text.
+    slack.reset()
+    slack.fail("chat.appendStream", "internal_error")
+    halfway = SlackReplyWriter(client, TARGET)
+    halfway.write("Intro\n")
+    halfway.write("word " * 900 + "\n")  # past FLUSH_SIZE: appended at once, and refused
+    write_in_pieces(halfway, ANSWER, 50)
+    halfway.finish()
+    assert "".join(shown(slack)).endswith(INTRO + AS_CODE)
+    assert all(not c.args.get("blocks") for c in slack.calls_to("chat.update"))
+
     # A reply that fails, or is interrupted, ends with its table as text before its note.
     slack.reset()
     failing = SlackReplyWriter(client, TARGET)
