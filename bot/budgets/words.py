@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from bot.usage.reports import format_usd
 from db.totals import Tally
@@ -20,7 +20,7 @@ class Reached:
 
     limit: Limit
     spent: Tally
-    reached: str  # "usd" or "tokens"
+    reached: Literal["usd", "tokens"]
     # Not reached yet, but the turns running now may take the rest.
     busy: bool = False
 
