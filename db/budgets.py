@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -264,3 +264,35 @@ def admins_of(session: Session, team_id: str) -> list[str]:
             .order_by(User.id)
         )
     )
+
+
+def refused_in_thread(
+    session: Session, *, conversation_id: int, since: datetime, except_turn: int
+) -> bool:
+    """Whether another turn of the conversation was refused since `since` (its month began).
+
+    A thread's messages by their (conversation, ts) index, and their turns by message id: a
+    few rows, never `responses`.
+    """
+    earlier = exists().where(
+        Message.conversation_id == conversation_id,
+        Turn.message_id == Message.id,
+        Turn.id != except_turn,
+        Turn.outcome == "refused",
+        Turn.finished_at >= since,
+    )
+    return bool(session.scalar(select(earlier)))
+
+
+def member_name(session: Session, team_id: str, slack_user_id: str) -> str | None:
+    """The name Slack gave a member (full name, else username), None when it is not known."""
+    row = session.execute(
+        select(User.full_name, User.username).where(
+            User.team_id == team_id, User.slack_user_id == slack_user_id
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    full_name, username = row
+    # A row made before the profile was read holds the Slack id as its username.
+    return full_name or (username if username and username != slack_user_id else None)

@@ -55,8 +55,8 @@ def _model_blocks(home: Home) -> list[Block]:
         listed = ", ".join(f"`{name}`" for name in home.choices)
         blocks.append(_section(_clip(f"*Models you can choose:* {listed}")))
     notes.append(
-        "Elsewhere: `/model` in a channel shows and sets its model; start a message with "
-        "`[NAME]` to ask NAME once."
+        "A DM to me saying just `model NAME` sets it too. Elsewhere: `/model` in a channel shows "
+        "and sets its model; start a message with `[NAME]` to ask NAME once."
     )
     blocks.append(_context(" ".join(notes)))
     return blocks

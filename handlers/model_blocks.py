@@ -20,8 +20,8 @@ _MAX_OPTION_VALUE = 150
 
 HELP = f"""\
 */model* chooses the model that answers. The first that is set wins: an override on the \
-message, the conversation's model, this channel's default (in a DM with me: your own), the \
-workspace default, then DEFAULT_MODEL.
+message, the conversation's model, this channel's default (in a DM with me: your own), then \
+the workspace's default model.
 • `/model` — what answers here and why, with a menu to choose from
 • `/model NAME` — set this channel's default (in a DM with me: your default there); new \
 conversations use it
@@ -35,7 +35,8 @@ its thread (at most {MAX_COMMAND_PROMPT:,} characters)
 (admins)
 • `/model help` — this text
 In a message: `[NAME] question` uses NAME for that message only. In a thread: `model NAME` \
-changes the model for the rest of that thread."""
+changes the model for the rest of that thread; as a new message in a DM with me, it sets your \
+DM model."""
 
 
 def model_label(model: str, name: str | None = None) -> str:
@@ -53,13 +54,16 @@ def status_message(status: Status) -> Reply:
             f"Your next message here goes to *`{status.pending}`* (you chose it for one "
             f"message). After that: `{status.here.model}` — {status.here.reason}."
         )
+    # Members never read a setting's name: the operator's DEFAULT_MODEL is, to them, the
+    # workspace's default until an admin chooses another.
     workspace = (
-        f"`{status.workspace_default}`" if status.workspace_default else "none (DEFAULT_MODEL)"
+        f"`{status.workspace_default}` (chosen by an admin)"
+        if status.workspace_default
+        else f"`{status.setting_default}`"
     )
     who = "only admins" if status.admins_only else "anyone"
     facts = [
         f"Workspace default: {workspace}",
-        f"DEFAULT_MODEL: `{status.setting_default}`",
         f"Channel defaults can be changed by {who}",
     ]
     if status.tools is not None:
@@ -101,7 +105,7 @@ def changed_message(changed: Changed) -> str:
     where = {
         "channel": "this channel's default",
         "dm": "your default for DMs with me",
-        "workspace": "the workspace default",
+        "workspace": "the workspace's default model",
     }[changed.scope]
     if changed.model is not None:
         return (

@@ -11,13 +11,8 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.budgets.fronts import SHELL, SLASH, Front
-from bot.budgets.gate import (
-    Limit,
-    format_limit,
-    format_spent,
-    percent_used,
-    resets_on,
-)
+from bot.budgets.gate import Limit
+from bot.budgets.words import format_limit, format_spent, percent_used, resets_on
 from bot.members.directory import NotOneMember, UserDirectory, only_one
 from bot.usage.reports import format_usd
 from db import budgets as queries

@@ -14,14 +14,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.budgets.words import Reached, Setter, notice_text, refusal_text
 from bot.metrics.recorder import Metrics
-from bot.usage.reports import format_usd
 from db import budgets as queries
 from db.budgets import Held
 from db.models import Budget, utcnow
@@ -136,11 +136,14 @@ class BudgetGate:
         member: str | None,
         prompt_tokens: int,
         price: Callable[[int, int], Decimal | None],
+        conversation_id: int | None = None,
     ) -> Admission:
         """Check the turn against every limit that applies, and hold its estimate if admitted.
 
         `price(prompt_tokens, completion_tokens)` is the model's price in USD, None when the
-        model has none (it then holds no dollars, only tokens).
+        model has none (it then holds no dollars, only tokens). A refusal in the thread of
+        `conversation_id` says who set the limit only when no earlier turn there was refused
+        this month (see `refusal_text`).
         """
         month = month_of(self._now().date())
         with self._sessions() as session:
@@ -157,18 +160,46 @@ class BudgetGate:
             completion = _expected_completion(spent.get(("workspace", ""), Tally()))
             usd = price(prompt_tokens, completion) or Decimal(0)
             tokens = prompt_tokens + completion
+            refused: Reached | None = None
             for limit in limits:
-                refusal = _refusal(limit, spent.get(limit.key, Tally()), held, usd, tokens, month)
-                if refusal is not None:
-                    if not queries.leased(session, turn_id=turn_id, owner=owner):
-                        # Taken over meanwhile: the new owner checks it, and says what it finds.
-                        return Admission(False, tuple(limits), lost=True)
-                    private = limit.scope in ("user", "default_user")
-                    self._metrics.budget_refused(team_id=team_id, scope=limit.scope)  # metrics hook
-                    return Admission(False, tuple(limits), refusal, private=private)
-            if not queries.hold(session, turn_id=turn_id, owner=owner, usd=usd, tokens=tokens):
+                refused = _reached(limit, spent.get(limit.key, Tally()), held, usd, tokens)
+                if refused is not None:
+                    break
+            if refused is None:
+                if not queries.hold(session, turn_id=turn_id, owner=owner, usd=usd, tokens=tokens):
+                    return Admission(False, tuple(limits), lost=True)
+                return Admission(True, tuple(limits))
+            if not queries.leased(session, turn_id=turn_id, owner=owner):
+                # Taken over meanwhile: the new owner checks it, and says what it finds.
                 return Admission(False, tuple(limits), lost=True)
-        return Admission(True, tuple(limits))
+        # The words are found after the workspace's lock is let go: names and the thread's
+        # earlier refusals are no part of the decision.
+        scope = refused.limit.scope
+        self._metrics.budget_refused(team_id=team_id, scope=scope)  # metrics hook
+        text = self._refusal_text(refused, team_id, month, turn_id, conversation_id)
+        private = scope in ("user", "default_user")
+        return Admission(False, tuple(limits), text, private=private)
+
+    def _refusal_text(
+        self,
+        refused: Reached,
+        team_id: str,
+        month: date,
+        turn_id: int,
+        conversation_id: int | None,
+    ) -> str:
+        set_by = refused.limit.set_by
+        with self._sessions() as session:
+            again = conversation_id is not None and queries.refused_in_thread(
+                session,
+                conversation_id=conversation_id,
+                since=datetime.combine(month, time(), UTC),
+                except_turn=turn_id,
+            )
+            name = (
+                None if again or set_by is None else queries.member_name(session, team_id, set_by)
+            )
+        return refusal_text(refused, month, setter=Setter(set_by, name), again=again)
 
     def crossed(
         self, session: Session, *, team_id: str, limits: Sequence[Limit], at: datetime
@@ -193,7 +224,7 @@ class BudgetGate:
                 recipients = [limit.key[1]]
             else:
                 recipients = [limit.set_by] if limit.set_by else self._admins(session, team_id)
-            text = _notice_text(limit, spent, month, personal=personal)
+            text = notice_text(limit, spent, month, personal=personal)
             notices.extend(Notice(team_id, who, text) for who in recipients)
         return notices
 
@@ -230,14 +261,14 @@ def _holds(limit: Limit, held: Held) -> bool:
     return held.slack_user_id == scope_id
 
 
-def _refusal(
-    limit: Limit, spent: Tally, held: list[Held], usd: Decimal, tokens: int, month: date
-) -> str | None:
-    """Why `limit` refuses a turn that would cost about `usd` and `tokens`; None if it has room."""
+def _reached(
+    limit: Limit, spent: Tally, held: list[Held], usd: Decimal, tokens: int
+) -> Reached | None:
+    """Whether `limit` refuses a turn that would cost about `usd` and `tokens`."""
     if limit.usd is not None and spent.cost_usd >= limit.usd:
-        return _refused_text(limit, spent, month, reached="usd")
+        return Reached(limit, spent, "usd")
     if limit.tokens is not None and spent.tokens_total >= limit.tokens:
-        return _refused_text(limit, spent, month, reached="tokens")
+        return Reached(limit, spent, "tokens")
     running = [each for each in held if _holds(limit, each)]
     if not running:
         return None  # nothing else is spending: this turn may finish past the limit
@@ -248,99 +279,5 @@ def _refusal(
         spent.tokens_total + sum(each.tokens for each in running) + tokens > limit.tokens
     )
     if over_usd or over_tokens:
-        return _refused_text(
-            limit, spent, month, reached="usd" if over_usd else "tokens", busy=True
-        )
+        return Reached(limit, spent, "usd" if over_usd else "tokens", busy=True)
     return None
-
-
-# ----- words ---------------------------------------------------------------------------------
-
-
-def format_limit(limit_usd: Decimal | None, limit_tokens: int | None) -> str:
-    """`$50.00`, `2,000,000 tokens`, or both joined with "and"."""
-    parts = []
-    if limit_usd is not None:
-        parts.append(f"${limit_usd:,.2f}")
-    if limit_tokens is not None:
-        parts.append(f"{limit_tokens:,} tokens")
-    return " and ".join(parts)
-
-
-def format_spent(spent: Tally) -> str:
-    """`$12.34 and 1,234 tokens`."""
-    return f"{format_usd(spent.cost_usd)} and {spent.tokens_total:,} tokens"
-
-
-def resets_on(month: date) -> date:
-    """The first day of the month after `month`."""
-    return date(month.year + month.month // 12, month.month % 12 + 1, 1)
-
-
-def scope_words(scope: str, scope_id: str, *, yours: bool = False) -> str:
-    """How a budget's scope reads in a sentence."""
-    if scope == "workspace":
-        return "this workspace's monthly limit"
-    if scope == "channel":
-        return f"the monthly limit of <#{scope_id}>"
-    if scope == "default_user":
-        return "the monthly limit each member has" if not yours else "your monthly limit"
-    return "your monthly limit" if yours else f"the monthly limit of <@{scope_id}>"
-
-
-def set_by_words(set_by: str | None) -> str:
-    """`set by <@U123>`, or by an operator when set from the command line."""
-    return f"set by <@{set_by}>" if set_by else "set by an operator"
-
-
-def _refused_text(
-    limit: Limit, spent: Tally, month: date, *, reached: str, busy: bool = False
-) -> str:
-    amount = (
-        f"${limit.usd:,.2f}"
-        if reached == "usd" and limit.usd is not None
-        else f"{limit.tokens:,} tokens"
-    )
-    used = format_usd(spent.cost_usd) if reached == "usd" else f"{spent.tokens_total:,} tokens"
-    whose = scope_words(limit.scope, limit.scope_id, yours=True)
-    state = "is nearly reached" if busy else "is reached"
-    tail = (
-        ", and answers being written right now may use the rest. Try again in a minute or two."
-        if busy
-        else "."
-    )
-    by = set_by_words(limit.set_by)
-    return (
-        f"Not answered: {whose} of {amount} ({by}) {state}: {used} spent in "
-        f"{month:%B %Y}{tail} It resets on {resets_on(month):%-d %B %Y} (UTC). "
-        "An admin can change it with `/usage budget`."
-    )
-
-
-def percent_used(limit: Limit, spent: Tally) -> int | None:
-    """How much of the limit is spent, in whole percent (the larger of USD and tokens)."""
-    shares = []
-    if limit.usd:
-        shares.append(spent.cost_usd / limit.usd)
-    if limit.tokens:
-        shares.append(Decimal(spent.tokens_total) / limit.tokens)
-    return round(max(shares) * 100) if shares else None
-
-
-def _notice_text(limit: Limit, spent: Tally, month: date, *, personal: bool) -> str:
-    percent = percent_used(limit, spent)
-    limit_words = format_limit(limit.usd, limit.tokens)
-    reset = f"{resets_on(month):%-d %B %Y}"
-    if personal:
-        by = set_by_words(limit.set_by)
-        return (
-            f"Heads-up: you have used {percent}% of your monthly Switchboard limit "
-            f"({format_spent(spent)} of {limit_words}, {by}). Once it is reached I "
-            f"stop answering you until it resets on {reset} (UTC)."
-        )
-    whose = scope_words(limit.scope, limit.scope_id)
-    return (
-        f"Heads-up: {percent}% of {whose} is used ({format_spent(spent)} of {limit_words}). "
-        f"Once it is reached I stop answering there until it resets on {reset} (UTC); "
-        "`/usage budget` shows every limit."
-    )

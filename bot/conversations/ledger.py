@@ -31,7 +31,7 @@ from bot.conversations.turn import TakenOver, TurnJob, redact, storable
 from bot.llm.port import TokenUsage
 from bot.llm.pricing import ModelPrice, cost_usd
 from bot.metrics.recorder import Metrics
-from db import queries, retention, tool_calls, turns
+from db import model_defaults, queries, retention, tool_calls, turns
 from db.models import utcnow
 from db.queries import ResponseRecord
 from db.tool_calls import ToolCallRecord
@@ -88,6 +88,7 @@ class Ledger:
             member=work.slack_user_id,
             prompt_tokens=context.prompt_tokens,
             price=price,
+            conversation_id=work.conversation_id,
         )
 
     def response(self, job: TurnJob, answer: Answer, *, asked: bool) -> ResponseRecord:
@@ -229,8 +230,14 @@ class Ledger:
         with self._sessions.begin() as session:
             turns.finish(session, turn_id=claimed.id, owner=owner, outcome="deleted", now=utcnow())
 
-    def set_conversation_model(self, job: TurnJob, *, model: str, note: str) -> None:
-        """`model NAME` in a thread: the conversation's new default; its message becomes `note`."""
+    def set_conversation_model(
+        self, job: TurnJob, *, model: str, note: str, dm_owner: str | None = None
+    ) -> None:
+        """`model NAME` in a thread: the conversation's new default; its message becomes `note`.
+
+        With `dm_owner` (a Slack user id), that person's default for DMs with the bot is set
+        too, in the same transaction.
+        """
         work = job.work
 
         def write(session: Session) -> None:
@@ -245,6 +252,15 @@ class Ledger:
                 model=model,
                 note=note,
             )
+            if dm_owner is not None:
+                model_defaults.set_default(
+                    session,
+                    team_id=work.team_id,
+                    scope="user",
+                    scope_id=dm_owner,
+                    model=model,
+                    set_by=dm_owner,
+                )
 
         self._write_patiently(write, what=f"turn {job.id}", record={"model_set": model})
 

@@ -176,7 +176,7 @@ class ConversationService:
             )
             return self._excuse(job, sink, note, TurnStatus.FAILED)
 
-        job = job.asked(self._models.for_words(job.choice, job.work.text))
+        job = job.asked(self._models.for_words(job.choice, job.work.text, starts_dm=job.starts_dm))
         if not job.prompt and job.work.origin == Origin.CALLED_IN:
             # "@Switchboard" alone in a people's thread: a question about the thread.
             job = job.asked(dataclasses.replace(job.model, prompt=ABOUT_THE_THREAD))
@@ -255,8 +255,17 @@ class ConversationService:
         return TurnOutcome(status, model=job.choice.model, response_id=response_id)
 
     def _set_conversation_model(self, job: TurnJob, sink: ReplySink, model: str) -> TurnOutcome:
-        """`model NAME` in a thread: change that conversation's default, not sent to the model."""
+        """`model NAME`: change the conversation's default (at the top of a DM, the person's
+        DM default too); not sent to the model."""
         who = job.work.slack_user_id or "someone"
+        if job.model.for_dms and job.work.slack_user_id:
+            note = f"<@{who}> set their model for DMs with me to {model}."
+            self._ledger.set_conversation_model(job, model=model, note=note, dm_owner=who)
+            sink.notice(
+                f"From now on, your DMs with me use `{model}`. `model NAME` changes it again; "
+                "in a thread it changes that thread only."
+            )
+            return TurnOutcome(TurnStatus.MODEL_SET, model=model)
         note = f"<@{who}> set this conversation's model to {model}."
         self._ledger.set_conversation_model(job, model=model, note=note)  # ends "model_set"
         sink.notice(f"From now on, `{model}` answers in this thread (set by <@{who}>).")

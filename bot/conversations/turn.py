@@ -233,6 +233,16 @@ class TurnJob:
         return self.model.prompt
 
     @property
+    def starts_dm(self) -> bool:
+        """Whether its message starts a conversation in a DM with the bot (not a reply in one).
+
+        Slack's ids of direct messages start with D; in a DM each top-level message is a
+        thread of its own, its ts the thread's.
+        """
+        work = self.work
+        return work.channel_id.startswith("D") and work.slack_ts == work.thread_ts
+
+    @property
     def target(self) -> ReplyTarget:
         """Where its reply goes."""
         work = self.work

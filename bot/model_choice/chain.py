@@ -7,6 +7,7 @@ and of a new conversation (`ModelChooser.default_for`), and says why (`Choice.le
 from __future__ import annotations
 
 import difflib
+import logging
 import re
 import threading
 import time
@@ -17,19 +18,23 @@ from sqlalchemy.orm import Session
 
 from db import model_defaults
 
+log = logging.getLogger(__name__)
+
 MAX_MODEL_NAME = 255
 _RETRY_AFTER_FAILURE = 30.0
 _INLINE = re.compile(r"^\s*\[([^\[\]\s]{1,255})\]\s*(.*)$", re.DOTALL)
 _THREAD_COMMAND = re.compile(r"^\s*model\s+(\S+)\s*$", re.IGNORECASE)
 
-# Where a model choice came from, most specific first (the /model issue's chain).
+# Where a model choice came from, most specific first (the /model issue's chain), in the words
+# members read: never a setting's name. "setting" is the operator's DEFAULT_MODEL, which to a
+# member is simply the workspace's default; "workspace" is one an admin chose with /model.
 LEVEL_LABELS = {
     "message": "an override on this message",
     "conversation": "this conversation's default",
     "channel": "this channel's default",
     "dm": "your default for DMs with me",
-    "workspace": "the workspace default",
-    "setting": "the DEFAULT_MODEL setting",
+    "workspace": "the workspace's default, chosen by an admin",
+    "setting": "the workspace's default model",
 }
 
 
@@ -52,9 +57,10 @@ class CatalogueUnavailable(RuntimeError):
     """The endpoint's model list could not be fetched and none is cached."""
 
 
+# Members read this; the log line beside it names the setting for the operator.
 _UNAVAILABLE = (
-    "I could not fetch the list of models from the model endpoint. "
-    "Try again in a minute, or ask an admin to set ALLOWED_MODELS."
+    "I could not get the list of models right now. Try again in a minute; if it keeps "
+    "happening, tell whoever runs Switchboard."
 )
 
 
@@ -139,6 +145,13 @@ class Catalogue:
         try:
             models = self._list_models()
         except Exception as exc:
+            # For the operator (members are told in plain words): name the setting that helps.
+            log.warning(
+                "could not fetch the model endpoint's list of models (%s: %s); ALLOWED_MODELS "
+                "lists the models people may choose without asking the endpoint",
+                type(exc).__name__,
+                exc,
+            )
             with self._lock:
                 self._failed_at = time.monotonic()
                 cached = self._cached
@@ -200,6 +213,10 @@ class TurnModel:
     # `model NAME` in a thread: the model that becomes the conversation's default. Nothing is
     # asked of it; `choice` is that model, at the conversation's level.
     sets_default: str | None = None
+    # `model NAME` as a new message in a DM with the bot: it also becomes the person's DM
+    # default (in a DM each top-level message starts a conversation of its own, so a thread's
+    # default alone would be forgotten by the next message).
+    for_dms: bool = False
     # Why `model NAME` cannot be done (no such model, or no list of models to look it up in).
     unknown: str | None = None
 
@@ -244,11 +261,13 @@ class ModelChooser:
             return Choice(override, "message")
         return Choice(conversation_default, "conversation")
 
-    def for_words(self, stored: Choice, text: str) -> TurnModel:
+    def for_words(self, stored: Choice, text: str, *, starts_dm: bool = False) -> TurnModel:
         """What the message's own words make of `stored` (`for_turn`'s choice).
 
-        `model NAME` alone sets the conversation's default; a leading `[NAME]` naming a model
-        answers this message with it (`[WIP] …` is a prompt). Either beats a stored override.
+        `model NAME` alone sets the conversation's default, and when the message starts a
+        conversation in a DM with the bot (`starts_dm`), the person's DM default too; a leading
+        `[NAME]` naming a model answers this message with it (`[WIP] …` is a prompt). Either
+        beats a stored override.
         """
         new_default = parse_thread_command(text)
         if new_default is not None:
@@ -256,7 +275,8 @@ class ModelChooser:
                 model = self.catalogue.resolve(new_default)
             except (UnknownModel, CatalogueUnavailable) as exc:
                 return TurnModel(stored, text, unknown=str(exc))
-            return TurnModel(Choice(model, "conversation"), text, sets_default=model)
+            level = "dm" if starts_dm else "conversation"
+            return TurnModel(Choice(model, level), text, sets_default=model, for_dms=starts_dm)
         inline, prompt = self.catalogue.split_override(text)
         if inline is not None:
             return TurnModel(Choice(inline, "message"), prompt)

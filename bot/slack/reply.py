@@ -1,7 +1,8 @@
 """A reply that grows in a Slack thread while the model writes it.
 
 Each message of a reply streams through slack_sdk's `ChatStream` (`WebClient.chat_stream()`),
-which starts, appends to and stops it. What this module adds is what that helper lacks:
+which starts, appends to and stops it; the model's Markdown goes through `markdown.py` on its
+way, so that Slack draws it (tables, headings). What this module adds is what that helper lacks:
 sending the first text at once and the rest about once a second, going on in a further
 message past 12,000 characters, the feedback buttons on the final stop, a message updated
 in place when streaming is refused, the waiting status, titles, interruption notes, and an
@@ -24,7 +25,9 @@ from slack_sdk.web.chat_stream import ChatStream
 
 from bot.conversations.service import ReplyTarget
 from bot.conversations.turn import TaskCard
+from bot.slack.assistant import set_status, set_title
 from bot.slack.feedback_blocks import feedback_blocks
+from bot.slack.markdown import SlackMarkdown, Table
 from bot.slack.stops import STOP_RETRIES, error_code, stop_helper, stop_stream
 
 log = logging.getLogger(__name__)
@@ -47,12 +50,8 @@ FLUSH_SIZE = 4_000
 # A model that starts answering at once needs no "thinking" status: it would cost one more
 # Web API call per reply for nothing.
 STATUS_DELAY = 0.3
-# Shown in turn while the model thinks; Slack clears the status when the reply arrives.
-LOADING_MESSAGES = ["Reading the thread…", "Thinking it over…", "Writing an answer…"]
 # Slack shows at most 256 characters of a task card's details and output.
 TASK_TEXT_LIMIT = 256
-# Slack's limit for a thread title is not documented; Slack shows about this much.
-TITLE_LIMIT = 60
 # Posted at the end of a reply some of whose text Slack would not take.
 LOST_NOTE = "_(Part of this answer could not be shown.)_"
 
@@ -120,6 +119,7 @@ class SlackReplyWriter:
         self._closed = False  # finished, failed or interrupted: later writes go nowhere
         self._lock = threading.Lock()  # the status, the writer and `interrupt` race
         self._answered = threading.Event()  # text arrived or the reply ended: no status
+        self._markdown = SlackMarkdown()  # the model's Markdown, as Slack draws it
 
     @property
     def closed(self) -> bool:
@@ -142,26 +142,17 @@ class SlackReplyWriter:
         if self._answered.wait(due - time.monotonic()):
             return
         with self._lock:
-            if self._ts is not None or self._first_ts is not None or self._closed:
-                return
-            try:
-                self._client.assistant_threads_setStatus(
-                    channel_id=self._channel,
-                    thread_ts=self._thread_ts,
-                    status=status or "is thinking…",
-                    loading_messages=None if status else LOADING_MESSAGES,
-                )
-            except SlackApiError as exc:
-                # Apps without the assistant feature cannot set a status; the reply still comes.
-                log.debug("no thread status: %s", error_code(exc))
-            except Exception:  # a cosmetic call on a side thread must never take anything down
-                log.warning("setting the thread status failed", exc_info=True)
+            if self._ts is None and self._first_ts is None and not self._closed:
+                set_status(self._client, self._channel, self._thread_ts, status)
 
     def write(self, text: str) -> None:
         """Buffer text; send it when the reply starts, or when enough time or text piled up."""
         with self._lock:
             if self._closed:
                 return
+            text = self._markdown.feed(text)
+            if not text:
+                return  # held back (a heading or table not yet complete)
             self._pending += text
             due = time.monotonic() - self._last_flush >= FLUSH_INTERVAL
             if self._ts is None or due or len(self._pending) >= FLUSH_SIZE:
@@ -201,12 +192,7 @@ class SlackReplyWriter:
                 log.info("a task card was refused (%s)", error_code(exc))
 
     def _status_now(self, status: str) -> None:
-        try:
-            self._client.assistant_threads_setStatus(
-                channel_id=self._channel, thread_ts=self._thread_ts, status=status
-            )
-        except (SlackApiError, OSError) as exc:
-            log.debug("no thread status: %s", error_code(exc))
+        set_status(self._client, self._channel, self._thread_ts, status)
 
     def finish(self) -> str | None:
         """Send what is left and close the message, with the feedback buttons under it."""
@@ -216,6 +202,7 @@ class SlackReplyWriter:
         """Keep what was written, and say in plain words what went wrong (no buttons)."""
         with self._lock:
             if not self._closed:
+                self._pending += self._markdown.end().as_text()
                 started = self._text or self._pending or self._first_ts
                 self._pending += f"\n\n:warning: {message}" if started else message
         return self._end(feedback=False)
@@ -225,10 +212,18 @@ class SlackReplyWriter:
         with self._lock:
             if not self._closed:
                 # The last words ride along with chat.stopStream: one call fewer. So do the
-                # buttons: no Web API call of their own.
+                # buttons, and a table that ends the reply: no Web API call of their own.
+                tail = self._markdown.end()
+                self._pending += tail.text
+                table = tail.table if feedback and self._streaming else None
+                if tail.table is not None and table is None:
+                    self._pending += tail.table.code()
                 self._flush(keep_last=True)
+                if table is not None and self._ts is None:  # nothing to put it under
+                    self._pending, table = table.code(), None
+                    self._flush(keep_last=True)
                 last, self._pending = self._pending, ""
-                self._end_message(last, feedback=feedback)
+                self._end_message(last, feedback=feedback, table=table)
                 self._closed = True
                 if self._lost:
                     self._post_lost_note()
@@ -249,15 +244,7 @@ class SlackReplyWriter:
 
     def title(self, text: str) -> None:
         """Name the conversation in the Messages tab after `text` (best effort)."""
-        title = " ".join(text.split())
-        if len(title) > TITLE_LIMIT:
-            title = title[: TITLE_LIMIT - 1].rsplit(" ", 1)[0] + "…"
-        try:
-            self._client.assistant_threads_setTitle(
-                channel_id=self._channel, thread_ts=self._thread_ts, title=title or "Question"
-            )
-        except (SlackApiError, OSError) as exc:
-            log.debug("no thread title: %s", error_code(exc))
+        set_title(self._client, self._channel, self._thread_ts, text)
 
     def close_interrupted(self, reply_ts: str, note: str) -> None:
         """Stop a stream an earlier attempt left open, with `note` at its end."""
@@ -274,7 +261,8 @@ class SlackReplyWriter:
             self._closed = True
             if self._ts is None:
                 return
-            last, self._pending = f"{self._pending}\n\n{note}", ""
+            held = self._markdown.end().as_text()
+            last, self._pending = f"{self._pending}{held}\n\n{note}", ""
             if self._stream is None:
                 self._text += last
                 self._update()
@@ -370,8 +358,11 @@ class SlackReplyWriter:
         self._shown = self._text
         return True
 
-    def _end_message(self, last: str, *, feedback: bool = False) -> None:
-        """Close the open message with `last` at its end, and the buttons under a stream.
+    def _end_message(
+        self, last: str, *, feedback: bool = False, table: Table | None = None
+    ) -> None:
+        """Close the open message with `last` at its end, and `table` and the buttons under a
+        stream (a table Slack refuses goes on as text).
 
         A stop Slack refuses is retried within its rate tier; when it is refused for good, the
         message is closed by chat.update with its whole text. Text too long for Slack's count
@@ -379,14 +370,22 @@ class SlackReplyWriter:
         """
         if self._ts is None:
             return  # nothing was opened, and `_flush` leaves nothing pending without a message
-        if self._stream is None:
-            self._text += last
+        if self._stream is None:  # streaming was refused on the way: no block can go
+            self._text += last + (table.code() if table is not None else "")
             if self._text != self._shown:
                 self._update()
             self._next_message()
             return
-        blocks = self._feedback_blocks() if feedback else None
-        error = stop_helper(self._stream, last, blocks)
+        buttons = self._feedback_blocks() if feedback else []
+        blocks = [table.block(), *buttons] if table is not None else buttons
+        error = stop_helper(self._stream, last, blocks or None)
+        if table is not None and error is not None and error_code(error) != "msg_too_long":
+            # Refused (invalid_blocks, say) or never answered: the table goes on as text.
+            log.info("stopStream with a table failed (%s); the table as text", error_code(error))
+            error = stop_helper(self._stream, table.code(), buttons or None)
+            last += table.code()
+        elif table is not None and error is not None:
+            last += table.code()  # too long with it: the rest goes on in a new message
         if error is not None and error_code(error) == "msg_too_long" and last:
             # Slack counts a text's length its own way (entities, emoji): the writer's count can
             # pass where Slack's does not. Stop without it; it goes on in a new message.

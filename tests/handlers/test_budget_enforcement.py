@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.budgets.cli import run_budget
 from db.models import Response, Turn, UsageMonthly
 from tests.fakes import FakeOpenAI, FakeReply, FakeSlackAPI
+from tests.handlers.member_words import dump
 from tests.handlers.test_budgets import (
     ADMIN,
     MEMBER,
@@ -107,11 +108,41 @@ def notices(slack: FakeSlackAPI) -> list[tuple[str, str]]:
     ]
 
 
-def refused(limit: str, amount: str, spent: str, *, by: str = f"<@{ADMIN}>") -> str:
+def refused(limit: str, amount: str, spent: str, *, by: str = "grace") -> str:
+    """The first refusal in a thread: who set the limit by name (never a mention that
+    notifies them), and whom to ask."""
+    ask = "an admin" if by == "whoever runs Switchboard" else f"{by} or another admin"
     return (
         f"Not answered: {limit} of {amount} (set by {by}) is reached: {spent} spent in {MONTH}. "
-        f"It resets on {RESETS} (UTC). An admin can change it with `/usage budget`."
+        f"It resets on {RESETS} (UTC). To raise it, ask {ask} (`/usage budget`)."
     )
+
+
+def test_a_refusal_names_who_set_the_limit_once_per_thread_and_never_mentions_them(
+    app: SlackAppHarness, slack: FakeSlackAPI, model: FakeOpenAI, sessions: sessionmaker[Session]
+) -> None:
+    budget(app, "set channel <#C0002|support> 1")
+    first = ask(app, channel="C0002")  # $2 of $1: answered, the limit passed by one answer
+    ask(app, thread_ts=first, channel="C0002")
+    ask(app, user=OTHER, thread_ts=first, channel="C0002")
+    other_thread = ask(app, user=OTHER, channel="C0002")
+    full = refused("<#C0002>'s monthly limit", "$1.00", "$2.00")
+    again = (
+        "Not answered: <#C0002>'s monthly limit of $1.00 is still reached: $2.00 spent. "
+        f"It resets on {RESETS} (UTC)."
+    )
+    assert thread_calls(slack, first) == [
+        ("chat.startStream", ANSWER),
+        ("chat.postMessage", full),  # said once in the thread, with who set it...
+        ("chat.postMessage", again),  # ...then only which limit and when it resets
+    ]
+    assert thread_calls(slack, other_thread) == [("chat.postMessage", full)]  # a new thread
+    said = [text for call in slack.calls_to("chat.postMessage") for text in [str(call.args)]]
+    assert not any(f"<@{ADMIN}" in text for text in said)  # nobody is pinged
+    assert outcomes(sessions) == ["answered", "refused", "refused", "refused"]
+    assert len(model.completions()) == 1
+    for number, (_, text) in enumerate(thread_calls(slack, first)):
+        dump(f"budget_thread_{number}", {"markdown_text": text})
 
 
 def test_a_workspace_limit_refuses_in_the_thread_before_the_model_is_called(
@@ -174,7 +205,7 @@ def test_the_strictest_limit_applies_and_a_members_own_replaces_the_default(
     ask(app, user=OTHER, channel="C0002")
     over_channel = ask(app, user=OTHER, channel="C0002")
     assert thread_calls(slack, over_channel) == [
-        ("chat.postMessage", refused("the monthly limit of <#C0002>", "$1.00", "$2.00"))
+        ("chat.postMessage", refused("<#C0002>'s monthly limit", "$1.00", "$2.00"))
     ]
     # A token limit: 150 tokens spent of 100.
     ask(app, user=THIRD)
@@ -198,7 +229,7 @@ def test_the_strictest_limit_applies_and_a_members_own_replaces_the_default(
         (MEMBER, heads_up.format("200%") + f"tokens of $1.00, {until}{RESETS} (UTC)."),
         (
             ADMIN,
-            "Heads-up: 200% of the monthly limit of <#C0002> is used ($2.00 and 150 tokens of "
+            "Heads-up: 200% of <#C0002>'s monthly limit is used ($2.00 and 150 tokens of "
             f"$1.00). Once it is reached I stop answering there until it resets on {RESETS} "
             "(UTC); `/usage budget` shows every limit.",
         ),
@@ -244,7 +275,9 @@ def test_the_80_percent_notice_goes_out_once_a_month_and_again_for_a_new_limit(
     assert thread_calls(slack, over) == [
         (
             "chat.postMessage",
-            refused("this workspace's monthly limit", "$10.00", "$10.00", by="an operator"),
+            refused(
+                "this workspace's monthly limit", "$10.00", "$10.00", by="whoever runs Switchboard"
+            ),
         )
     ]
     assert len(notices(slack)) == 3
@@ -305,10 +338,10 @@ def test_answers_being_written_hold_their_estimate(
     assert thread_calls(slack, busy) == [
         (
             "chat.postMessage",
-            f"Not answered: this workspace's monthly limit of $5.00 (set by <@{ADMIN}>) is nearly "
+            "Not answered: this workspace's monthly limit of $5.00 (set by grace) is nearly "
             f"reached: $4.00 spent in {MONTH}, and answers being written right now may use the "
-            f"rest. Try again in a minute or two. It resets on {RESETS} (UTC). An admin can "
-            "change it with `/usage budget`.",
+            f"rest. Try again in a minute or two. It resets on {RESETS} (UTC). To raise it, ask "
+            "grace or another admin (`/usage budget`).",
         )
     ]
     app.wait_idle()
@@ -356,7 +389,9 @@ def test_unpriced_models_count_their_tokens_not_dollars(
     ask(app)  # 150 tokens, no dollars: the $1 limits are not reached
     ask(app)  # 300 tokens of 250
     over = ask(app)
-    assert ephemeral(slack, over)[2] == refused("your monthly limit", "250 tokens", "300 tokens")
+    assert ephemeral(slack, over)[2] == refused(
+        "your monthly limit", "250 tokens", "300 tokens", by="u0009"
+    )
     assert outcomes(sessions) == ["answered", "answered", "refused"]
     # Answers of no known price; the refusal called no model, so it cost nothing.
     assert [row[:3] for row in accounted(sessions)] == [

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.models import Feedback, ModelDefault, Response
 from handlers.home_blocks import HOME_MODEL_ACTION
 from tests.fakes import FakeOpenAI, FakeReply, FakeSlackAPI
+from tests.handlers.member_words import dump, settings_named
 from tests.harness import TEAM, SlackAppHarness
 
 ADMIN, MEMBER = "U0009", "U0001"
@@ -98,7 +99,9 @@ def test_a_member_sees_their_dm_model_choices_and_usage(
     view = open_home(app)
     check_view_limits(view)
     shown = texts(view)
-    assert "In your DMs with me, *`gpt-4o-mini`* answers — the DEFAULT_MODEL setting." in shown
+    assert "In your DMs with me, *`gpt-4o-mini`* answers — the workspace's default model." in shown
+    assert settings_named(view) == []
+    dump("home_member", view)
     assert [o["value"] for o in menu(view)["options"]] == ["fast", "smart", "local-llama"]
     assert "initial_option" not in menu(view)  # nothing chosen for DMs yet
     assert "`fast`, `smart`, `local-llama`" in shown

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Conversation, Message, ModelDefault, Response, WorkspaceSettings
 from tests.fakes import FakeOpenAI, FakeReply, FakeSlackAPI
+from tests.handlers.member_words import dump, settings_named
 from tests.harness import TEAM, SlackAppHarness
 
 ALIASES = (("fast", "gpt-4o-mini"), ("smart", "gpt-4o"), ("gpt-4o", "gpt-4o"))
@@ -121,9 +122,11 @@ def test_model_alone_shows_the_model_the_reason_and_a_menu_only_to_the_caller(
 ) -> None:
     answer = run(app)
     assert answer["response_type"] == "ephemeral"
-    assert "`gpt-4o-mini`" in answer["text"] and "DEFAULT_MODEL setting" in answer["text"]
+    assert "*`gpt-4o-mini`* answers — the workspace's default model." in answer["text"]
     facts = answer["blocks"][1]["elements"][0]["text"]
-    assert "Channel defaults can be changed by anyone" in facts
+    assert facts == "Workspace default: `gpt-4o-mini` · Channel defaults can be changed by anyone"
+    assert settings_named(answer) == []
+    dump("model_status_member", answer)
     select_element = menu(answer)["elements"][0]
     assert select_element["type"] == "static_select"
     assert [o["value"] for o in select_element["options"]] == ["fast", "smart", "gpt-4o"]
@@ -165,8 +168,9 @@ def test_an_unreachable_endpoint_is_explained_and_nothing_is_set(
     app = make_app(openai_base_url="http://127.0.0.1:9/v1")
     shown = run(app)
     assert not [b for b in shown["blocks"] if b["type"] == "actions"]  # no menu to offer
-    assert "could not fetch the list of models" in shown["blocks"][-1]["elements"][0]["text"]
-    assert "could not fetch the list of models" in run(app, "gpt-4o")["text"]
+    assert "could not get the list of models" in shown["blocks"][-1]["elements"][0]["text"]
+    assert "could not get the list of models" in run(app, "gpt-4o")["text"]
+    assert settings_named(shown) == []  # the log names ALLOWED_MODELS, members do not read it
     assert defaults(sessions) == set()
 
 
@@ -176,6 +180,7 @@ def test_help_lists_the_syntax(app: SlackAppHarness) -> None:
         assert syntax in text
     assert "/model admins-only on|off" in text
     assert "[NAME]" in text and "model NAME" in text
+    assert "the workspace's default model" in text and settings_named(text) == []
 
 
 # --- the chain, level by level ---------------------------------------------------------------
@@ -191,8 +196,8 @@ def test_every_level_of_the_chain_and_their_precedence(
 
     mention("setting")  # 5. DEFAULT_MODEL
     set_workspace = run(app, "workspace smart", user=ADMIN)["text"]
-    assert "the workspace default is now `smart` (`gpt-4o`)" in set_workspace
-    assert "the workspace default" in run(app)["text"]
+    assert "the workspace's default model is now `smart` (`gpt-4o`)" in set_workspace
+    assert "the workspace's default, chosen by an admin" in run(app)["text"]
     mention("workspace")  # 4. the workspace default
 
     run(app, "fast")
@@ -228,10 +233,20 @@ def test_resets_fall_back_one_level_at_a_time(
         "Cleared this channel's default. New conversations use `gpt-4o`"
         in run(app, "reset")["text"]
     )
-    assert "cleared this channel's model" in public_notes(slack)[-1]
+    note = public_notes(slack)[-1]
+    assert note.endswith(
+        "cleared this channel's model. New conversations here use `gpt-4o` "
+        "(the workspace's default, chosen by an admin)."
+    )
+    assert settings_named(note) == []
+    dump("model_note_cleared", {"text": note})
+    admin_view = run(app, user=ADMIN)
+    assert "Workspace default: `gpt-4o` (chosen by an admin)" in str(admin_view["blocks"])
+    assert settings_named(admin_view) == []
+    dump("model_status_admin", admin_view)
     assert "Nothing to clear" in run(app, "reset")["text"]
     cleared = run(app, "workspace reset", user=ADMIN)["text"]
-    assert "New conversations use `gpt-4o-mini` (the DEFAULT_MODEL setting)" in cleared
+    assert "New conversations use `gpt-4o-mini` (the workspace's default model)" in cleared
     assert defaults(sessions) == set()
     app.mention("hi")
     app.wait_idle()
@@ -325,6 +340,39 @@ def test_model_in_a_thread_changes_that_thread_only_and_is_not_sent_to_the_model
             session.execute(select(Conversation.thread_ts, Conversation.default_model)).all()
         )
     assert by_thread == {root: "gpt-4o", other: "gpt-4o-mini"}
+
+
+def test_model_at_the_top_of_a_dm_sets_the_persons_dm_model(
+    app: SlackAppHarness, slack: FakeSlackAPI, model: FakeOpenAI, sessions: sessionmaker[Session]
+) -> None:
+    dm = {"channel": "D0001", "channel_type": "im"}
+    command = app.say("model smart", **dm)  # a top-level DM message is a thread of its own
+    app.wait_idle()
+    assert model.completions() == []  # the command went to nobody
+    [said] = thread_notices(slack, command)
+    assert said.startswith("From now on, your DMs with me use `gpt-4o`.")
+    assert "answers in this thread" not in said and settings_named(said) == []
+    dump("dm_model_set", {"markdown_text": said})
+    assert defaults(sessions) == {("user", "U0001", "gpt-4o")}
+    assert (
+        "your default for DMs with me"
+        in run(app, channel="D0001", channel_name="directmessage")["text"]
+    )
+
+    app.say("next DM", **dm)  # a new conversation: it starts with the DM model
+    app.wait_idle()
+    app.say("a reply in that DM thread", thread_ts=command, **dm)
+    app.wait_idle()
+    app.say("model fast", thread_ts=command, **dm)  # a reply: that thread only
+    app.wait_idle()
+    assert any("`gpt-4o-mini` answers in this thread" in t for t in thread_notices(slack, command))
+    app.say("and now?", thread_ts=command, **dm)
+    app.say("someone else's DM", user="U0002", channel="D0002", channel_type="im")
+    app.wait_idle()
+    app.say("another DM", **dm)
+    app.wait_idle()
+    assert defaults(sessions) == {("user", "U0001", "gpt-4o")}
+    assert models_used(sessions) == ["gpt-4o", "gpt-4o", "gpt-4o-mini", "gpt-4o-mini", "gpt-4o"]
 
 
 def test_model_name_prompt_posts_the_prompt_and_answers_it_once_with_that_model(

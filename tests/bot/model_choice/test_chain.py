@@ -118,15 +118,21 @@ def test_the_endpoints_list_is_cached_and_refreshed() -> None:
     assert fresh.resolve("d") == "d"
 
 
-def test_a_failing_endpoint_keeps_the_last_list_or_says_it_is_unavailable() -> None:
+def test_a_failing_endpoint_keeps_the_last_list_or_says_it_is_unavailable(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     endpoint = Endpoint(["a"])
     catalogue = Catalogue((), endpoint, max_age=0)
     assert catalogue.resolve("a") == "a"
     endpoint.down = True
     assert catalogue.resolve("a") == "a"  # the last list still serves
 
-    with pytest.raises(CatalogueUnavailable, match="ALLOWED_MODELS"):
+    with pytest.raises(CatalogueUnavailable) as raised:
         Catalogue((), endpoint).entries()
+    # Members read plain words; the operator's log names the setting that helps.
+    assert "ALLOWED_MODELS" not in str(raised.value)
+    assert "could not get the list of models" in str(raised.value)
+    assert "ALLOWED_MODELS" in caplog.text
 
 
 def test_a_failing_endpoint_is_not_asked_again_at_once() -> None:
@@ -234,6 +240,13 @@ def test_a_message_s_own_words_choose_its_model_before_the_stored_choice(
     assert (command.choice, command.sets_default) == (
         Choice("gpt-4o-mini", "conversation"),
         "gpt-4o-mini",
+    )
+    assert not command.for_dms
+    top_of_dm = chooser.for_words(stored, "model fast", starts_dm=True)
+    assert (top_of_dm.choice, top_of_dm.sets_default, top_of_dm.for_dms) == (
+        Choice("gpt-4o-mini", "dm"),
+        "gpt-4o-mini",
+        True,
     )
     unknown = chooser.for_words(stored, "model nonesuch")
     assert unknown.sets_default is None and unknown.unknown is not None
