@@ -230,8 +230,8 @@ def _counted(usage: UsageFilter, rows: list[tuple[Any, ...]]) -> tuple[Figures, 
             continue
         if usage.model not in (None, model):
             continue
-        figures = (1, int(status == "error"), prompt, completion, total, _money(cost))
-        figures += (int(cost is None),)
+        figures = [1, int(status == "error"), prompt, completion, total, _money(cost)]
+        figures.append(int(cost is None))
         for key in (("total", None), ("model", model), ("user", user), ("channel", channel)):
             line = lines[key]
             for index, value in enumerate(figures):
