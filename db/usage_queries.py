@@ -95,8 +95,7 @@ def breakdown(session: Session, usage: UsageFilter) -> Breakdown:
         _add_grouped(session, parts, sums)
         for index, count in enumerate(_latency(session, usage, whole, pieces)):
             latency[index] += count
-    result: dict[str, dict[Any, Tally]] = {"total": {}, "model": {}, "user": {}, "channel": {}}
-    result["day"] = {}
+    result: dict[str, dict[Any, Tally]] = {kind: {} for kind in _KINDS}
     for (kind, key), values in sums.items():
         result[kind][key] = _tally(values)
     return Breakdown(
@@ -112,6 +111,7 @@ def breakdown(session: Session, usage: UsageFilter) -> Breakdown:
 # The figures of a report line being summed (_aggregates' order), by (kind, key): plain lists
 # while summing, as thousands of pairs with a Tally per step would show.
 _Sums = dict[tuple[str, Any], list[Any]]
+_KINDS = ("total", "model", "user", "channel", "day")
 
 
 def _add(sums: _Sums, key: tuple[str, Any], values: Sequence[Any]) -> None:
@@ -163,8 +163,8 @@ def _add_grouped(session: Session, parts: list[Select[*tuple[Any, ...]]], sums: 
 
 
 def _whole_workspace(usage: UsageFilter) -> bool:
-    """Whether the filter is a period alone (of one workspace or of all): the daily totals per
-    scope then hold every figure of its whole days."""
+    """Whether the filter is a period alone (of a workspace or all): the totals per scope hold
+    every figure of its whole days."""
     return usage.user_ids is None and usage.channel_id is None and usage.model is None
 
 
