@@ -13,9 +13,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from db.models import LATENCY_COLUMNS, Base
 
-# What a `usage_daily_scopes` row sums over: one model, one member or one channel.
-DAILY_SCOPES = ("model", "user", "channel")
-
 
 class UsageDailyScope(Base):
     """The responses of one UTC day in a workspace, summed per model, per member and per channel.
