@@ -13,7 +13,8 @@ days instead, so that the traffic grows rather than the history), rebuilds the t
 `python -m bot usage --rebuild-totals` does, and times the service calls /usage makes. It
 prints how long each fill, each rebuild and each report took. The scratch database is dropped
 at the end unless --keep is given; no other database is touched. --time-only times the reports
-again on a scratch database kept by an earlier run (--keep), without filling it again.
+again on a scratch database kept by an earlier run (--keep), without filling it again (after
+migrating it to this code's schema, if it is behind).
 """
 
 from __future__ import annotations
@@ -166,7 +167,15 @@ def main() -> int:
         make_url(admin_url).set(database=args.scratch).render_as_string(hide_password=False)
     )
     if args.time_only:
+        # A database kept by older code gets this code's schema (and its totals) first.
         loader = create_engine(normalize_url(scratch_url))
+        if migrations.current_revision(loader) != migrations.head_revision(scratch_url):
+            started = time.perf_counter()
+            migrations.upgrade(scratch_url)
+            print(f"migrated the kept database in {time.perf_counter() - started:.1f} s")
+            with loader.connect() as connection:  # what autovacuum does soon after
+                connection.execution_options(isolation_level="AUTOCOMMIT")
+                connection.execute(text("VACUUM (ANALYZE) usage_daily_scopes"))
         with loader.connect() as connection:
             size = connection.scalar(text("SELECT count(*) FROM responses"))
         loader.dispose()
@@ -250,14 +259,16 @@ def _rebuild(url: str, size: int) -> None:
     with engine.connect() as connection:
         connection.execute(text("VACUUM (ANALYZE) usage_daily"))
         connection.execute(text("VACUUM (ANALYZE) usage_monthly"))
+        connection.execute(text("VACUUM (ANALYZE) usage_daily_scopes"))
         _checkpoint(connection)
         size_text = connection.scalar(
             text("SELECT pg_size_pretty(pg_total_relation_size('usage_daily'))")
         )
+        scoped = connection.scalar(text("SELECT count(*) FROM usage_daily_scopes"))
     engine.dispose()
     print(
         f"rebuilt totals of {size:,} responses in {elapsed:.1f} s: {daily:,} daily rows "
-        f"({size_text} with indexes), {monthly:,} monthly rows"
+        f"({size_text} with indexes), {scoped:,} daily rows per scope, {monthly:,} monthly rows"
     )
 
 

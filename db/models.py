@@ -515,6 +515,7 @@ class Budget(Base):
     updated_at: Mapped[updated]
 
 
-# The installations' tables live in a module of their own; importing it here puts them in
-# `Base.metadata`, which Alembic compares against the migrations.
-from db import install_models  # noqa: E402, F401
+# The installations' tables and the daily totals per scope live in modules of their own;
+# importing them here puts them in `Base.metadata`, which Alembic compares against the
+# migrations.
+from db import install_models, usage_models  # noqa: E402, F401

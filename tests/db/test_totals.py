@@ -6,13 +6,25 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from alembic import command
+from bot.shell import migrations
 from db import totals
 from db.dialects import rowcount
-from db.models import LATENCY_BOUNDS_MS, LATENCY_COLUMNS, UsageDaily, UsageMonthly, User
+from db.engine import make_engine
+from db.models import (
+    LATENCY_BOUNDS_MS,
+    LATENCY_COLUMNS,
+    Response,
+    UsageDaily,
+    UsageMonthly,
+    User,
+)
+from db.usage_models import UsageDailyScope
 from tests.accounting import record_response
+from tests.bot.usage.accounting import assert_totals_match_responses
 
 # Both sides of bucket bounds, the first bucket's zero (and a clock that went back), and the
 # open last bucket.
@@ -65,7 +77,7 @@ def snapshot(sessions: sessionmaker[Session]) -> dict[str, set[tuple[Any, ...]]]
             table.__tablename__: {
                 tuple(row) for row in session.execute(select(*table.__table__.columns))
             }
-            for table in (UsageDaily, UsageMonthly)
+            for table in (UsageDaily, UsageMonthly, UsageDailyScope)
         }
 
 
@@ -117,3 +129,45 @@ def test_a_rebuild_keeps_the_months_already_notified(sessions: sessionmaker[Sess
         ("T1", "2026-11-01", "user", "UBOB"),
     }
     assert 999 not in {m.requests for m in months}
+
+
+def test_the_totals_and_the_reports_read_from_them_equal_the_rows(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    """Per scope too, and what every kind of report reads from them: whole days (a workspace's,
+    every workspace's, one model's) and a first day cut at noon, each against the rows."""
+    recorded_mix(sessions)
+    assert_totals_match_responses(engine)
+
+
+def test_the_upgrade_fills_the_totals_per_scope_from_the_daily_ones(empty_db_url: str) -> None:
+    """An installation with history reports the same figures right after the upgrade."""
+    config = migrations.alembic_config(empty_db_url)
+    command.upgrade(config, "0007")
+    engine = make_engine(empty_db_url)
+    with engine.begin() as connection:
+        user_id = connection.execute(
+            insert(User).values(team_id="T1", slack_user_id="UADA").returning(User.id)
+        ).scalar_one()
+        connection.execute(
+            insert(Response),
+            [
+                {
+                    "team_id": ("T1", "T2")[number % 2],
+                    "user_id": (user_id, None)[number % 3 == 0],
+                    "channel_id": (None, "C1", "C2")[number % 3],
+                    "model_used": ("gpt-4o", "llama-local")[number % 2],
+                    "tokens_prompt": number,
+                    "tokens_total": 2 * number,
+                    "cost_usd": None if number % 2 else Decimal(number) / 10**6,
+                    "completion_time_ms": LATENCIES[number % len(LATENCIES)],
+                    "status": "error" if number % 5 == 2 else "ok",
+                    "created_at": MOMENTS[number % len(MOMENTS)],
+                }
+                for number in range(24)
+            ],
+        )
+        totals.rebuild(connection, daily_scopes=False)  # the totals as 0006 left them
+    command.upgrade(config, "head")
+    assert_totals_match_responses(engine)
+    engine.dispose()

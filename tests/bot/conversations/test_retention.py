@@ -17,6 +17,7 @@ from bot.conversations.retention import DailyPurge, RetentionService
 from db import retention
 from db.models import Conversation, Message, Response, ToolCall, Turn, UsageDaily, utcnow
 from tests.accounting import record_response
+from tests.bot.usage.accounting import assert_totals_match_responses
 
 _ts = itertools.count(1)
 
@@ -87,7 +88,9 @@ def rows(sessions: sessionmaker[Session], model: type) -> int:
         return session.scalar(select(func.count()).select_from(model)) or 0
 
 
-def test_purge_removes_old_content_and_keeps_accounting(sessions: sessionmaker[Session]) -> None:
+def test_purge_removes_old_content_and_keeps_accounting(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
     old = seed(sessions, days_old=100, questions=2)
     pending = seed(sessions, days_old=100, questions=2, last_turn="queued")
     running = seed(sessions, days_old=100, last_turn="running")
@@ -129,6 +132,7 @@ def test_purge_removes_old_content_and_keeps_accounting(sessions: sessionmaker[S
     assert {tokens for *_, tokens in responses} == {15}
     with sessions() as session:  # the running totals are accounting too
         assert session.scalar(select(func.sum(UsageDaily.requests))) == 4
+    assert_totals_match_responses(engine)  # and the reports read from them
     assert rows(sessions, Turn) == 3  # the queued, the running and the recent one
 
 
