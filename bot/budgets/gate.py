@@ -21,7 +21,7 @@ from typing import Protocol
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.metrics.recorder import Metrics
-from bot.usage.reports import format_usd
+from bot.usage.figures import format_usd
 from db import budgets as queries
 from db.budgets import Held
 from db.models import Budget, utcnow
@@ -261,7 +261,7 @@ def format_limit(limit_usd: Decimal | None, limit_tokens: int | None) -> str:
     """`$50.00`, `2,000,000 tokens`, or both joined with "and"."""
     parts = []
     if limit_usd is not None:
-        parts.append(f"${limit_usd:,.2f}")
+        parts.append(format_usd(limit_usd))
     if limit_tokens is not None:
         parts.append(f"{limit_tokens:,} tokens")
     return " and ".join(parts)
@@ -297,7 +297,7 @@ def _refused_text(
     limit: Limit, spent: Tally, month: date, *, reached: str, busy: bool = False
 ) -> str:
     amount = (
-        f"${limit.usd:,.2f}"
+        format_usd(limit.usd)
         if reached == "usd" and limit.usd is not None
         else f"{limit.tokens:,} tokens"
     )
