@@ -6,13 +6,22 @@ import csv
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.members.directory import Member, NotOneMember, UserDirectory, display_name, only_one
+from bot.usage.figures import (
+    Glance,
+    Money,
+    format_count,
+    format_ms,
+    format_share,
+    format_usd,
+    glance,
+)
 from bot.usage.request import (
     EXAMPLES,
     MAX_DAYS,
@@ -27,6 +36,22 @@ from db.usage_lookups import Ratings
 from db.usage_queries import Breakdown, UsageFilter
 
 _Key = TypeVar("_Key")
+# The formatters live in bot.usage.figures; they are imported from here too.
+__all__ = [
+    "DMS",
+    "UsageLine",
+    "UsageReport",
+    "UsageService",
+    "format_count",
+    "format_ms",
+    "format_share",
+    "format_usd",
+    "report_csv",
+    "report_rows",
+]
+# The key and name of one line for every direct message with the bot: a DM's channel id
+# names nothing a reader knows, and each person's own line is under the members.
+DMS = "DMs"
 
 
 @dataclass(frozen=True)
@@ -82,6 +107,24 @@ class UsageReport:
     one_user: bool = False
     one_channel: bool = False
     csv: bool = False
+
+    def money(self) -> Money:
+        """One way to write every amount of this report, so that its parts add up."""
+        return Money.for_values(self.money_values())
+
+    def money_values(self) -> list[Decimal]:
+        """Every amount the report shows: its lines' costs and what a 👍 answer cost."""
+        lines = [self.total, *self.models, *self.users, *self.channels, *self.days]
+        values = [line.tally.cost_usd for line in lines]
+        values += [cost for line in lines if (cost := line.cost_per_positive) is not None]
+        return values
+
+    def glance(self) -> Glance | None:
+        """The period on one line (a bar a day) and its busiest days; None if it is empty."""
+        return glance(
+            [(date.fromisoformat(line.key), line.tally.requests, line.tally.cost_usd)
+             for line in self.days]
+        )  # fmt: skip
 
 
 class UsageService:
@@ -242,8 +285,8 @@ class UsageService:
             ],
             users=[user_line(key, tally) for key, tally in _ranked(tallies.by_user.items())],
             channels=[
-                UsageLine(key or "", key or "(no channel)", tally)
-                for key, tally in _ranked(tallies.by_channel.items())
+                UsageLine(key or "", key or "no channel", tally)
+                for key, tally in _ranked(_dms_together(tallies.by_channel).items())
             ],
             days=_day_lines(period, tallies),
             filters=filters,
@@ -270,7 +313,32 @@ def _usage_filter(
 
 
 def _channel_label(request: UsageRequest) -> str | None:
-    return f"<#{request.channel_id}>" if request.channel_id else None
+    if request.channel_id is None:
+        return None
+    return DMS if request.channel_id.startswith("D") else f"<#{request.channel_id}>"
+
+
+def _dms_together(by_channel: dict[str | None, Tally]) -> dict[str | None, Tally]:
+    """The channels' tallies with every DM summed into one `DMS` line."""
+    merged: dict[str | None, Tally] = {}
+    for key, tally in by_channel.items():
+        if key is not None and key.startswith("D"):
+            key = DMS
+        before = merged.get(key)
+        merged[key] = tally if before is None else _add(before, tally)
+    return merged
+
+
+def _add(a: Tally, b: Tally) -> Tally:
+    return Tally(
+        requests=a.requests + b.requests,
+        errors=a.errors + b.errors,
+        tokens_prompt=a.tokens_prompt + b.tokens_prompt,
+        tokens_completion=a.tokens_completion + b.tokens_completion,
+        tokens_total=a.tokens_total + b.tokens_total,
+        cost_usd=a.cost_usd + b.cost_usd,
+        unpriced=a.unpriced + b.unpriced,
+    )
 
 
 # ----- shaping the figures -----------------------------------------------------------------
@@ -298,29 +366,6 @@ def _day_lines(period: Period, tallies: Breakdown) -> list[UsageLine]:
 
 
 # ----- rendering that every front end shares ---------------------------------------------------
-
-
-def format_count(value: int) -> str:
-    """A whole number with thousands separators: 1,234,567."""
-    return f"{value:,}"
-
-
-def format_usd(value: Decimal) -> str:
-    """Dollars to the cent, or to 4 decimals under a dollar: $1,234.57, $0.0123."""
-    rounded = value.quantize(Decimal("0.0001"))
-    if 0 < abs(rounded) < 1:
-        return f"${rounded:,.4f}"
-    return f"${value:,.2f}"
-
-
-def format_share(value: float | None) -> str:
-    """A share as a whole percentage, or n/a when there is none."""
-    return "n/a" if value is None else f"{round(value * 100)}%"
-
-
-def format_ms(value: float | None) -> str:
-    """A duration in whole milliseconds, or n/a when there is none."""
-    return "n/a" if value is None else f"{round(value):,} ms"
 
 
 CSV_COLUMNS = (

@@ -7,7 +7,16 @@ from decimal import Decimal
 
 import pytest
 
-from bot.usage.reports import format_count, format_ms, format_usd
+from bot.usage.figures import (
+    Money,
+    bar,
+    format_count,
+    format_ms,
+    format_share,
+    format_usd,
+    plural,
+    sparkline,
+)
 from bot.usage.request import UsageError, UsageHelp, parse_request
 
 NOW = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
@@ -132,14 +141,43 @@ def test_the_day_list_of_an_hour_period_spans_the_days_it_touches() -> None:
     [
         (Decimal("1234.5678"), "$1,234.57"),
         (Decimal("1"), "$1.00"),
-        (Decimal("0.0123456"), "$0.0123"),
+        (Decimal("0.5"), "$0.50"),
+        (Decimal("0.0123456"), "$0.012"),
         (Decimal("0.99995"), "$1.00"),
-        (Decimal("0.00001"), "$0.00"),
+        # Under a cent: 2 significant digits, never "$0.00" for something that cost.
+        (Decimal("0.000033"), "$0.000033"),
+        (Decimal("0.00001"), "$0.000010"),
+        (Decimal("0.00000001"), "$0.00000001"),
         (Decimal("0"), "$0.00"),
     ],
 )
-def test_dollars_to_the_cent_or_four_decimals_under_a_dollar(value: Decimal, shown: str) -> None:
+def test_dollars_to_the_cent_or_two_significant_digits_below(value: Decimal, shown: str) -> None:
     assert format_usd(value) == shown
+
+
+def test_amounts_shown_together_share_their_decimals_and_add_up() -> None:
+    # The report: a channel of $0.000033 read "$0.00" beside a total of "$0.0002".
+    parts = [Decimal("0.000033"), Decimal("0.000167")]
+    money = Money.for_values([sum(parts), *parts])
+    assert [money(p) for p in parts] == ["$0.000033", "$0.000167"]
+    assert money(sum(parts)) == "$0.000200"
+    # Beside dollars, a tiny part says how small it is rather than a false "$0.00".
+    money = Money.for_values([Decimal("1234.57"), Decimal("0.000033")])
+    assert (money(Decimal("1234.57")), money(Decimal("0.000033"))) == ("$1,234.57", "< $0.01")
+    money = Money.for_values([Decimal("18.75"), Decimal("0.000033")])
+    assert money(Decimal("0.000033")) == "< $0.0001"
+
+
+def test_plurals_shares_bars_and_sparklines() -> None:
+    assert [plural(n, "answer") for n in (0, 1, 2, 1234)] == [
+        "0 answers", "1 answer", "2 answers", "1,234 answers",
+    ]  # fmt: skip
+    assert plural(1, "error") == "1 error" and plural(2, "reply", "replies") == "2 replies"
+    assert format_share(0.001) == "< 1%" and format_share(0.5) == "50%"
+    assert bar(0.62) == "▇▇▇▇▇▇▁▁▁▁" and bar(0.001) == "▇▁▁▁▁▁▁▁▁▁"
+    # Nothing is the floor, anything at all is above it, the peak is the top.
+    assert sparkline([0, 1, 0, 10, 5]) == "▁▃▁█▅"
+    assert sparkline([0, 0]) == "▁▁"
 
 
 def test_counts_and_durations_have_thousands_separators() -> None:
