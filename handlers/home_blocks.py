@@ -145,9 +145,7 @@ def _top(
         parts = [plural(tally.requests, "request"), cost]
         if line.ratings is not None and line.rated:
             parts.append(f"{format_share(line.share_positive)} 👍 of {line.rated:,} rated")
-        rows.append(
-            f"{name(line)}\n{bar(share)} {format_share(share)} {of} · " + " · ".join(parts)
-        )
+        rows.append(f"{name(line)}\n{bar(share)} {format_share(share)} {of} · " + " · ".join(parts))
     more = len(lines) - TOP
     if more > 0:
         rows.append(f"_…and {plural(more, 'more', 'more')} in `/usage csv`_")

@@ -136,10 +136,7 @@ def glance_text(report: UsageReport, money: Money) -> str | None:
         return None
     measure = view.measure[0].upper() + view.measure[1:]
     busiest = "Busiest day" if len(view.busiest) == 1 else "Busiest days"
-    return (
-        f"*{measure}*, {span_words(view)}\n{view.spark}\n"
-        f"{busiest}: {busiest_words(view, money)}"
-    )
+    return f"*{measure}*, {span_words(view)}\n{view.spark}\n{busiest}: {busiest_words(view, money)}"
 
 
 # ----- the table ---------------------------------------------------------------------------
