@@ -158,9 +158,10 @@ def test_dollars_to_the_cent_or_two_significant_digits_below(value: Decimal, sho
 def test_amounts_shown_together_share_their_decimals_and_add_up() -> None:
     # The report: a channel of $0.000033 read "$0.00" beside a total of "$0.0002".
     parts = [Decimal("0.000033"), Decimal("0.000167")]
-    money = Money.for_values([sum(parts), *parts])
+    total = sum(parts, Decimal(0))
+    money = Money.for_values([total, *parts])
     assert [money(p) for p in parts] == ["$0.000033", "$0.000167"]
-    assert money(sum(parts)) == "$0.000200"
+    assert money(total) == "$0.000200"
     # Beside dollars, a tiny part says how small it is rather than a false "$0.00".
     money = Money.for_values([Decimal("1234.57"), Decimal("0.000033")])
     assert (money(Decimal("1234.57")), money(Decimal("0.000033"))) == ("$1,234.57", "< $0.01")
