@@ -65,7 +65,10 @@ class Money:
         return cls(decimals)
 
     def __call__(self, value: Decimal) -> str:
-        """`$1,234.57`, `$0.000033`; a cost too small for these decimals is `< $0.01`."""
+        """`$1,234.57`, `$0.000033`; a cost too small for these decimals is `< $0.01`, and
+        nothing at all beside sub-cent amounts is `$0`."""
+        if not value and self.decimals > 2:
+            return "$0"  # nothing at all: no row of zeros to read
         unit = Decimal(1).scaleb(-self.decimals)
         rounded = value.quantize(unit, rounding=ROUND_HALF_UP)
         if value and not rounded:
@@ -117,7 +120,7 @@ def glance(days: Sequence[tuple[date, int, Decimal]], *, top: int = 3) -> Glance
     step = 1 if len(values) <= 62 else 7
     bins = [sum(values[i : i + step], Decimal(0)) for i in range(0, len(values), step)]
     busy = sorted(
-        (day for day in days if day[1]),
+        (day for day in days if figure(day[1], day[2])),
         key=lambda day: (-figure(day[1], day[2]), -day[1], day[0]),
     )
     unit = "daily" if step == 1 else "weekly"

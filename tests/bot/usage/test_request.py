@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -10,10 +10,12 @@ import pytest
 from bot.usage.figures import (
     Money,
     bar,
+    busiest_words,
     format_count,
     format_ms,
     format_share,
     format_usd,
+    glance,
     plural,
     sparkline,
 )
@@ -185,3 +187,25 @@ def test_counts_and_durations_have_thousands_separators() -> None:
     assert format_count(1234567) == "1,234,567"
     assert format_ms(12345.4) == "12,345 ms"
     assert format_ms(None) == "n/a"
+
+
+def test_the_period_at_a_glance() -> None:
+    days = [date(2026, 11, d) for d in range(1, 31)]
+    figures = {5: (3, Decimal("0.0004")), 18: (12, Decimal("0.42")), 3: (9, Decimal("0.31"))}
+    figures[20] = (2, Decimal(0))  # two failed calls: cost nothing, not a busy day for cost
+    view = glance([(day, *figures.get(day.day, (0, Decimal(0)))) for day in days])
+    assert view is not None and view.measure == "daily cost" and len(view.spark) == 30
+    assert view.spark[17] == "█" and view.spark[0] == "▁" and view.spark[4] == "▂"
+    money = Money.for_values([Decimal("0.7304"), Decimal("0.0004")])
+    assert busiest_words(view, money) == (
+        "Nov 18 (12 requests, $0.42000), Nov 3 (9 requests, $0.31000), Nov 5 (3 requests, $0.00040)"
+    )
+    # Nothing priced: bars of requests; nothing at all: nothing to draw.
+    view = glance([(day, *figures.get(day.day, (0, Decimal(0)))[:1], Decimal(0)) for day in days])
+    assert view is not None and view.measure == "daily requests"
+    assert [day.day for day, _, _ in view.busiest] == [18, 3, 5]
+    assert glance([(day, 0, Decimal(0)) for day in days]) is None
+    # A year: a bar a week.
+    year = [(date(2026, 1, 1) + timedelta(days=n), 1, Decimal(0)) for n in range(365)]
+    view = glance(year)
+    assert view is not None and view.measure == "weekly requests" and len(view.spark) == 53
