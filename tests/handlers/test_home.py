@@ -223,3 +223,20 @@ def select_payload(option: dict[str, Any], user: str = MEMBER) -> dict[str, Any]
             }
         ],
     }
+
+
+def test_a_failed_call_is_an_error_that_cost_nothing_and_small_costs_show(
+    app: SlackAppHarness, model: FakeOpenAI, sessions: sessionmaker[Session]
+) -> None:
+    answer_and_rate(app, model, sessions, user=MEMBER, rating="up")
+    model.enqueue(FakeReply(status=500))  # refused before any text
+    app.mention("[fast] another question", user=MEMBER)
+    app.wait_idle()
+    for user in (MEMBER, ADMIN):
+        view = open_home(app, user)
+        shown = texts(view)
+        assert "*Requests*\n2 · 1 error" in shown
+        # A sub-cent cost in digits that say it; no "unpriced" for a call that failed.
+        cost = re.findall(r"\*Cost\*\n(\S+)", shown)[-1]  # the member's, the workspace's
+        assert re.fullmatch(r"\$0\.0+[1-9]\d", cost), cost
+        assert "price" not in shown and "unpriced" not in shown and "$0.00\n" not in shown

@@ -123,6 +123,10 @@ def test_filters_combine(filled: str, tmp_path: Path) -> None:
     report = json.loads(out)
     assert report["total"]["requests"] == 4
     assert report["period"]["label"] == f"{since} to {today}"
+    # Everything priced: no word of prices missing (the "(0 requests unpriced…)").
+    code, out, _ = usage(filled, tmp_path, "--team", "T1", "--model", "gpt-4o")
+    assert code == 0 and "Cost             $" in out
+    assert "unpriced" not in out and "no price" not in out and "(0 " not in out
 
 
 @pytest.mark.parametrize(
