@@ -13,9 +13,10 @@ from decimal import ROUND_HALF_UP, Decimal
 # Costs are stored to the hundred-millionth of a dollar (Numeric(14, 8)): nothing finer exists.
 _FINEST = 8
 # Every figure of a set is shown to the cent at least, and the smallest to 2 significant
-# digits; but no figure of dollars or more gets more than 6 significant digits on its account
-# ($1,234.57 beside $0.000033 would read as $1,234.567890): such a tiny part shows "< $0.01".
-_MAX_SIGNIFICANT = 6
+# digits; but the largest, if a dollar or more, gets no more than 4 significant digits (or
+# cents) on its account ($18.75 beside $0.000033 would read $18.750000): such a tiny part
+# shows "< $0.01" instead.
+_MAX_SIGNIFICANT = 4
 _BARS = "▁▂▃▄▅▆▇█"
 
 

@@ -113,10 +113,14 @@ class UsageReport:
         return Money.for_values(self.money_values())
 
     def money_values(self) -> list[Decimal]:
-        """Every amount the report shows: its lines' costs and what a 👍 answer cost."""
-        lines = [self.total, *self.models, *self.users, *self.channels, *self.days]
+        """The amounts the report shows: its lines' costs (the days' only for the busiest),
+        and what a 👍 answer cost."""
+        lines = [self.total, *self.models, *self.users, *self.channels]
         values = [line.tally.cost_usd for line in lines]
         values += [cost for line in lines if (cost := line.cost_per_positive) is not None]
+        view = self.glance()
+        if view is not None:
+            values += [cost for _, _, cost in view.busiest]
         return values
 
     def glance(self) -> Glance | None:

@@ -168,7 +168,9 @@ def test_amounts_shown_together_share_their_decimals_and_add_up() -> None:
     money = Money.for_values([Decimal("1234.57"), Decimal("0.000033")])
     assert (money(Decimal("1234.57")), money(Decimal("0.000033"))) == ("$1,234.57", "< $0.01")
     money = Money.for_values([Decimal("18.75"), Decimal("0.000033")])
-    assert money(Decimal("0.000033")) == "< $0.0001"
+    assert (money(Decimal("18.75")), money(Decimal("0.000033"))) == ("$18.75", "< $0.01")
+    money = Money.for_values([Decimal("1.5"), Decimal("0.000033")])
+    assert (money(Decimal("1.5")), money(Decimal("0.000033"))) == ("$1.500", "< $0.001")
 
 
 def test_plurals_shares_bars_and_sparklines() -> None:
