@@ -154,7 +154,7 @@ class UsageService:
             ):
                 who = "you have not" if own_only else "nobody has"
                 raise UsageError(
-                    f"No usage recorded in <#{request.channel_id}>: {who} used Switchboard "
+                    f"No usage recorded in {_channel_label(request)}: {who} used Switchboard "
                     f"there. Try another channel, {EXAMPLES}."
                 )
             if request.model and not usage_lookups.has_usage(session, team_id, model=request.model):
