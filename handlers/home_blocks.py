@@ -1,12 +1,18 @@
-"""Block Kit for the Home tab: the DM model with its menu, own usage, the workspace (admins)."""
+"""Block Kit for the Home tab: the DM model with its menu, own usage, the workspace (admins).
+
+Slack documents the `table` block for messages only, not for views: the Home tab lists its
+top models, members and channels in sections, each row with a bar of its share."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from bot.home.service import Home
-from bot.usage.reports import UsageLine, UsageReport, format_count, format_usd, tool_figures
-from handlers.usage_blocks import rating_figures
+from bot.usage.figures import Money, bar, format_share, plural, tool_figures
+from bot.usage.reports import DMS, UsageLine, UsageReport
+from db.totals import Tally
+from handlers.usage_blocks import cost_words, glance_text, ratings_words, requests_words
 
 HOME_MODEL_ACTION = "home_dm_model"
 HOME_MODEL_BLOCK = "home_dm_model"
@@ -28,11 +34,15 @@ def home_view(home: Home, *, notice: str | None = None) -> dict[str, Any]:
     if notice:
         blocks.append(_context(notice))
     blocks += _model_blocks(home)
+    # One way of writing money for the whole tab, so that every part adds up to its total.
+    reports = [home.mine] + ([home.workspace] if home.workspace is not None else [])
+    money = Money.for_values(amount for report in reports for amount in report.money_values())
     blocks += [{"type": "divider"}, _header(f"Your usage · {home.period.label}")]
-    blocks.append(_usage_fields(home.mine.total, votes=home.votes))
+    blocks.append(_usage_fields(home.mine.total, money, votes=home.votes))
+    blocks += _glance(home.mine, money)
     if home.workspace is not None:
         blocks += [{"type": "divider"}, _header(f"Workspace · {home.period.label}")]
-        blocks += _workspace_blocks(home.workspace)
+        blocks += _workspace_blocks(home.workspace, money)
     blocks.append(_context("Months are UTC. `/usage` shows any period, `/usage csv` every row."))
     return {"type": "home", "blocks": blocks[:MAX_BLOCKS]}
 
@@ -82,45 +92,34 @@ def _menu(home: Home) -> Block | None:
     return menu
 
 
-def _usage_fields(line: UsageLine, *, votes: dict[str, int] | None = None) -> Block:
+def _usage_fields(line: UsageLine, money: Money, *, votes: dict[str, int] | None = None) -> Block:
     tally = line.tally
-    cost = format_usd(tally.cost_usd)
-    if tally.unpriced:
-        cost += f" (+{format_count(tally.unpriced)} unpriced)"
     fields = [
-        f"*Requests*\n{format_count(tally.requests)}",
-        f"*Tokens*\n{format_count(tally.tokens_total)}",
-        f"*Cost*\n{cost}",
-        f"*Answers rated*\n{rating_figures(line, counted='', none='none yet')}",
+        f"*Requests*\n{requests_words(tally)}",
+        f"*Tokens*\n{tally.tokens_total:,}",
+        f"*Cost*\n{cost_words(tally, money)}",
+        f"*Answers rated*\n{ratings_words(line, money, admin=False)}",
     ]
     if votes is not None:
         up, down = votes.get("up", 0), votes.get("down", 0)
-        fields.append(f"*Your votes*\n{format_count(up)} 👍 · {format_count(down)} 👎")
+        fields.append(f"*Your votes*\n{up:,} 👍 · {down:,} 👎")
     return {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]}
 
 
-def _ratings(line: UsageLine) -> str:
-    return rating_figures(line, counted="", none="none yet")
+def _glance(report: UsageReport, money: Money) -> list[Block]:
+    text = glance_text(report, money)
+    return [_section(text)] if text else []
 
 
-def _workspace_blocks(report: UsageReport) -> list[Block]:
-    blocks = [_usage_fields(report.total)]
+def _workspace_blocks(report: UsageReport, money: Money) -> list[Block]:
+    blocks = [_usage_fields(report.total, money), *_glance(report, money)]
     if not report.total.tally.requests:
         return blocks
-    models = [
-        f"`{line.label}`  {format_count(line.tally.requests)} req · "
-        f"{format_usd(line.tally.cost_usd)} · {rating_figures(line, counted='', none='none yet')}"
-        for line in report.models[:TOP]
-    ]
-    blocks.append(_section(_clip("*Top models*\n" + "\n".join(models))))
-    users = [f"<@{line.key}>" if line.key else line.label for line in report.users[:TOP]]
-    user_rows = [
-        f"{who}  {format_count(line.tally.requests)} req · {format_usd(line.tally.cost_usd)}"
-        for who, line in zip(users, report.users[:TOP], strict=True)
-    ]
-    blocks.append(_section(_clip("*Top users*\n" + "\n".join(user_rows))))
+    total = report.total.tally
+    blocks.append(_top("Top models", report.models, total, money, lambda line: f"`{line.label}`"))
+    blocks.append(_top("Top members", report.users, total, money, _member))
+    blocks.append(_top("Top channels", report.channels, total, money, _channel))
     blocks.extend(_tools(report))
-    blocks.append(_section(_daily(report.days)))
     return blocks
 
 
@@ -130,35 +129,44 @@ def _tools(report: UsageReport) -> list[Block]:
     return [_section(_clip("*Tools*\n" + "\n".join(rows)))] if rows else []
 
 
-def _daily(days: list[UsageLine]) -> str:
-    """One line a day in a code block: a compact table that keeps its columns."""
-    rows = [("day", "req", "tokens", "cost")] + [
-        (
-            line.key[5:],  # MM-DD: the month is in the header
-            format_count(line.tally.requests),
-            format_count(line.tally.tokens_total),
-            format_usd(line.tally.cost_usd),
-        )
-        for line in days
-    ]
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = [
-        "  ".join(
-            cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row)
-        )
-        for row in rows
-    ]
-    text = "*By day (UTC)*\n```\n" + "\n".join(lines) + "\n```"
-    if len(text) > MAX_SECTION_TEXT:
-        # 31 days fit easily; this only guards Slack's limit, keeping the newest days.
-        room = MAX_SECTION_TEXT - len("*By day (UTC)*\n```\n\n```") - 50
-        kept: list[str] = []
-        for line in reversed(lines[1:]):
-            if sum(len(k) + 1 for k in kept) + len(line) + len(lines[0]) + 2 > room:
-                break
-            kept.insert(0, line)
-        text = "*By day (UTC)*\n```\n" + "\n".join([lines[0], *kept]) + "\n```"
-    return text
+def _top(
+    title: str,
+    lines: list[UsageLine],
+    total: Tally,
+    money: Money,
+    name: Callable[[UsageLine], str],
+) -> Block:
+    """Up to TOP lines, each with a bar of its share: of the cost, or of the requests when
+    nothing was priced."""
+    by_cost = bool(total.cost_usd)
+    rows = []
+    for line in lines[:TOP]:
+        tally = line.tally
+        if by_cost:
+            share = float(tally.cost_usd / total.cost_usd)
+            of = "of the cost"
+        else:
+            share = tally.requests / total.requests if total.requests else 0.0
+            of = "of the requests"
+        cost = "no price" if tally.unpriced == tally.requests else money(tally.cost_usd)
+        parts = [plural(tally.requests, "request"), cost]
+        if line.ratings is not None and line.rated:
+            parts.append(f"{format_share(line.share_positive)} 👍 of {line.rated:,} rated")
+        rows.append(f"{name(line)}\n{bar(share)} {format_share(share)} {of} · " + " · ".join(parts))
+    more = len(lines) - TOP
+    if more > 0:
+        rows.append(f"_…and {plural(more, 'more', 'more')} in `/usage csv`_")
+    return _section(_clip(f"*{title}*\n" + "\n".join(rows)))
+
+
+def _member(line: UsageLine) -> str:
+    return f"<@{line.key}>" if line.key else "deleted member"
+
+
+def _channel(line: UsageLine) -> str:
+    if line.key == DMS:
+        return "DMs"
+    return f"<#{line.key}>" if line.key[:1] in ("C", "G") else "no channel"
 
 
 def _option_text(name: str, model: str) -> str:

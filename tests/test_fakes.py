@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -452,3 +454,74 @@ def test_conversations_replies_rate_limits_and_tokens(
     with pytest.raises(SlackApiError) as err:
         client.conversations_replies(channel="C1", ts=root)
     assert err.value.response["error"] == "invalid_auth"
+
+
+def _cell(text: str) -> dict[str, Any]:
+    return {"type": "raw_text", "text": text}
+
+
+def _table(rows: int = 2, cells: int = 3, text: str = "x") -> dict[str, Any]:
+    return {"type": "table", "rows": [[_cell(text)] * cells for _ in range(rows)]}
+
+
+_RICH = {
+    "type": "rich_text",
+    "elements": [{"type": "rich_text_section", "elements": [{"type": "user", "user_id": "U1"}]}],
+}
+
+
+@pytest.mark.parametrize(
+    ("blocks", "error", "says"),
+    [
+        ([_table(), _table()], "invalid_attachments", "only_one_table_allowed"),
+        ([_table(rows=101)], "invalid_blocks", "100 rows"),
+        ([_table(cells=21)], "invalid_blocks", "1 to 20 cells"),
+        ([{"type": "table", "rows": [[]]}], "invalid_blocks", "1 to 20 cells"),
+        ([{"type": "table", "rows": []}], "invalid_blocks", "rows"),
+        ([_table(text="")], "invalid_blocks", "non-empty"),
+        ([{"type": "table", "rows": [[{"type": "mrkdwn", "text": "*a*"}]]}], "invalid_blocks", ""),
+        ([_table(rows=50, cells=2, text="y" * 101)], "invalid_blocks", "10000"),
+        ([_table() | {"column_settings": [{"align": "middle"}]}], "invalid_blocks", "align"),
+        ([_table() | {"column_settings": [{"is_wrapped": "yes"}]}], "invalid_blocks", "boolean"),
+        ([_table() | {"column_settings": [None] * 21}], "invalid_blocks", "20"),
+        (
+            [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}],
+            "invalid_blocks",
+            "",
+        ),
+        ([{"type": "divider"}] * 51, "invalid_blocks", "50"),
+    ],
+)
+def test_block_kit_slack_refuses_is_refused(
+    client: WebClient, slack: FakeSlackAPI, blocks: list[dict[str, Any]], error: str, says: str
+) -> None:
+    with pytest.raises(SlackApiError) as refused:
+        client.chat_postMessage(channel="C1", text="t", blocks=blocks)
+    assert refused.value.response["error"] == error
+    assert says in " ".join(refused.value.response["response_metadata"]["messages"])
+    assert slack.refused_blocks()[0][:2] == ("chat.postMessage", error)
+
+
+def test_a_documented_table_is_taken_in_a_message_not_in_a_view(
+    client: WebClient, slack: FakeSlackAPI
+) -> None:
+    table = {
+        "type": "table",
+        "column_settings": [{"is_wrapped": True}, None, {"align": "right"}],
+        "rows": [[_cell("Who"), _cell("Note"), _cell("Cost")], [_RICH, _cell("-"), _cell("$1")]],
+    }
+    client.chat_postMessage(channel="C1", text="t", blocks=[{"type": "divider"}, table])
+    client.chat_postEphemeral(channel="C1", user="U1", text="t", blocks=[table])
+    with pytest.raises(SlackApiError) as refused:
+        client.views_publish(user_id="U1", view={"type": "home", "blocks": [table]})
+    assert refused.value.response["error"] == "invalid_blocks"
+    assert [method for method, *_ in slack.refused_blocks()] == ["views.publish"]
+    # A response_url answers a refused message with HTTP 400.
+    request = urllib.request.Request(
+        slack.response_url(),
+        data=json.dumps({"blocks": [table, table]}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as http:
+        urllib.request.urlopen(request, timeout=5)
+    assert http.value.code == 400

@@ -1,7 +1,7 @@
 """usage daily scopes
 
 Revision ID: 0011u
-Revises: 0007
+Revises: 0011
 Create Date: 2026-12-07 23:45:00.000000
 
 The day's totals of each workspace per model, per member and per channel, beside the totals per
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011u"
-down_revision: str | None = "0007"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -14,7 +14,7 @@ from bot.budgets.fronts import SHELL, SLASH, Front
 from bot.budgets.gate import Limit
 from bot.budgets.words import format_limit, format_spent, percent_used, resets_on
 from bot.members.directory import NotOneMember, UserDirectory, only_one
-from bot.usage.reports import format_usd
+from bot.usage.figures import format_usd, plural
 from db import budgets as queries
 from db.models import Budget, utcnow
 from db.totals import Tally, month_of
@@ -323,8 +323,9 @@ class BudgetService:
         unpriced = spent[("workspace", "")].unpriced
         if unpriced:
             lines.append(
-                f"{unpriced:,} requests this month used models with no price: they are not in "
-                "the USD figures (their tokens count against token limits)."
+                f"{plural(unpriced, 'answer')} this month came from models with no price and "
+                f"{'is' if unpriced == 1 else 'are'} not in the USD figures (their tokens count "
+                "against token limits)."
             )
         lines.append(
             "A member's own limit replaces the default; every other limit that applies must "
@@ -354,8 +355,8 @@ class BudgetService:
         )
         if used.unpriced and limit.usd is not None:
             text += (
-                f" {used.unpriced:,} of your requests used models with no price: they are not "
-                "in the USD figure."
+                f" {plural(used.unpriced, 'answer')} of yours came from models with no price "
+                f"and {'is' if used.unpriced == 1 else 'are'} not in the USD figure."
             )
         return text
 

@@ -7,7 +7,7 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Literal
 
-from bot.usage.reports import format_usd
+from bot.usage.figures import format_usd
 from db.totals import Tally
 
 if TYPE_CHECKING:

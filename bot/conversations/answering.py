@@ -226,8 +226,11 @@ class Answerer:
         estimated = usage is None
         if usage is None:
             if answer.error is not None and not text:
-                # Refused before any text came (bad key, rate limit, timeout): nothing to bill.
-                usage = TokenUsage(prompt=0, completion=0, total=0)
+                # Refused before any text came (bad key, rate limit, timeout): nothing to bill,
+                # so it cost nothing, whether the model has a price or not: an error, never
+                # "unpriced" (which says a price is missing).
+                usage = TokenUsage(prompt=0, completion=0, total=0, cost_usd=Decimal(0))
+                estimated = False
             else:
                 prompt_tokens = context.prompt_tokens
                 completion_tokens = estimate_tokens(text) if text else 0

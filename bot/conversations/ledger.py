@@ -93,15 +93,17 @@ class Ledger:
 
     def response(self, job: TurnJob, answer: Answer, *, asked: bool) -> ResponseRecord:
         """The `responses` row of a turn's answer (`asked`: the model was asked its prompt)."""
+        # Every call is priced from its usage, as reported or estimated; a call refused before
+        # any text costs nothing (answering gives it a cost of 0). So the cost is None
+        # ("unpriced") only when a model that answered has no known price.
         cost: Decimal | None = None
-        if answer.text or not answer.estimated:
-            costs = [
-                cost_usd(call.model, self._provider, call.usage, prices=self._model_prices)
-                for call in answer.calls
-            ]
-            known = [c for c in costs if c is not None]
-            if len(known) == len(costs):
-                cost = known[0] if len(known) == 1 else sum(known, Decimal(0))
+        costs = [
+            cost_usd(call.model, self._provider, call.usage, prices=self._model_prices)
+            for call in answer.calls
+        ]
+        known = [c for c in costs if c is not None]
+        if known and len(known) == len(costs):
+            cost = known[0] if len(known) == 1 else sum(known, Decimal(0))
         error = answer.error.detail if answer.error else None
         if error is None and not answer.delivered:
             error = NOT_DELIVERED

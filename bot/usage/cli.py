@@ -12,17 +12,17 @@ from typing import Any, TextIO
 from bot.members.directory import UserDirectory
 from bot.shell.command_line import CommandError, database, one_line_errors
 from bot.shell.settings import Settings
-from bot.usage.reports import (
-    UsageLine,
-    UsageReport,
-    UsageService,
+from bot.usage.figures import (
+    Money,
+    busiest_words,
     format_count,
     format_ms,
     format_share,
-    format_usd,
-    report_csv,
+    plural,
+    span_words,
     tool_figures,
 )
+from bot.usage.reports import UsageLine, UsageReport, UsageService, report_csv
 from bot.usage.request import (
     DEFAULT_DAYS,
     MAX_DAYS,
@@ -184,6 +184,7 @@ def _line_json(line: UsageLine) -> dict[str, Any]:
 
 def report_table(report: UsageReport) -> str:
     """The report as aligned text for a terminal."""
+    money = report.money()
     total = report.total.tally
     where = f"workspace {report.team_id}" if report.team_id else "all workspaces"
     start = report.period.start.strftime("%Y-%m-%d %H:%M")
@@ -193,28 +194,41 @@ def report_table(report: UsageReport) -> str:
     ]
     if report.filters:
         lines.append("Filters: " + ", ".join(report.filters))
+    errors = plural(total.errors, "error") if total.errors else "no errors"
+    cost = money(total.cost_usd)
+    if total.unpriced:
+        cost += f" (not counted: {plural(total.unpriced, 'answer')} from models with no price)"
     lines += [
         "",
-        f"Requests         {format_count(total.requests)} ({format_count(total.errors)} errors)",
-        f"Tokens           {format_count(total.tokens_total)} (prompt "
-        f"{format_count(total.tokens_prompt)}, completion {format_count(total.tokens_completion)})",
-        f"Cost             {format_usd(total.cost_usd)} "
-        f"({format_count(total.unpriced)} requests unpriced, not in the cost)",
+        f"Requests         {format_count(total.requests)} ({errors})",
+        f"Tokens           {format_count(total.tokens_total)} "
+        f"({format_count(total.tokens_prompt)} in the prompts, "
+        f"{format_count(total.tokens_completion)} in the answers)",
+        f"Cost             {cost}",
         f"Completion time  median {format_ms(report.total.median_ms)}, "
-        f"p95 {format_ms(report.total.p95_ms)}",
-        f"Ratings          {_ratings_words(report.total)}",
+        f"95% within {format_ms(report.total.p95_ms)}",
+        f"Ratings          {_ratings_words(report.total, money)}",
     ]
+    view = report.glance()
+    if view is not None:
+        measure = view.measure[0].upper() + view.measure[1:]
+        lines.append(f"{measure:<17}{view.spark}  ({span_words(view)})")
+        busiest = "Busiest day" if len(view.busiest) == 1 else "Busiest days"
+        lines.append(f"{busiest:<17}{busiest_words(view, money)}")
     sections = (
         ("Model", report.models, len(report.models)),
         ("User", report.users, TOP),
         ("Channel", report.channels, TOP),
-        ("Day (UTC)", report.days, len(report.days)),
     )
+    unpriced = bool(total.unpriced)
     for title, rows, limit in sections:
-        lines += ["", *_table(title, rows[:limit])]
+        if not rows:
+            continue
+        lines += ["", *_table(title, rows[:limit], money, unpriced=unpriced)]
         if len(rows) > limit:
             lines.append(f"  … and {len(rows) - limit} more (--format csv lists every row)")
     lines += _tools_table(report)
+    lines += ["", "Days are UTC; --format csv or json lists every day."]
     return "\n".join(lines) + "\n"
 
 
@@ -227,32 +241,34 @@ def _tools_table(report: UsageReport) -> list[str]:
                            for t in report.tools)]  # fmt: skip
 
 
-def _ratings_words(line: UsageLine) -> str:
+def _ratings_words(line: UsageLine, money: Money) -> str:
     rated = line.rated
     if not rated:
         return "no answers rated"
     cost = line.cost_per_positive
-    per_positive = "no positive answers" if cost is None else f"{format_usd(cost)} per positive"
+    per_positive = "no positive answers" if cost is None else f"{money(cost)} per positive answer"
     share = format_share(line.share_positive)
-    return f"{format_count(rated)} answers rated, {share} positive, {per_positive}"
+    return f"{plural(rated, 'answer')} rated, {share} positive, {per_positive}"
 
 
-def _table(title: str, rows: list[UsageLine]) -> list[str]:
-    header = [title, "requests", "errors", "prompt", "completion", "tokens", "cost", "unpriced"]
+def _table(title: str, rows: list[UsageLine], money: Money, *, unpriced: bool) -> list[str]:
+    header = [title, "requests", "errors", "prompt", "completion", "tokens", "cost"]
+    if unpriced:
+        header.append("no price")
     rated = any(line.ratings is not None for line in rows)
     if rated:
         header += ["rated", "positive", "cost/positive"]
     body = [
         [
-            f"{line.label} ({line.key})" if line.key and line.key != line.label else line.label,
+            _name(line),
             format_count(line.tally.requests),
             format_count(line.tally.errors),
             format_count(line.tally.tokens_prompt),
             format_count(line.tally.tokens_completion),
             format_count(line.tally.tokens_total),
-            format_usd(line.tally.cost_usd),
-            format_count(line.tally.unpriced),
-            *(_rating_cells(line) if rated else []),
+            money(line.tally.cost_usd),
+            *([format_count(line.tally.unpriced)] if unpriced else []),
+            *(_rating_cells(line, money) if rated else []),
         ]
         for line in rows
     ]
@@ -265,11 +281,17 @@ def _table(title: str, rows: list[UsageLine]) -> list[str]:
     ]
 
 
-def _rating_cells(line: UsageLine) -> list[str]:
+def _name(line: UsageLine) -> str:
+    if line.key and line.key != line.label:
+        return f"{line.label} ({line.key})"
+    return line.label
+
+
+def _rating_cells(line: UsageLine, money: Money) -> list[str]:
     rated = line.rated
     cost = line.cost_per_positive
     return [
         format_count(rated),
         format_share(line.share_positive),
-        "n/a" if cost is None else format_usd(cost),
+        "n/a" if cost is None else money(cost),
     ]

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.members.directory import Member, NotOneMember, UserDirectory, display_name, only_one
+from bot.usage.export import CSV_COLUMNS, report_csv, report_rows
+from bot.usage.figures import (
+    Glance,
+    Money,
+    format_count,
+    format_ms,
+    format_share,
+    format_usd,
+    glance,
+)
 from bot.usage.request import (
     EXAMPLES,
     MAX_DAYS,
@@ -28,6 +36,23 @@ from db.usage_lookups import Ratings
 from db.usage_queries import Breakdown, UsageFilter
 
 _Key = TypeVar("_Key")
+# The formatters live in bot.usage.figures; they are imported from here too.
+__all__ = [
+    "CSV_COLUMNS",
+    "DMS",
+    "UsageLine",
+    "UsageReport",
+    "UsageService",
+    "format_count",
+    "format_ms",
+    "format_share",
+    "format_usd",
+    "report_csv",
+    "report_rows",
+]
+# The key and name of one line for every direct message with the bot: a DM's channel id
+# names nothing a reader knows, and each person's own line is under the members.
+DMS = "DMs"
 
 
 @dataclass(frozen=True)
@@ -86,6 +111,28 @@ class UsageReport:
     # Calls, errors and p95 duration per MCP tool, most called first (none: no tool was used).
     tools: list[ToolStats] = field(default_factory=list)
 
+    def money(self) -> Money:
+        """One way to write every amount of this report, so that its parts add up."""
+        return Money.for_values(self.money_values())
+
+    def money_values(self) -> list[Decimal]:
+        """The amounts the report shows: its lines' costs (the days' only for the busiest),
+        and what a 👍 answer cost."""
+        lines = [self.total, *self.models, *self.users, *self.channels]
+        values = [line.tally.cost_usd for line in lines]
+        values += [cost for line in lines if (cost := line.cost_per_positive) is not None]
+        view = self.glance()
+        if view is not None:
+            values += [cost for _, _, cost in view.busiest]
+        return values
+
+    def glance(self) -> Glance | None:
+        """The period on one line (a bar a day) and its busiest days; None if it is empty."""
+        return glance(
+            [(date.fromisoformat(line.key), line.tally.requests, line.tally.cost_usd)
+             for line in self.days]
+        )  # fmt: skip
+
 
 class UsageService:
     """Builds usage reports for workspace members, admins and operators."""
@@ -110,7 +157,7 @@ class UsageService:
             ):
                 who = "you have not" if own_only else "nobody has"
                 raise UsageError(
-                    f"No usage recorded in <#{request.channel_id}>: {who} used Switchboard "
+                    f"No usage recorded in {_channel_label(request)}: {who} used Switchboard "
                     f"there. Try another channel, {EXAMPLES}."
                 )
             if request.model and not usage_lookups.has_usage(session, team_id, model=request.model):
@@ -246,8 +293,8 @@ class UsageService:
             ],
             users=[user_line(key, tally) for key, tally in _ranked(tallies.by_user.items())],
             channels=[
-                UsageLine(key or "", key or "(no channel)", tally)
-                for key, tally in _ranked(tallies.by_channel.items())
+                UsageLine(key or "", key or "no channel", tally)
+                for key, tally in _ranked(_dms_together(tallies.by_channel).items())
             ],
             days=_day_lines(period, tallies),
             filters=filters,
@@ -280,7 +327,32 @@ def _usage_filter(
 
 
 def _channel_label(request: UsageRequest) -> str | None:
-    return f"<#{request.channel_id}>" if request.channel_id else None
+    if request.channel_id is None:
+        return None
+    return DMS if request.channel_id.startswith("D") else f"<#{request.channel_id}>"
+
+
+def _dms_together(by_channel: dict[str | None, Tally]) -> dict[str | None, Tally]:
+    """The channels' tallies with every DM summed into one `DMS` line."""
+    merged: dict[str | None, Tally] = {}
+    for key, tally in by_channel.items():
+        if key is not None and key.startswith("D"):
+            key = DMS
+        before = merged.get(key)
+        merged[key] = tally if before is None else _add(before, tally)
+    return merged
+
+
+def _add(a: Tally, b: Tally) -> Tally:
+    return Tally(
+        requests=a.requests + b.requests,
+        errors=a.errors + b.errors,
+        tokens_prompt=a.tokens_prompt + b.tokens_prompt,
+        tokens_completion=a.tokens_completion + b.tokens_completion,
+        tokens_total=a.tokens_total + b.tokens_total,
+        cost_usd=a.cost_usd + b.cost_usd,
+        unpriced=a.unpriced + b.unpriced,
+    )
 
 
 # ----- shaping the figures -----------------------------------------------------------------
@@ -305,115 +377,3 @@ def _day_lines(period: Period, tallies: Breakdown) -> list[UsageLine]:
     return [
         UsageLine(str(day), str(day), tallies.by_day.get(day, Tally())) for day in period.days()
     ]
-
-
-# ----- rendering that every front end shares ---------------------------------------------------
-
-
-def format_count(value: int) -> str:
-    """A whole number with thousands separators: 1,234,567."""
-    return f"{value:,}"
-
-
-def format_usd(value: Decimal) -> str:
-    """Dollars to the cent, or to 4 decimals under a dollar: $1,234.57, $0.0123."""
-    rounded = value.quantize(Decimal("0.0001"))
-    if 0 < abs(rounded) < 1:
-        return f"${rounded:,.4f}"
-    return f"${value:,.2f}"
-
-
-def format_share(value: float | None) -> str:
-    """A share as a whole percentage, or n/a when there is none."""
-    return "n/a" if value is None else f"{round(value * 100)}%"
-
-
-def format_ms(value: float | None) -> str:
-    """A duration in whole milliseconds, or n/a when there is none."""
-    return "n/a" if value is None else f"{round(value):,} ms"
-
-
-def tool_figures(stats: ToolStats) -> str:
-    """`12 calls · 1 error · p95 430 ms`: one MCP tool's line in every front end."""
-    calls = f"{format_count(stats.calls)} call{'' if stats.calls == 1 else 's'}"
-    errors = f"{format_count(stats.errors)} error{'' if stats.errors == 1 else 's'}"
-    return f"{calls} · {errors} · p95 {format_ms(stats.p95_ms)}"
-
-
-CSV_COLUMNS = (
-    "section",
-    "key",
-    "name",
-    "requests",
-    "errors",
-    "tokens_prompt",
-    "tokens_completion",
-    "tokens_total",
-    "cost_usd",
-    "unpriced_requests",
-    "median_ms",
-    "p95_ms",
-    "answers_rated",
-    "answers_positive",
-    "share_positive",
-    "cost_per_positive_usd",
-)
-
-
-def report_csv(report: UsageReport) -> str:
-    """The report as CSV: one row for the total, then each model, user, channel and day."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for section, line in report_rows(report):
-        writer.writerow(_csv_row(section, line))
-    return out.getvalue()
-
-
-def report_rows(report: UsageReport) -> Iterable[tuple[str, UsageLine]]:
-    """Every line of the report with the name of its section, in report order."""
-    yield "total", report.total
-    sections: tuple[tuple[str, list[UsageLine]], ...] = (
-        ("model", report.models),
-        ("user", report.users),
-        ("channel", report.channels),
-        ("day", report.days),
-    )
-    for section, lines in sections:
-        for line in lines:
-            yield section, line
-
-
-def _csv_row(section: str, line: UsageLine) -> list[str]:
-    tally = line.tally
-    return [
-        section,
-        line.key,
-        line.label,
-        str(tally.requests),
-        str(tally.errors),
-        str(tally.tokens_prompt),
-        str(tally.tokens_completion),
-        str(tally.tokens_total),
-        format(tally.cost_usd.normalize(), "f"),
-        str(tally.unpriced),
-        _csv_ms(line.median_ms),
-        _csv_ms(line.p95_ms),
-        *_csv_ratings(line),
-    ]
-
-
-def _csv_ratings(line: UsageLine) -> list[str]:
-    if line.ratings is None:
-        return ["", "", "", ""]
-    share, cost = line.share_positive, line.cost_per_positive
-    return [
-        str(line.ratings.rated),
-        str(line.ratings.positive),
-        "" if share is None else f"{share:.4f}",
-        "" if cost is None else format(cost.quantize(Decimal("0.00000001")).normalize(), "f"),
-    ]
-
-
-def _csv_ms(value: float | None) -> str:
-    return "" if value is None else f"{value:.1f}"

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from . import block_kit
 from ._server import BaseHandler, LoopbackServer, parse_multipart
 from .slack_oauth import FakeSlackOAuth
 from .slack_threads import FakeThreads
@@ -350,6 +351,14 @@ class FakeSlackAPI(LoopbackServer):
         with self._lock:
             return dict(self._state.uploads)
 
+    def refused_blocks(self) -> list[tuple[str, str, list[str]]]:
+        """(method, error, messages) of every call refused for its Block Kit."""
+        return [
+            (call.method, call.response["error"], call.response["response_metadata"]["messages"])
+            for call in self.calls
+            if not call.response.get("ok", True) and "response_metadata" in call.response
+        ]
+
     def calls_to(self, method: str) -> list[SlackCall]:
         """Recorded calls to one API method."""
         with self._lock:
@@ -629,6 +638,15 @@ def _stream_text(args: Payload) -> str:
     return "".join(parts)
 
 
+def _refused_blocks(method: str, args: Payload) -> block_kit.Refused | None:
+    """Slack's answer to the call's blocks or view if it refuses them (see block_kit.py)."""
+    try:
+        block_kit.check(method, {key: decode_json_value(value) for key, value in args.items()})
+    except block_kit.Refused as refused:
+        return refused
+    return None
+
+
 class _SlackHandler(BaseHandler):
     """Routes /api/<method>, /upload/<file_id> and /response/<id>."""
 
@@ -668,6 +686,14 @@ class _SlackHandler(BaseHandler):
             payload = answered
         elif responder is not None:
             payload = {"ok": True, **(responder(args) if callable(responder) else responder)}
+        elif (blocks_refused := _refused_blocks(method, args)) is not None:
+            # Slack checks Block Kit before anything else it does with the message or view.
+            payload = {
+                "ok": False,
+                "error": blocks_refused.error,
+                "response_metadata": {"messages": blocks_refused.messages},
+            }
+            status = 400 if method == "response_url" else 200
         else:
             payload = {"ok": True, **fake._answer(method, args)}  # an `ok: False` stays
         fake._track_stream(method, args, payload)

@@ -4,8 +4,6 @@ and written to a file for blockkit_render.py when BLOCKKIT_DUMP names a director
 from __future__ import annotations
 
 import functools
-import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -41,11 +39,3 @@ def settings_named(payload: Any) -> list[str]:
     """The setting names that occur in what a payload shows (empty when it reads plainly)."""
     words = set(re.findall(r"\b[A-Z][A-Z0-9_]{3,}\b", " ".join(visible_strings(payload))))
     return sorted(words & setting_names())
-
-
-def dump(name: str, payload: Any) -> None:
-    """Write `payload` to $BLOCKKIT_DUMP/NAME.json for blockkit_render.py (when set)."""
-    folder = os.environ.get("BLOCKKIT_DUMP")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        (Path(folder) / f"{name}.json").write_text(json.dumps(payload, indent=1))

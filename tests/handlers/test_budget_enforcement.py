@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.budgets.cli import run_budget
 from db.models import Response, Turn, UsageMonthly
+from tests.blockkit_dump import dump
 from tests.fakes import FakeOpenAI, FakeReply, FakeSlackAPI
-from tests.handlers.member_words import dump
 from tests.handlers.test_budgets import (
     ADMIN,
     MEMBER,
@@ -411,13 +411,13 @@ def test_unpriced_models_count_their_tokens_not_dollars(
     assert f"• The workspace: $1.00, $0.00 and 300 tokens spent (0%) (set by <@{ADMIN}>)" in shown
     # Two requests reached the unpriced model; the refusal is not one of them.
     assert shown[3] == (
-        "2 requests this month used models with no price: they are not in the USD figures "
+        "2 answers this month came from models with no price and are not in the USD figures "
         "(their tokens count against token limits)."
     )
     assert budget(app, "", user=MEMBER) == (
         f"Your monthly limit is $1.00 and 250 tokens: you have used $0.00 and 300 tokens in "
-        f"{MONTH}, and $1.00 and 0 tokens is left. It resets on {RESETS} (UTC). 2 of your "
-        "requests used models with no price: they are not in the USD figure."
+        f"{MONTH}, and $1.00 and 0 tokens is left. It resets on {RESETS} (UTC). 2 answers "
+        "of yours came from models with no price and are not in the USD figure."
     )
 
 

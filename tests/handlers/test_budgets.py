@@ -161,7 +161,7 @@ def test_an_admin_sets_shows_changes_and_clears_every_scope(
         f"(set by <@{ADMIN}>)",
     ]
     assert shown[-2] == (
-        "1 requests this month used models with no price: they are not in the USD figures "
+        "1 answer this month came from models with no price and is not in the USD figures "
         "(their tokens count against token limits)."
     )
     assert shown[-1].startswith(
@@ -267,13 +267,13 @@ def test_a_member_sees_only_their_own_limit_and_what_is_left(
         f"tokens in {MONTH}, and $7.66 and 1,998,766 tokens is left. It resets on {RESETS} (UTC)."
     )
     assert budget(app, "show", user=OTHER) == (
-        f"Your monthly limit is $10.00: you have used $0.6600 and 5,766 tokens in {MONTH}, and "
-        f"$9.34 is left. It resets on {RESETS} (UTC). 1 of your requests used models with no "
-        "price: they are not in the USD figure."
+        f"Your monthly limit is $10.00: you have used $0.66 and 5,766 tokens in {MONTH}, and "
+        f"$9.34 is left. It resets on {RESETS} (UTC). 1 answer of yours came from models with "
+        "no price and is not in the USD figure."
     )
     budget(app, f"set user <@{OTHER}> 5k tokens")
     assert budget(app, "", user=OTHER) == (
-        f"Your monthly limit is 5,000 tokens: you have used $0.6600 and 5,766 tokens in {MONTH}, "
+        f"Your monthly limit is 5,000 tokens: you have used $0.66 and 5,766 tokens in {MONTH}, "
         f"and 0 tokens is left. It resets on {RESETS} (UTC)."
     )
 

@@ -274,8 +274,10 @@ def test_model_failures_are_explained_and_recorded(
     assert failed.status == "error"
     assert failed.error
     assert failed.message_id is None  # no text came, so no assistant message
-    if reply.status != 200:  # refused before any text: nothing to bill
-        assert (failed.tokens_total, failed.cost_usd) == (0, None)
+    if reply.status != 200:
+        # Refused before any text: an error that cost nothing, not an unpriced answer.
+        assert (failed.tokens_total, failed.cost_usd) == (0, Decimal(0))
+        assert not failed.tokens_estimated
 
     app.say("again?", thread_ts=root)  # the process keeps serving
     app.wait_idle()

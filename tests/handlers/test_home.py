@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -13,8 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Feedback, ModelDefault, Response
 from handlers.home_blocks import HOME_MODEL_ACTION
+from tests.blockkit_dump import dump
 from tests.fakes import FakeOpenAI, FakeReply, FakeSlackAPI
-from tests.handlers.member_words import dump, settings_named
+from tests.handlers.member_words import settings_named
 from tests.harness import TEAM, SlackAppHarness
 
 ADMIN, MEMBER = "U0009", "U0001"
@@ -37,6 +39,9 @@ def open_home(app: SlackAppHarness, user: str = MEMBER) -> dict[str, Any]:
     app.wait_idle()
     [call] = app.slack.calls_to("views.publish")[before:]
     assert call.args["user_id"] == user
+    # Slack took it: the fake refuses Block Kit as Slack does (tests/fakes/block_kit.py).
+    assert call.response["ok"], app.slack.refused_blocks()
+    dump(f"home-{user}", {"view": call.arg("view")})
     return call.arg("view")
 
 
@@ -48,6 +53,11 @@ def texts(view: dict[str, Any]) -> str:
             if isinstance(part, dict) and "text" in part:
                 found.append(part["text"])
     return "\n".join(found)
+
+
+def view_sections(view: dict[str, Any]) -> list[str]:
+    """The text of each section of the view."""
+    return [b["text"]["text"] for b in view["blocks"] if b["type"] == "section" and "text" in b]
 
 
 def menu(view: dict[str, Any]) -> dict[str, Any]:
@@ -106,10 +116,12 @@ def test_a_member_sees_their_dm_model_choices_and_usage(
     assert "initial_option" not in menu(view)  # nothing chosen for DMs yet
     assert "`fast`, `smart`, `local-llama`" in shown
     # Their own usage this month, their answer's rating and their own vote; not the admin's.
-    assert "*Requests*\n1" in shown
-    assert "*Answers rated*\n1 · 100% 👍" in shown
+    assert "*Requests*\n1 · no errors" in shown
+    assert "*Answers rated*\n1 answer rated · 100% 👍" in shown
     assert "*Your votes*\n1 👍 · 0 👎" in shown
-    assert "Workspace" not in shown and "Top users" not in shown
+    assert "*Daily cost*, " in shown and "\nBusiest day: " in shown
+    assert "Workspace" not in shown and "Top members" not in shown
+    assert "per 👍" not in shown and "95%" not in shown
 
 
 def test_an_admin_also_sees_the_workspace(
@@ -121,14 +133,22 @@ def test_an_admin_also_sees_the_workspace(
     view = open_home(app, ADMIN)
     check_view_limits(view)
     shown = texts(view)
-    assert "*Requests*\n1" in shown  # their own first
+    assert "*Requests*\n1 · no errors" in shown  # their own first
     assert "Workspace · this month" in shown
-    assert "*Requests*\n3" in shown
-    assert "*Top models*\n" in shown
-    assert "`gpt-4o-mini`  2 req" in shown and "2 · 50% 👍" in shown
-    assert "`gpt-4o`  1 req" in shown and "1 · 0% 👍" in shown
-    assert f"*Top users*\n<@{MEMBER}>" in shown or f"<@{MEMBER}>  2 req" in shown
-    assert "*By day (UTC)*\n```\nday" in shown
+    assert "*Requests*\n3 · no errors" in shown
+    # Each model with a bar of its share and labelled figures, not bare numbers.
+    [models] = [t for t in view_sections(view) if t.startswith("*Top models*")]
+    lines = models.split("\n")
+    # By cost: the one gpt-4o answer cost more than the two gpt-4o-mini ones.
+    assert lines[1] == "`gpt-4o`" and lines[3] == "`gpt-4o-mini`"
+    assert re.fullmatch(r"[▇▁]{10} \d+% of the cost · 1 request · \$\S+ · 0% 👍 of 1 rated",
+                        lines[2])  # fmt: skip
+    assert re.fullmatch(r"[▇▁]{10} \d+% of the cost · 2 requests · \$\S+ · 50% 👍 of 2 rated",
+                        lines[4])  # fmt: skip
+    [members] = [t for t in view_sections(view) if t.startswith("*Top members*")]
+    assert f"\n<@{MEMBER}>\n" in members and f"\n<@{ADMIN}>\n" in members
+    assert "*Daily cost*, " in shown
+    assert "By day" not in shown and "```" not in shown
 
 
 def test_the_menu_sets_the_dm_default_and_republishes(
@@ -206,3 +226,20 @@ def select_payload(option: dict[str, Any], user: str = MEMBER) -> dict[str, Any]
             }
         ],
     }
+
+
+def test_a_failed_call_is_an_error_that_cost_nothing_and_small_costs_show(
+    app: SlackAppHarness, model: FakeOpenAI, sessions: sessionmaker[Session]
+) -> None:
+    answer_and_rate(app, model, sessions, user=MEMBER, rating="up")
+    model.enqueue(FakeReply(status=500))  # refused before any text
+    app.mention("[fast] another question", user=MEMBER)
+    app.wait_idle()
+    for user in (MEMBER, ADMIN):
+        view = open_home(app, user)
+        shown = texts(view)
+        assert "*Requests*\n2 · 1 error" in shown
+        # A sub-cent cost in digits that say it; no "unpriced" for a call that failed.
+        cost = re.findall(r"\*Cost\*\n(\S+)", shown)[-1]  # the member's, the workspace's
+        assert re.fullmatch(r"\$0\.0+[1-9]\d", cost), cost
+        assert "price" not in shown and "unpriced" not in shown and "$0.00\n" not in shown

@@ -11,8 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Conversation, Message, ModelDefault, Response, WorkspaceSettings
+from tests.blockkit_dump import dump
 from tests.fakes import FakeOpenAI, FakeReply, FakeSlackAPI
-from tests.handlers.member_words import dump, settings_named
+from tests.handlers.member_words import settings_named
 from tests.harness import TEAM, SlackAppHarness
 
 ALIASES = (("fast", "gpt-4o-mini"), ("smart", "gpt-4o"), ("gpt-4o", "gpt-4o"))

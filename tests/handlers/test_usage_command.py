@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Feedback, Response, User
 from tests.accounting import record_response
+from tests.blockkit_dump import dump
 from tests.fakes import FakeSlackAPI
 from tests.harness import TEAM, SlackAppHarness
 
@@ -81,6 +83,9 @@ def run(app: SlackAppHarness, text: str = "", *, user: str = ADMIN) -> dict[str,
     assert len(answers) == 1, answers
     answer = answers[0][1]
     assert answer["response_type"] == "ephemeral"
+    # Slack took it: the fake refuses Block Kit as Slack does (tests/fakes/block_kit.py).
+    assert app.slack.calls_to("response_url")[-1].response["ok"], app.slack.refused_blocks()
+    dump(f"usage-{user}-{text or 'default'}", answer)
     return answer
 
 
@@ -107,6 +112,27 @@ def check_block_kit_limits(blocks: list[dict[str, Any]]) -> None:
             assert all(len(f["text"]) <= 2000 for f in block.get("fields") or [])
 
 
+def table_rows(answer: dict[str, Any]) -> list[list[str]]:
+    """The rows of the answer's one table block, each cell as its text (a mention as <@U>)."""
+    [table] = [block for block in answer["blocks"] if block["type"] == "table"]
+    return [[cell_text(cell) for cell in row] for row in table["rows"]]
+
+
+def cell_text(cell: dict[str, Any]) -> str:
+    if cell["type"] == "raw_text":
+        return str(cell["text"])
+    parts = []
+    for section in cell["elements"]:
+        for element in section["elements"]:
+            if element["type"] == "user":
+                parts.append(f"<@{element['user_id']}>")
+            elif element["type"] == "channel":
+                parts.append(f"<#{element['channel_id']}>")
+            else:
+                parts.append(element["text"])
+    return "".join(parts)
+
+
 def test_an_admin_sees_the_workspace_in_block_kit(app: SlackAppHarness) -> None:
     answer = run(app)
     check_block_kit_limits(answer["blocks"])
@@ -116,27 +142,37 @@ def test_an_admin_sees_the_workspace_in_block_kit(app: SlackAppHarness) -> None:
     }
     shown = texts(answer)
     # 30 responses over 25 days, all in this workspace: nothing from T0002.
-    assert "*Requests*\n30 · 1 errors" in shown
-    assert "*Tokens*\n478,500\nprompt 435,000 · completion 43,500" in shown
-    assert "*Cost*\n$18.75\n15 requests unpriced (not in the cost)" in shown
+    assert "*Requests*\n30 · 1 error" in shown
+    assert "*Tokens*\n478,500\n435,000 in the prompts · 43,500 in the answers" in shown
+    assert "*Cost*\n$18.75\nnot counted: 15 answers from models with no price" in shown
     # From the totals' histogram: exactly 1,145 and 1,276 ms, within a bucket (25 %) of these.
-    assert "*Completion time*\nmedian 1,155 ms · p95 1,394 ms" in shown
-    assert "*By model*\n`gpt-4o`  15 req · 231,000 tok · $18.75 · 1 errors" in shown
-    assert "`llama-local`  15 req · 247,500 tok · unpriced" in shown
+    assert "*Completion time*\nmedian 1,155 ms · 95% within 1,394 ms" in shown
+    # The period on one line, not a line a day.
+    assert "*Daily cost*, " in shown and "\nBusiest days: " in shown
+    assert "no requests" not in shown and "`20" not in shown
+    rows = table_rows(answer)
+    assert rows[:3] == [
+        ["By model", "Requests", "Errors", "Tokens", "Cost", "Share of cost"],
+        ["gpt-4o", "15", "1", "231,000", "$18.75", "100%"],
+        ["llama-local", "15", "0", "247,500", "no price", "0%"],
+    ]
     # Equal costs: the most tokens first.
-    assert f"*Top users*\n<@{OTHER}>  10 req · 170,500 tok · $6.25" in shown
-    assert f"<@{ADMIN}>" in shown and f"<@{MEMBER}>" in shown
-    assert "*Top channels*\n<#C0001>" in shown
-    assert "*By day*\n`" in shown
-    assert shown.count(" req ·") >= 2 + 3 + 2 + 25
-    assert answer["text"].startswith("Usage, last 30 days: 30 requests, 478,500 tokens, $18.75")
+    assert rows[3][0] == "By member"
+    assert rows[4] == [f"<@{OTHER}>", "10", "0", "170,500", "$6.25 + 5 with no price", "33%"]
+    assert {row[0] for row in rows[5:7]} == {f"<@{ADMIN}>", f"<@{MEMBER}>"}
+    assert rows[7][0] == "By channel" and rows[8][0] == "<#C0001>"
+    assert answer["text"] == "Usage, last 30 days: 30 requests, 478,500 tokens, $18.75"
 
 
 def test_a_member_sees_their_own_usage_and_is_told_so(app: SlackAppHarness) -> None:
-    shown = texts(run(app, "", user=MEMBER))
+    answer = run(app, "", user=MEMBER)
+    shown = texts(answer)
     assert "Your own usage (workspace reports are for admins)" in shown
-    assert "*Requests*\n10 · 1 errors" in shown
-    assert "Top users" not in shown
+    assert "*Requests*\n10 · 1 error" in shown
+    # Their own figures, without the admins' metrics.
+    assert "Completion time" not in shown and "95%" not in shown and "per 👍" not in shown
+    groups = [row[0] for row in table_rows(answer) if row[1] == "Requests"]
+    assert groups == ["By model", "By channel"]
 
 
 def test_a_member_cannot_see_someone_else_or_the_workspace(app: SlackAppHarness) -> None:
@@ -152,15 +188,17 @@ def test_admin_user_ids_see_the_workspace(
     slack.add_user(MEMBER, name="ada")
     app = make_app(admin_user_ids=frozenset({MEMBER}))
     shown = texts(run(app, "", user=MEMBER))
-    assert "*Requests*\n30 · 1 errors" in shown
+    assert "*Requests*\n30 · 1 error" in shown
     assert "Your own usage" not in shown
 
 
 def test_filters_combine(app: SlackAppHarness) -> None:
-    shown = texts(run(app, f"7d <@{OTHER}|bob> <#C0002|random> model llama-local"))
+    answer = run(app, f"7d <@{OTHER}|bob> <#C0002|random> model llama-local")
+    shown = texts(answer)
     assert f"Workspace · <@{OTHER}> · <#C0002> · model llama-local" in shown
-    assert "Top users" not in shown and "Top channels" not in shown
     assert "*Requests*\n" in shown
+    groups = [row[0] for row in table_rows(answer) if row[1] == "Requests"]
+    assert groups == ["By model"]  # one member, one channel: no list of them
 
 
 def test_csv_goes_to_the_callers_dms(app: SlackAppHarness, slack: FakeSlackAPI) -> None:
@@ -220,7 +258,12 @@ def test_a_year_fits_in_one_message(app: SlackAppHarness) -> None:
     today = datetime.now(UTC).date()
     answer = run(app, f"{today - timedelta(days=365)}..{today}")
     check_block_kit_limits(answer["blocks"])
-    assert texts(answer).count("no requests") > 300
+    # A year is drawn a bar a week, on one line; no list of days.
+    lines = texts(answer).split("\n")
+    [at] = [n for n, t in enumerate(lines) if t.startswith("*Weekly cost*, ")]
+    assert lines[at].endswith(f"{today.year - 1} to {today:%b} {today.day}, {today.year}")
+    assert 52 <= len(lines[at + 1]) <= 53 and set(lines[at + 1]) <= set("▁▂▃▄▅▆▇█")
+    assert "no requests" not in texts(answer)
 
 
 def test_an_empty_period_says_so(app: SlackAppHarness) -> None:
@@ -258,11 +301,70 @@ def test_ratings_per_model_beside_requests_tokens_and_cost(
     check_block_kit_limits(answer["blocks"])
     shown = texts(answer)
     assert "*Ratings*\n3 answers rated · 67% 👍\n$9.38 per 👍 answer" in shown
-    assert (
-        "`gpt-4o`  15 req · 231,000 tok · $18.75 · 1 errors · 3 rated · 67% 👍 · $9.38/👍" in shown
-    )
-    assert "`llama-local`  15 req · 247,500 tok · unpriced · not rated" in shown
+    assert "*Ratings by model*\n`gpt-4o`  3 answers rated · 67% 👍 · $9.38 per 👍 answer" in shown
+    assert "llama-local`" not in shown  # not rated: not listed
+    # A member sees how their answers were rated, not what a 👍 cost.
+    assert "per 👍" not in texts(run(app, "", user=MEMBER))
 
 
 def test_without_ratings_the_report_says_how_to_rate(app: SlackAppHarness) -> None:
-    assert "*Ratings*\nno answers rated (👍/👎 under each answer)" in texts(run(app))
+    assert "*Ratings*\nno answers rated yet (👍/👎 under each answer)" in texts(run(app))
+
+
+def test_small_costs_dms_and_failed_calls_read_as_they_are(
+    make_app: Callable[..., SlackAppHarness], slack: FakeSlackAPI, sessions: sessionmaker[Session]
+) -> None:
+    """The issue's report: a channel that cost $0.000033 read `$0.00` beside a total of
+    `$0.0002`, two failed calls read "2 requests unpriced", DMs read `<#D0001>`, and the
+    days were a list of "no requests"."""
+    now = datetime.now(UTC)
+    with sessions.begin() as session:
+        ada = User(team_id=TEAM, slack_user_id=MEMBER, username="ada")
+        session.add(ada)
+        session.flush()
+        for channel, cost, status in (
+            ("C0003", Decimal("0.000033"), "ok"),
+            ("D0001", Decimal("0.000167"), "ok"),
+            # Refused before any text, as the ledger records them: errors that cost nothing.
+            ("C0003", Decimal(0), "error"),
+            ("C0003", Decimal(0), "error"),
+        ):
+            record_response(
+                session,
+                team_id=TEAM,
+                user_id=ada.id,
+                channel_id=channel,
+                model_used="gpt-4o-mini",
+                tokens_prompt=0 if status == "error" else 150,
+                tokens_completion=0 if status == "error" else 20,
+                tokens_total=0 if status == "error" else 170,
+                cost_usd=cost,
+                completion_time_ms=900,
+                status=status,
+                created_at=now - timedelta(days=2, minutes=1),
+            )
+    slack.add_user(ADMIN, name="grace", is_admin=True)
+    slack.add_user(MEMBER, name="ada")
+    app = make_app()
+    for user in (ADMIN, MEMBER):
+        answer = run(app, "", user=user)
+        shown, rows = texts(answer), table_rows(answer)
+        cells = [cell for row in rows for cell in row]
+        assert "*Cost*\n$0.000200\n*Tokens*" in shown
+        assert "$0.00" not in cells and "$0.0000" not in cells
+        channels = rows[[row[0] for row in rows].index("By channel") + 1 :]
+        assert channels == [
+            ["DMs", "1", "0", "170", "$0.000167", "84%"],
+            ["<#C0003>", "3", "2", "170", "$0.000033", "16%"],
+        ]
+        # The parts add up to the total as shown.
+        assert sum(Decimal(row[4].removeprefix("$")) for row in channels) == Decimal("0.0002")
+        # Two errors, nothing unpriced.
+        assert "*Requests*\n4 · 2 errors" in shown
+        assert "price" not in shown and "unpriced" not in shown and "no price" not in cells
+        assert "<#D" not in shown and "D0001" not in json.dumps(answer["blocks"])
+        # One line for the period, with its busiest day.
+        assert "no requests" not in shown
+        [busiest] = [t for t in shown.split("\n") if t.startswith("Busiest day")]
+        assert busiest.endswith("(4 requests, $0.000200)")
+    assert answer["text"] == "Usage, last 30 days: 4 requests, 340 tokens, $0.000200"

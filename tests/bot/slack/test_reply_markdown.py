@@ -7,9 +7,9 @@ from slack_sdk import WebClient
 from bot.conversations.service import ReplyTarget
 from bot.slack.feedback_blocks import feedback_blocks
 from bot.slack.reply import SlackReplyWriter
+from tests.blockkit_dump import dump
 from tests.bot.slack.test_reply import client, methods, shown, text_of
 from tests.fakes import FakeOpenAI, FakeReply, FakeSlackAPI
-from tests.handlers.member_words import dump
 from tests.harness import SlackAppHarness
 
 __all__ = ["client"]  # the fixture, shared with test_reply.py

@@ -63,12 +63,16 @@ def test_table_is_the_default(filled: str, tmp_path: Path) -> None:
     code, out, err = usage(filled, tmp_path, "--team", "T1")
     assert (code, err) == (0, "")
     assert out.startswith("Usage for workspace T1, last 30 days (")
-    assert "Requests         4 (0 errors)" in out
-    assert "Tokens           4,260 (prompt 3,600, completion 660)" in out
-    assert "Cost             $0.0139 (1 requests unpriced, not in the cost)" in out
+    assert "Requests         4 (no errors)" in out
+    assert "Tokens           4,260 (3,600 in the prompts, 660 in the answers)" in out
+    assert "Cost             $0.01390 (not counted: 1 answer from models with no price)" in out
     # Read from the totals' histogram: the exact figures are 1,000 and 2,715 ms; these lie in
     # the same buckets ([909, 1137) and [2776, 3469) ms), so within a quarter of them.
-    assert "Completion time  median 909 ms, p95 3,330 ms" in out
+    assert "Completion time  median 909 ms, 95% within 3,330 ms" in out
+    # The period on one line and its busiest days; no list of days.
+    assert re.search(r"^Daily cost       [▁▂▃▄▅▆▇█]{30}  \(\w+ \d+ to \w+ \d+\)$", out, re.M)
+    assert re.search(r"^Busiest days     \w+ \d+ \(\d+ requests?, \$[\d.]+\)", out, re.M)
+    assert "Day (UTC)" not in out and "no requests" not in out
     assert "Ada Lovelace (U1)" in out
     assert "llama-local" in out
 
@@ -77,7 +81,7 @@ def test_every_workspace_without_team(filled: str, tmp_path: Path) -> None:
     code, out, _ = usage(filled, tmp_path)
     assert code == 0
     assert out.startswith("Usage for all workspaces")
-    assert "Requests         5 (0 errors)" in out
+    assert "Requests         5 (no errors)" in out
     assert "$2,500.01" in out
 
 
@@ -119,6 +123,10 @@ def test_filters_combine(filled: str, tmp_path: Path) -> None:
     report = json.loads(out)
     assert report["total"]["requests"] == 4
     assert report["period"]["label"] == f"{since} to {today}"
+    # Everything priced: no word of prices missing (the issue's "(0 requests unpriced…)").
+    code, out, _ = usage(filled, tmp_path, "--team", "T1", "--model", "gpt-4o")
+    assert code == 0 and "Cost             $" in out
+    assert "unpriced" not in out and "no price" not in out and "(0 " not in out
 
 
 @pytest.mark.parametrize(
@@ -217,11 +225,11 @@ def rated(filled: str, sessions: sessionmaker[Session]) -> str:
 def test_ratings_per_model_in_every_format(rated: str, tmp_path: Path) -> None:
     code, out, _ = usage(rated, tmp_path, "--team", "T1")
     assert code == 0
-    assert "Ratings          3 answers rated, 67% positive, $0.0070 per positive" in out
+    assert "Ratings          3 answers rated, 67% positive, $0.00695 per positive answer" in out
     header = next(line for line in out.splitlines() if line.startswith("Model"))
     assert header.split()[-3:] == ["rated", "positive", "cost/positive"]
     gpt = next(line for line in out.splitlines() if line.startswith("gpt-4o"))
-    assert gpt.split()[-3:] == ["2", "50%", "$0.0139"]
+    assert gpt.split()[-3:] == ["2", "50%", "$0.01390"]
     llama = next(line for line in out.splitlines() if line.startswith("llama-local"))
     assert llama.split()[-3:] == ["1", "100%", "n/a"]  # unpriced: no cost per answer
 

@@ -295,7 +295,7 @@ def test_each_line_matches_its_rows(seeded: sessionmaker[Session]) -> None:
         if line.key:
             assert line.tally == expected(channel=line.key)
     no_channel = next(line for line in report.channels if line.key == "")
-    assert no_channel.label == "(no channel)"
+    assert no_channel.label == "no channel"
     assert no_channel.tally.requests == sum(
         1
         for row in ROWS

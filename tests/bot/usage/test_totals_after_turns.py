@@ -133,8 +133,9 @@ def test_totals_equal_the_responses_after_every_kind_of_turn(
     assert statuses(engine) == {
         ("ok", True, True): 8,  # the deleted one's still linked to its conversation
         ("ok", False, True): 1,  # the model nobody prices
-        ("error", True, True): 5,  # cut off; refused twice, expired, given up: $0
-        ("error", False, True): 1,  # failed before any text: unpriced
+        # Cut off; refused twice, expired, given up: $0; and failed before any text: an
+        # error that cost nothing, not "unpriced" (its model has a price).
+        ("error", True, True): 6,
     }
     with engine.connect() as connection:
         over_budget = connection.scalar(
