@@ -119,7 +119,7 @@ def upgrade() -> None:
     # Existing accounting, summed into the new totals (db/totals.py rebuilds them the same way).
     from db.totals import rebuild
 
-    rebuild(op.get_bind(), daily_scopes=False)  # usage_daily_scopes comes with 0011u
+    rebuild(op.get_bind(), daily_scopes=False)  # usage_daily_scopes comes with 0012
 
 
 def downgrade() -> None:

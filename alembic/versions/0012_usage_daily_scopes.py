@@ -1,6 +1,6 @@
 """usage daily scopes
 
-Revision ID: 0011u
+Revision ID: 0012
 Revises: 0011
 Create Date: 2026-12-07 23:45:00.000000
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from alembic import op
 
-revision: str = "0011u"
+revision: str = "0012"
 down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
