@@ -102,6 +102,8 @@ WEB_API_SCOPES: dict[str, set[str]] = {
     "chat_stream": {"chat:write"},  # slack_sdk's helper over chat.*Stream
     "chat_update": {"chat:write"},
     "conversations_open": {"im:write"},  # a DM with one person
+    # A thread the bot is called into, read once: the history scope of each kind of channel.
+    "conversations_replies": {"channels:history", "groups:history", "im:history", "mpim:history"},
     # files.getUploadURLExternal and files.completeUploadExternal
     "files_upload_v2": {"files:write"},
     "files_info": {"files:read"},
