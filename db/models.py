@@ -434,7 +434,25 @@ LATENCY_BOUNDS_MS = tuple(round(50 * 1.25**k) for k in range(43))
 LATENCY_COLUMNS = tuple(f"latency_{k:02d}" for k in range(len(LATENCY_BOUNDS_MS) + 1))
 
 
-class UsageDaily(Base):
+class DayFigures:
+    """What a day's running totals add up, whatever they are grouped by (a mixin)."""
+
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+    tokens_prompt: Mapped[int] = mapped_column(BigInteger, default=0)
+    tokens_completion: Mapped[int] = mapped_column(BigInteger, default=0)
+    tokens_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_usd: Mapped[Decimal] = mapped_column(Numeric(18, 8), default=0)
+    unpriced: Mapped[int] = mapped_column(Integer, default=0)
+
+
+def with_latency_columns(table: type[Base]) -> None:
+    """Give a mapped class of day totals its completion-time histogram columns."""
+    for column in LATENCY_COLUMNS:
+        setattr(table, column, mapped_column(column, Integer, nullable=False, default=0))
+
+
+class UsageDaily(DayFigures, Base):
     """The responses of one UTC day, summed per workspace, member, channel and model.
 
     Written in the transaction that records each response, so the reports read a few rows per
@@ -455,17 +473,9 @@ class UsageDaily(Base):
     user_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     channel_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     model_used: Mapped[str] = mapped_column(String(255), primary_key=True)
-    requests: Mapped[int] = mapped_column(Integer, default=0)
-    errors: Mapped[int] = mapped_column(Integer, default=0)
-    tokens_prompt: Mapped[int] = mapped_column(BigInteger, default=0)
-    tokens_completion: Mapped[int] = mapped_column(BigInteger, default=0)
-    tokens_total: Mapped[int] = mapped_column(BigInteger, default=0)
-    cost_usd: Mapped[Decimal] = mapped_column(Numeric(18, 8), default=0)
-    unpriced: Mapped[int] = mapped_column(Integer, default=0)
 
 
-for _column in LATENCY_COLUMNS:
-    setattr(UsageDaily, _column, mapped_column(_column, Integer, nullable=False, default=0))
+with_latency_columns(UsageDaily)
 
 
 class UsageMonthly(Base):

@@ -6,15 +6,14 @@ Imported by `db.models`, so that `Base.metadata` (and Alembic) holds this table 
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 
-from sqlalchemy import BigInteger, CheckConstraint, Date, Index, Integer, Numeric, String
+from sqlalchemy import CheckConstraint, Date, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from db.models import LATENCY_COLUMNS, Base
+from db.models import Base, DayFigures, with_latency_columns
 
 
-class UsageDailyScope(Base):
+class UsageDailyScope(DayFigures, Base):
     """The responses of one UTC day in a workspace, summed per model, per member and per channel.
 
     Each response counts in three rows, one per scope, written beside its `usage_daily` row in
@@ -36,14 +35,6 @@ class UsageDailyScope(Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     scope: Mapped[str] = mapped_column(String(16), primary_key=True)
     scope_id: Mapped[str] = mapped_column(String(255), primary_key=True)
-    requests: Mapped[int] = mapped_column(Integer, default=0)
-    errors: Mapped[int] = mapped_column(Integer, default=0)
-    tokens_prompt: Mapped[int] = mapped_column(BigInteger, default=0)
-    tokens_completion: Mapped[int] = mapped_column(BigInteger, default=0)
-    tokens_total: Mapped[int] = mapped_column(BigInteger, default=0)
-    cost_usd: Mapped[Decimal] = mapped_column(Numeric(18, 8), default=0)
-    unpriced: Mapped[int] = mapped_column(Integer, default=0)
 
 
-for _column in LATENCY_COLUMNS:
-    setattr(UsageDailyScope, _column, mapped_column(_column, Integer, nullable=False, default=0))
+with_latency_columns(UsageDailyScope)
