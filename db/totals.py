@@ -10,8 +10,8 @@ them). Both count a response the same way, which a test holds them to.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -64,6 +64,16 @@ class Tally:
     tokens_total: int = 0
     cost_usd: Decimal = Decimal(0)
     unpriced: int = 0
+
+    def __add__(self, other: Tally) -> Tally:
+        return Tally(
+            **{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(Tally)}
+        )
+
+    @staticmethod
+    def summed(tallies: Iterable[Tally]) -> Tally:
+        """The tallies added up (an empty Tally for none)."""
+        return sum(tallies, Tally())
 
 
 _DAILY = UsageDaily.__table__

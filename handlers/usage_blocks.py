@@ -178,7 +178,7 @@ def figures_table(report: UsageReport, money: Money) -> Block:
             rows.append([name(line), *_figure_cells(line.tally, total, money, with_errors)])
         rest = lines[TOP:]
         if rest:
-            others = _sum(line.tally for line in rest)
+            others = Tally.summed(line.tally for line in rest)
             label = f"{plural(len(rest), 'other')} (all in /usage csv)"
             rows.append([_raw(label), *_figure_cells(others, total, money, with_errors)])
     columns = len(rows[0])
@@ -204,21 +204,6 @@ def _figure_cells(tally: Tally, total: Tally, money: Money, with_errors: bool) -
         cells.append(f"{tally.errors:,}")
     cells += [f"{tally.tokens_total:,}", cost, format_share(share)]
     return [_raw(cell) for cell in cells]
-
-
-def _sum(tallies: Any) -> Tally:
-    result = Tally()
-    for t in tallies:
-        result = Tally(
-            requests=result.requests + t.requests,
-            errors=result.errors + t.errors,
-            tokens_prompt=result.tokens_prompt + t.tokens_prompt,
-            tokens_completion=result.tokens_completion + t.tokens_completion,
-            tokens_total=result.tokens_total + t.tokens_total,
-            cost_usd=result.cost_usd + t.cost_usd,
-            unpriced=result.unpriced + t.unpriced,
-        )
-    return result
 
 
 def _model_cell(line: UsageLine) -> Cell:

@@ -339,20 +339,8 @@ def _dms_together(by_channel: dict[str | None, Tally]) -> dict[str | None, Tally
         if key is not None and key.startswith("D"):
             key = DMS
         before = merged.get(key)
-        merged[key] = tally if before is None else _add(before, tally)
+        merged[key] = tally if before is None else before + tally
     return merged
-
-
-def _add(a: Tally, b: Tally) -> Tally:
-    return Tally(
-        requests=a.requests + b.requests,
-        errors=a.errors + b.errors,
-        tokens_prompt=a.tokens_prompt + b.tokens_prompt,
-        tokens_completion=a.tokens_completion + b.tokens_completion,
-        tokens_total=a.tokens_total + b.tokens_total,
-        cost_usd=a.cost_usd + b.cost_usd,
-        unpriced=a.unpriced + b.unpriced,
-    )
 
 
 # ----- shaping the figures -----------------------------------------------------------------

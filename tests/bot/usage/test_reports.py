@@ -179,21 +179,6 @@ def ms_of(**criteria: object) -> list[int]:
     ]
 
 
-def summed(tallies: Iterable[Tally]) -> Tally:
-    result = Tally()
-    for tally in tallies:
-        result = Tally(
-            requests=result.requests + tally.requests,
-            errors=result.errors + tally.errors,
-            tokens_prompt=result.tokens_prompt + tally.tokens_prompt,
-            tokens_completion=result.tokens_completion + tally.tokens_completion,
-            tokens_total=result.tokens_total + tally.tokens_total,
-            cost_usd=result.cost_usd + tally.cost_usd,
-            unpriced=result.unpriced + tally.unpriced,
-        )
-    return result
-
-
 def ask(sessions: sessionmaker[Session], text: str = "", *, user: str = ADMIN) -> UsageReport:
     return service(sessions).report_for(TEAM, user, text=text, now=NOW)
 
@@ -282,7 +267,7 @@ def test_every_breakdown_adds_up_to_the_total(seeded: sessionmaker[Session]) -> 
     total = report.total.tally
     assert total.requests > 30 and total.unpriced > 0 and total.errors > 0
     for lines in (report.models, report.users, report.channels, report.days):
-        assert summed(line.tally for line in lines) == total
+        assert Tally.summed(line.tally for line in lines) == total
 
 
 def test_each_line_matches_its_rows(seeded: sessionmaker[Session]) -> None:
@@ -473,7 +458,7 @@ def test_whole_days_come_from_the_totals_and_cut_days_from_the_rows(
 def test_filters(seeded: sessionmaker[Session], text: str, criteria: dict[str, Any]) -> None:
     report = ask(seeded, text)
     assert report.total.tally == expected(**criteria)
-    assert summed(line.tally for line in report.days) == report.total.tally
+    assert Tally.summed(line.tally for line in report.days) == report.total.tally
 
 
 def test_filters_are_named_in_the_report(seeded: sessionmaker[Session]) -> None:
@@ -516,10 +501,10 @@ def test_operator_report_spans_every_workspace_unless_told(seeded: sessionmaker[
     period = last_days(30, now=NOW)
     everything = usage.report(period)
     assert everything.team_id is None
-    assert everything.total.tally == summed([expected(), expected(team=OTHER_TEAM)])
+    assert everything.total.tally == Tally.summed([expected(), expected(team=OTHER_TEAM)])
     assert usage.report(period, team_id=TEAM).total.tally == expected()
     both = usage.report(period, slack_user_id=MEMBER)
-    assert both.total.tally == summed([expected(user=MEMBER), expected(team=OTHER_TEAM)])
+    assert both.total.tally == Tally.summed([expected(user=MEMBER), expected(team=OTHER_TEAM)])
     only = usage.report(period, team_id=OTHER_TEAM, slack_user_id=MEMBER, model="gpt-4o")
     assert only.total.tally == expected(team=OTHER_TEAM)
     with pytest.raises(UsageError, match="No usage recorded for user UNOBODY in any workspace"):
