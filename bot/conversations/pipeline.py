@@ -191,11 +191,19 @@ class TurnPipeline:
                 self._awaiting.pop(key, None)
 
     def _show_waiting(self, message: IncomingMessage) -> None:
-        """Every worker is busy: say so in the thread at once (on a side thread, not the ack's)."""
+        """Every worker is busy: say so in the thread at once (on a side thread, not the ack's:
+        the workspace's client may have to be read, or its token refreshed, first)."""
         target = ReplyTarget(
             message.team_id, message.channel_id, message.conversation_ts, message.user_id
         )
-        self._sinks(target, lambda ts: None).waiting(WAITING_STATUS)
+
+        def show() -> None:
+            try:
+                self._sinks(target, lambda ts: None).waiting(WAITING_STATUS)
+            except Exception:  # cosmetic: the turn is stored and runs when a worker is free
+                log.warning("could not show the waiting status", exc_info=True)
+
+        threading.Thread(target=show, name="switchboard-waiting", daemon=True).start()
 
     def wake(self) -> None:
         """Look for claimable turns now rather than at the next poll."""
