@@ -159,9 +159,11 @@ class Answerer:
         while True:
             before = len(answer.text)
             completion = self._call(answer, context, sink, messages, offered)
-            if offered and _refused_tools(answer, completion, before):
+            if offered and made == 0 and _refused_tools(answer, completion, before):
                 # The endpoint will not take `tools` (HTTP 400 before any text): ask again
                 # without them; if that works, this model goes without tools for a while.
+                # Only the first call can say so: a 400 after tool rounds (their results
+                # outgrew the context) is an error of its own, not a refusal of tools.
                 answer.error, offered = None, ()
                 answer.calls.pop()
                 messages = list(context.messages)
