@@ -119,6 +119,7 @@ class ToolRunner:
             done, pending = wait(pending, timeout=timeout + 5, return_when=FIRST_COMPLETED)
             if not done:  # the loop thread itself is stuck: never hold the turn for it
                 for future in pending:
+                    future.cancel()
                     call, tool = running[future]
                     results[call.id] = _not_run(call, tool, "The tool did not answer.")
                     sink.task(_card(call, tool, results[call.id], timeout))
