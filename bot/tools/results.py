@@ -13,7 +13,8 @@ import mcp_types
 # A tool result longer than this is cut before the model reads it (and said to be cut): one
 # chatty tool must not fill the model's context.
 MAX_RESULT_CHARS = 16_000
-_URL_TAIL = re.compile(r"(https?://[^\s/?#]+)[^\s]*")
+# A URL kept to its scheme and host: no `user:password@`, path or query reaches a log line.
+_URL_TAIL = re.compile(r"(https?://)(?:[^\s/?#@]*@)?([^\s/?#]+)[^\s]*")
 
 
 class Outcome(StrEnum):
@@ -86,5 +87,5 @@ def describe(exc: BaseException) -> str:
         return "it did not answer in time"
     if isinstance(exc, FileNotFoundError):
         return "its command was not found"
-    message = _URL_TAIL.sub(r"\1/…", str(exc))[:200]
+    message = _URL_TAIL.sub(r"\1\2/…", str(exc))[:200]
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
