@@ -192,6 +192,9 @@ class SlackReplyWriter:
                 log.info("a task card was refused (%s)", error_code(exc))
 
     def _status_now(self, status: str) -> None:
+        with self._lock:
+            if self._closed:  # a late card must not leave a status nothing will clear
+                return
         set_status(self._client, self._channel, self._thread_ts, status)
 
     def finish(self) -> str | None:
