@@ -113,14 +113,18 @@ def set_read(
     text: str | None = None,
     note: str | None = None,
     size: tuple[int, int] | None = None,
+    kind: str | None = None,
 ) -> bool:
-    """Record what was read of a pending file; False when it is no longer pending (deleted
-    meanwhile, or read by another attempt)."""
+    """Record what was read of a pending file (and its kind, when its bytes said otherwise than
+    Slack); False when it is no longer pending (deleted meanwhile, or read by another attempt)."""
     width, height = size if size is not None else (None, None)
+    values: dict[str, object] = dict(state=state, text=text, note=note, width=width, height=height)
+    if kind is not None:
+        values["kind"] = kind
     result = session.execute(
         update(MessageFile)
         .where(MessageFile.id == file_id, MessageFile.state == "pending")
-        .values(state=state, text=text, note=note, width=width, height=height)
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
     return rowcount(result) > 0

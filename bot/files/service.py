@@ -151,7 +151,7 @@ class FileService:
             self._images.put((row.team_id, row.slack_file_id), image)
         self._store(
             row, state="read", text=extracted.text, note=extracted.note,
-            size=image.size if image is not None else None,
+            size=image.size if image is not None else None, kind=extracted.kind.value,
         )  # fmt: skip
 
     def _extract(self, team_id: str, file: SlackFile) -> Extracted:
@@ -181,9 +181,12 @@ class FileService:
         text: str | None = None,
         note: str | None = None,
         size: tuple[int, int] | None = None,
+        kind: str | None = None,
     ) -> None:
         with self._sessions.begin() as session:
-            file_queries.set_read(session, row.id, state=state, text=text, note=note, size=size)
+            file_queries.set_read(
+                session, row.id, state=state, text=text, note=note, size=size, kind=kind
+            )
 
     def image(self, row: FileRow) -> PreparedImage | None:
         """A stored image as the model gets it: from the cache, or fetched again; None when
