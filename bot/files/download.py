@@ -8,6 +8,7 @@ stops at `max_bytes` whatever `size` Slack declared.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
@@ -24,6 +25,8 @@ log = logging.getLogger(__name__)
 SLACK_FILE_HOSTS = ("slack.com", "slack-edge.com", "slack-files.com", "slack-gov.com")
 MAX_REDIRECTS = 3
 TIMEOUT = httpx2.Timeout(10.0, read=30.0)
+# The whole of one download, however the bytes come: 20 MB at 1 MB/s and then some.
+DOWNLOAD_SECONDS = 60.0
 SCOPE = "files:read"  # the bot scope downloads need (app.yaml grants it)
 
 
@@ -99,20 +102,23 @@ class FileDownloader:
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_bytes:
             raise FileProblem(_too_big(int(declared), self.max_bytes))
+        if content_type.startswith("text/html"):
+            # Slack's sign-in page: the download was not allowed. An HTML file people share
+            # cannot be told from it, so HTML is never read (nor its body downloaded).
+            raise FileProblem(_NOT_ALLOWED, detail="an HTML page instead of the file")
         chunks: list[bytes] = []
         got = 0
+        # The client's read timeout bounds each wait; this bounds a host that trickles bytes.
+        ends = time.monotonic() + DOWNLOAD_SECONDS
         for chunk in response.iter_bytes():
             got += len(chunk)
             if got > self.max_bytes:
                 # Over the cap whatever `size` said: stop reading, drop what came.
                 raise FileProblem(f"it is larger than the {_mb(self.max_bytes)} I read")
+            if time.monotonic() > ends:
+                raise FileProblem("Slack took too long to hand it over")
             chunks.append(chunk)
-        data = b"".join(chunks)
-        if content_type.startswith("text/html"):
-            # Slack's sign-in page: the download was not allowed. An HTML file people share
-            # cannot be told from it, so HTML is never read.
-            raise FileProblem(_NOT_ALLOWED, detail="an HTML page instead of the file")
-        return Downloaded(data, content_type)
+        return Downloaded(b"".join(chunks), content_type)
 
     def close(self) -> None:
         """Close the connections."""
