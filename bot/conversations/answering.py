@@ -126,15 +126,25 @@ class Answerer:
         `note` (one line about what the model was not shown) ends the reply."""
         sink.waiting()
         answer = Answer(asked=job.choice.model)
-        if context.notes:
-            # Files that could not be read, or only in part: said before the answer.
-            sink.write("_" + " ".join(context.notes) + "_\n\n")
-        if self._tools is not None and tools:
-            self._loop(answer, context, sink, self._tools)
-        else:
-            self._call(answer, context, sink, context.messages)
-        if note and answer.error is None and answer.text:
-            sink.write(f"\n\n_{note}_")  # in the reply, not in the stored answer
+        try:
+            if context.notes:
+                # Files that could not be read, or only in part: said before the answer.
+                sink.write("_" + " ".join(context.notes) + "_\n\n")
+            if self._tools is not None and tools:
+                self._loop(answer, context, sink, self._tools)
+            else:
+                self._call(answer, context, sink, context.messages)
+            if note and answer.error is None and answer.text:
+                sink.write(f"\n\n_{note}_")  # in the reply, not in the stored answer
+        except Exception as exc:
+            # Between model calls (a tool round, a note): the reply is still closed below
+            # and the calls made so far are still recorded.
+            log.exception("turn failed between model calls")
+            answer.error = answer.error or ModelError(
+                "Something went wrong on our side while writing the answer.",
+                retryable=True,
+                detail=f"{type(exc).__name__}: {exc}",
+            )
         answer.elapsed = time.monotonic() - answer.started
         if answer.error is None and not answer.text:
             answer.error = ModelError(
