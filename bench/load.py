@@ -9,6 +9,11 @@ delivered to both; two processes with one killed (SIGKILL) halfway through; `ser
 0), acknowledgement p50/p99, reply complete p50/p99 (event sent → the reply's stream
 stopped) and the same less the model's own time, peak RSS and CPU seconds per turn.
 
+`--only cpu` sends mentions one at a time (each once the previous turn is done) and prints the
+CPU a turn costs the bot process (user + system, from /proc), median of three runs of
+`--events` turns after a warm-up; the model streams each answer at once, in 40 chunks. A
+process has one interpreter: at about 1 / (CPU per turn) turns a second it is full.
+
 `--only burst` instead sends 300 mentions at once (`--burst N`) to one `serve` as it starts
 by default, the model streaming each answer over 30 s (`--stream-seconds`), and prints first
 visible text (event sent → `chat.startStream`) p50/p99, peak RSS and threads of the process,
@@ -16,6 +21,7 @@ and the most database connections it held.
 
     .venv/bin/python bench/load.py [--events 1000] [--rate 100] [--database-url URL]
     .venv/bin/python bench/load.py --only burst [--burst 300] [--stream-seconds 30]
+    .venv/bin/python bench/load.py --only cpu [--events 300]
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/switchboard_bench_load"
 ANSWER = " ".join(["word"] * 40)
 # One process; two, every event to both; two with one killed halfway; one that only accepts
 # (`serve --accept-only`) beside one that only answers (`work`); a burst of long answers.
-SCENARIOS = ("one", "two", "kill", "split", "burst")
+SCENARIOS = ("one", "two", "kill", "split", "burst", "cpu")
 # The model's own time for each answer in the paced scenarios.
 MODEL_SECONDS = 1.0
 
@@ -68,7 +74,14 @@ def main() -> None:
     if args.only == "burst":
         burst(args.burst, args.stream_seconds, args.database_url, extra)
         return
-    for scenario in SCENARIOS[:-1]:
+    if args.only == "cpu":
+        runs = [turn_cpu(args.events, args.database_url, extra) for _ in range(3)]
+        print(f"== cpu: {args.events} turns one at a time, three runs")
+        for cpu, wall in runs:
+            print(f"  {cpu:.2f} ms CPU a turn ({wall:.1f} ms wall)")
+        print(f"  median {statistics.median(cpu for cpu, _ in runs):.2f} ms CPU a turn")
+        return
+    for scenario in SCENARIOS[:-2]:
         if args.only in (None, scenario):
             run(scenario, args.events, args.rate, args.database_url, extra)
 
@@ -112,6 +125,42 @@ def burst(events: int, stream_seconds: float, url: str, extra: dict[str, str]) -
         finally:
             sampler.stop()
             bot.kill()
+
+
+def turn_cpu(turns: int, url: str, extra: dict[str, str]) -> tuple[float, float]:
+    """CPU and wall milliseconds a turn of one `serve`, mentions sent one at a time."""
+    fresh_database(url)
+    engine = create_engine(normalize_url(url))
+
+    def done() -> int:
+        with engine.connect() as connection:
+            return connection.scalar(text("SELECT count(*) FROM turns WHERE state = 'done'")) or 0
+
+    with tempfile.TemporaryDirectory() as scratch, FakeSlackAPI() as slack, FakeOpenAI() as model:
+        model.default_reply = FakeReply(chunks=[word + " " for word in ANSWER.split(" ")])
+        settings = {"LOG_LEVEL": "WARNING"} | extra
+        log_path = Path(scratch) / "bot.log"
+        with BotProcess(
+            slack, model, url, log_path=log_path, command=("serve",), **settings
+        ) as bot:
+
+            def ask(n: int) -> None:
+                target = done() + 1
+                event = bot.message_event(
+                    f"<@{BOT_USER}> question {n}", channel=f"C{n % 50:04d}"
+                ) | {"type": "app_mention"}
+                assert bot.event(event).status == 200
+                while done() < target:
+                    time.sleep(0.002)
+
+            for n in range(20):  # warm-up: imports, caches, the pool
+                ask(n)
+            cpu_before, began = resources(bot)[1], time.monotonic()
+            for n in range(20, 20 + turns):
+                ask(n)
+            cpu, wall = resources(bot)[1] - cpu_before, time.monotonic() - began
+    engine.dispose()
+    return cpu / turns * 1000, wall / turns * 1000
 
 
 class Sampler:
@@ -182,8 +231,12 @@ def run(scenario: str, events: int, rate: float, url: str, extra: dict[str, str]
             report = Sender(bots, rate).send(
                 events, kill_at=events // 2 if scenario == "kill" else None
             )
-            usage = [resources(bot) for bot in bots]
             wait_answered(url, events, timeout=180)
+            # CPU once every turn is done (a turn's work goes on long after its ack); the
+            # killed process's as it was killed.
+            usage = [resources(bot) for bot in bots]
+            if report.usage_at_kill is not None:
+                usage[0] = report.usage_at_kill
             summarize(scenario, report, slack, url, events, usage)
         finally:
             for bot in bots:
