@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 log = logging.getLogger(__name__)
@@ -51,10 +51,10 @@ def make_engine(
     connect_args = POSTGRES_TIMEOUTS | kwargs.pop("connect_args", {})
     if query_timeout is not None:
         connect_args |= _postgres_deadlines(query_timeout, connect_args.get("options"))
-    return create_engine(
+    engine = create_engine(
         url,
-        pool_pre_ping=True,
         pool_recycle=1800,
+        pool_use_lifo=True,  # the busiest connections stay in use, the others idle (and pinged)
         pool_size=pool_size,
         max_overflow=pool_size,
         # Waiting for a free connection is bounded too: past it, the caller fails and retries.
@@ -62,6 +62,39 @@ def make_engine(
         connect_args=connect_args,
         **kwargs,
     )
+    _ping_when_idle(engine)
+    return engine
+
+
+# SQLAlchemy's `pool_pre_ping` sends `SELECT 1` before every checkout: one round trip more
+# for each transaction, about 8 a turn. Only a connection left idle can have been cut
+# unnoticed (a restart, a failover, a firewall's idle timeout), so only those are pinged
+# (SQLAlchemy's "custom pessimistic ping" recipe); one cut while in use fails its statement,
+# which the pool then takes as a sign to replace every connection older than it.
+# `bench/load.py --only cpu` (CPU a turn of the bot, PostgreSQL): see README, "CPU a turn".
+IDLE_PING_SECONDS = 1.0
+_CHECKED_IN = "switchboard_checked_in"
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_CHECKED_IN] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_CHECKED_IN)
+        if since is None or time.monotonic() - since < IDLE_PING_SECONDS:
+            return  # new, or in use a moment ago
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:
+            if dialect.is_disconnect(error, dbapi_connection, None):
+                # The pool replaces it (and retries the checkout with a new connection).
+                raise DisconnectionError(str(error)) from error
+            raise
 
 
 # libpq's own limits, so that no call waits for ever on a database that froze (packets
