@@ -21,7 +21,6 @@ from openai.types.chat import (
     ChatCompletionMessageParam,
     ChatCompletionToolParam,
 )
-from openai.types.chat.chat_completion_chunk import ChoiceDelta
 from openai.types.completion_usage import CompletionUsage
 
 from bot.llm.deadlines import Clock, Deadlines, Now
@@ -52,10 +51,23 @@ COST_HEADER = "x-litellm-response-cost"
 
 
 class ChatClient(openai.OpenAI):
-    """The `openai` client, with events read as the SSE spec says (see `EventDecoder`)."""
+    """The `openai` client, with events read as the SSE spec says (see `EventDecoder`), and
+    streamed chunks handed over as the JSON objects they came as."""
 
     def _make_sse_decoder(self) -> EventDecoder:
         return EventDecoder()
+
+    def _process_response_data(
+        self, *, data: object, cast_to: type[Any], response: httpx2.Response
+    ) -> Any:
+        # The client builds a `ChatCompletionChunk` of every chunk (`construct_type`, typing
+        # introspection at each level): 0.11 ms of the GIL a chunk, about a third of what a
+        # turn costs the bot at 40 chunks, and an answer of 500 tokens streams 500 of them.
+        # `_Answer.chunk` reads the few fields it needs from the object itself instead.
+        # `bench/load.py --only cpu`: see README, "CPU a turn".
+        if cast_to is ChatCompletionChunk:
+            return data
+        return super()._process_response_data(data=data, cast_to=cast_to, response=response)
 
 
 def build_client(
@@ -172,7 +184,7 @@ class OpenAIChatModel:
             if isinstance(exc, httpx2.TimeoutException):
                 raise watch.clock.expired() from exc
             raise model_error(exc) from exc
-        except (ValueError, TypeError, AttributeError) as exc:  # JSON of another shape
+        except (ValueError, TypeError, AttributeError, LookupError) as exc:  # JSON of another shape
             raise ModelError(
                 NOT_A_COMPLETION, retryable=True, detail=f"{type(exc).__name__}: {exc}"
             ) from exc
@@ -186,7 +198,7 @@ class OpenAIChatModel:
         tools: Sequence[ToolSpec],
         answer: _Answer,
         watch: Watch,
-    ) -> Stream[ChatCompletionChunk] | ChatCompletion:
+    ) -> Stream[Any] | ChatCompletion:
         """The stream of the answer, or the whole answer of an endpoint that does not stream."""
         # The messages ride in `extra_body`, which the client sends as it is (text messages, and
         # messages of text and `image_url` parts alike): `create` runs its
@@ -224,13 +236,12 @@ class OpenAIChatModel:
             return stream
         return _whole_answer(body)
 
-    def _chunks(
-        self, stream: Stream[ChatCompletionChunk], answer: _Answer, watch: Watch
-    ) -> Iterator[str]:
-        """The text of an event stream, one delta per chunk."""
+    def _chunks(self, stream: Stream[Any], answer: _Answer, watch: Watch) -> Iterator[str]:
+        """The text of an event stream, one delta per chunk (each a JSON object, as it came:
+        see `ChatClient`)."""
         try:
             for chunk in stream:
-                if not isinstance(chunk, ChatCompletionChunk):
+                if not isinstance(chunk, dict):
                     raise ValueError(f"an event that is not a JSON object: {chunk!r:.200}")
                 text, progressed = answer.chunk(chunk)
                 if progressed:  # keep-alive comments and empty events are no progress
@@ -259,35 +270,38 @@ class _Answer:
         # Tool calls stream as fragments keyed by index: [id, name, arguments so far].
         self._calls: dict[int, list[str]] = {}
 
-    def chunk(self, chunk: ChatCompletionChunk) -> tuple[str, bool]:
-        """The text of one chunk, and whether it carried anything (reasoning, usage, the end)."""
+    def chunk(self, chunk: dict[str, Any]) -> tuple[str, bool]:
+        """The text of one chunk, and whether it carried anything (reasoning, usage, the end).
+
+        Read as the JSON came, with no checks on its shape: a field of another type raises a
+        TypeError or an AttributeError, which `_deltas` reports as not a completion.
+        """
         self.seen = True
-        if chunk.model:
-            self.completion.model = chunk.model
+        if model := chunk.get("model"):
+            self.completion.model = str(model)
         progressed = False
-        if chunk.usage:
-            self.completion.usage = self._usage(chunk.usage)
+        if usage := chunk.get("usage"):
+            self.completion.usage = self._usage(CompletionUsage.construct(**usage))
             progressed = True
         text: list[str] = []
-        for choice in chunk.choices or ():
-            if choice.finish_reason:
-                self.completion.finish_reason = choice.finish_reason
+        for choice in chunk.get("choices") or ():
+            if reason := choice.get("finish_reason"):
+                self.completion.finish_reason = reason
                 progressed = True
-            # Chunks are built without validation: an endpoint may leave the delta out.
-            delta: ChoiceDelta | None = choice.delta
+            # An endpoint may leave the delta out.
+            delta: dict[str, Any] | None = choice.get("delta")
             if delta is None:
                 continue
-            for call in delta.tool_calls or ():
-                parts = self._calls.setdefault(call.index, ["", "", ""])
-                parts[0] = parts[0] or call.id or ""
-                if call.function is not None:
-                    parts[1] = parts[1] or call.function.name or ""
-                    parts[2] += call.function.arguments or ""
+            for call in delta.get("tool_calls") or ():
+                parts = self._calls.setdefault(call["index"], ["", "", ""])
+                parts[0] = parts[0] or call.get("id") or ""
+                if (function := call.get("function")) is not None:
+                    parts[1] = parts[1] or function.get("name") or ""
+                    parts[2] += function.get("arguments") or ""
                 progressed = True
-            extra = delta.model_extra or {}
-            if delta.content:
-                text.append(delta.content)
-            elif extra.get("reasoning_content") or extra.get("reasoning"):
+            if content := delta.get("content"):
+                text.append(content)
+            elif delta.get("reasoning_content") or delta.get("reasoning"):
                 progressed = True  # a reasoning model thinking aloud is working
         if (progressed or text) and self.completion.first_chunk is None:
             self.completion.first_chunk = time.monotonic()

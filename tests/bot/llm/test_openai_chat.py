@@ -101,7 +101,18 @@ def test_an_error_event_in_the_stream_fails_the_turn(
     assert "Provider returned error" in failed.value.detail
 
 
-@pytest.mark.parametrize("event", ["data: <html>Bad gateway</html>\n\n", "data: 42\n\n"])
+@pytest.mark.parametrize(
+    "event",
+    [
+        "data: <html>Bad gateway</html>\n\n",
+        "data: 42\n\n",
+        # Chunks read as they came, fields of another shape included.
+        'data: {"choices": "none"}\n\n',
+        'data: {"choices": [{"delta": ["x"]}]}\n\n',
+        'data: {"choices": [{"delta": {"tool_calls": [{"id": "c1"}]}}]}\n\n',
+        'data: {"choices": [], "usage": [1, 2]}\n\n',
+    ],
+)
 def test_a_stream_that_is_not_chunks_is_explained(
     chat: OpenAIChatModel, model: FakeOpenAI, event: str
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any, cast
 
 import openai
 import pytest
@@ -121,6 +122,10 @@ def test_a_plain_sdk_stream_on_our_client_keeps_its_connection_too(model: FakeOp
     client = build_client(base_url=model.base_url, api_key="sk-test", max_retries=0, timeout=10)
     for _ in range(2):
         stream = client.chat.completions.create(model="m", messages=SDK_QUESTION, stream=True)
-        assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        # Our client hands chunks over as the JSON objects they came as (`ChatClient`).
+        chunks = cast(Iterator[dict[str, Any]], stream)
+        assert "".join(
+            c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"]
+        )
         time.sleep(0.1)
     assert model.connections == 1
