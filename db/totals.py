@@ -156,16 +156,19 @@ def add(session: Session, response: Mapping[str, Any], *, slack_user_id: str | N
         scopes.append(("user", slack_user_id))
     # Always in this order (workspace, channel, member): two transactions that lock the same
     # rows lock them in the same order, so they wait for each other rather than deadlock.
-    for scope, scope_id in scopes:
-        monthly = {
+    sums = {name: figures[name] for name in _MONTHLY_SUMS}
+    monthly = [
+        {
             "team_id": response["team_id"],
             "month": month_of(day),
             "scope": scope,
             "scope_id": scope_id,
             "notified": False,
-            **{name: figures[name] for name in _MONTHLY_SUMS},
+            **sums,
         }
-        _upsert(session, _MONTHLY, [monthly], key=_MONTHLY_KEY, sums=_MONTHLY_SUMS)
+        for scope, scope_id in scopes
+    ]
+    _upsert(session, _MONTHLY, monthly, key=_MONTHLY_KEY, sums=_MONTHLY_SUMS)
 
 
 def _upsert(
