@@ -228,6 +228,7 @@ def run(scenario: str, events: int, rate: float, url: str, extra: dict[str, str]
             for n, cmd in enumerate(commands)
         ]
         try:
+            started = [resources(bot) for bot in bots]  # start-up is not a turn's
             report = Sender(bots, rate).send(
                 events, kill_at=events // 2 if scenario == "kill" else None
             )
@@ -237,6 +238,9 @@ def run(scenario: str, events: int, rate: float, url: str, extra: dict[str, str]
             usage = [resources(bot) for bot in bots]
             if report.usage_at_kill is not None:
                 usage[0] = report.usage_at_kill
+            usage = [
+                (rss, cpu - before) for (rss, cpu), (_, before) in zip(usage, started, strict=True)
+            ]
             summarize(scenario, report, slack, url, events, usage)
         finally:
             for bot in bots:
