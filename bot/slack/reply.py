@@ -28,6 +28,7 @@ from bot.conversations.turn import TaskCard
 from bot.slack.assistant import set_status, set_title
 from bot.slack.feedback_blocks import feedback_blocks
 from bot.slack.markdown import SlackMarkdown, Table
+from bot.slack.pacing import AppendPace
 from bot.slack.stops import STOP_RETRIES, error_code, stop_helper, stop_stream
 
 log = logging.getLogger(__name__)
@@ -39,13 +40,13 @@ ClientFor = Callable[[str], WebClient]
 # in a further message rather than being cut.
 MESSAGE_LIMIT = 12_000
 # appendStream is rate tier 4 (about 100 calls a minute per workspace): after the first text,
-# which is sent at once, send at most one batch a second. ChatStream batches by size only
+# which is sent at once, send at most one batch a second, less often while other replies
+# stream in the workspace (`bot.slack.pacing`). ChatStream batches by size only
 # (`buffer_size`, 256 characters by default), so the writer keeps its own batch and hands the
 # helper whole batches (buffer_size=1). Measured on the fake Slack (2026-12-07): with the
 # default, a 2,000-character answer written at once took 8 calls instead of 2, the first text
 # of a model writing 200 characters a second showed after 1.31 s instead of at once, and one
 # writing 1,000 a second made 4 calls a second (16 for 4,000 characters, against 6).
-FLUSH_INTERVAL = 1.0
 FLUSH_SIZE = 4_000
 # A model that starts answering at once needs no "thinking" status: it would cost one more
 # Web API call per reply for nothing.
@@ -68,6 +69,7 @@ class SlackReplies:
         self._status_waits = ThreadPoolExecutor(
             max_workers=4, thread_name_prefix="switchboard-status"
         )
+        self._pace = AppendPace()
 
     def __call__(self, target: ReplyTarget, on_start: Callable[[str], None]) -> SlackReplyWriter:
         return SlackReplyWriter(
@@ -75,6 +77,7 @@ class SlackReplies:
             target,
             on_start=on_start,
             status_waits=self._status_waits,
+            pace=self._pace,
         )
 
     def close(self) -> None:
@@ -97,6 +100,7 @@ class SlackReplyWriter:
         *,
         on_start: Callable[[str], None] = lambda ts: None,
         status_waits: Executor | None = None,
+        pace: AppendPace | None = None,
     ) -> None:
         self._client = client
         self._channel = target.channel_id
@@ -105,6 +109,8 @@ class SlackReplyWriter:
         self._user_id = target.user_id
         self._on_start = on_start
         self._status_waits = status_waits
+        self._pace = pace if pace is not None else AppendPace()
+        self._paced = False  # counted among the workspace's streaming replies
         self._streaming = True  # until Slack refuses a stream: then messages updated in place
         self._pending = ""  # written by the model, not yet sent
         # The open message: its ts, its stream (None when updated in place), the text it
@@ -154,7 +160,7 @@ class SlackReplyWriter:
             if not text:
                 return  # held back (a heading or table not yet complete)
             self._pending += text
-            due = time.monotonic() - self._last_flush >= FLUSH_INTERVAL
+            due = self._pace.due(self._team_id, self._last_flush)
             if self._ts is None or due or len(self._pending) >= FLUSH_SIZE:
                 self._flush()
 
@@ -228,6 +234,7 @@ class SlackReplyWriter:
                 last, self._pending = self._pending, ""
                 self._end_message(last, feedback=feedback, table=table)
                 self._closed = True
+                self._unpace()
                 if self._lost:
                     self._post_lost_note()
         return self._first_ts
@@ -262,6 +269,7 @@ class SlackReplyWriter:
             if self._closed:
                 return
             self._closed = True
+            self._unpace()
             if self._ts is None:
                 return
             held = self._markdown.end().as_text()
@@ -289,7 +297,7 @@ class SlackReplyWriter:
         if self._pending and not (keep_last and self._stream is not None):
             self._send(self._pending)
             self._pending = ""
-        self._last_flush = time.monotonic()
+        self._last_flush = self._pace.clock()
 
     def _send(self, text: str) -> None:
         """Add `text` to the open message, or open one with it."""
@@ -335,6 +343,9 @@ class SlackReplyWriter:
                 else:
                     stream.append(markdown_text=text)  # chat.startStream with the first text
                 self._ts, self._stream = str(stream.ts), stream
+                if not self._paced:
+                    self._paced = True
+                    self._pace.opened(self._team_id)
                 self._text = self._shown = text
                 return self._ts
             except SlackApiError as exc:
@@ -433,6 +444,12 @@ class SlackReplyWriter:
             self._lost = True
         self._ts, self._stream = None, None
         self._text = self._shown = ""
+
+    def _unpace(self) -> None:
+        """The reply has ended: no longer one of the workspace's streaming replies."""
+        if self._paced:
+            self._paced = False
+            self._pace.closed(self._team_id)
 
     def _feedback_blocks(self) -> list[dict[str, Any]]:
         later = self._ts != self._first_ts

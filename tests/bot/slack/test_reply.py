@@ -8,6 +8,7 @@ from slack_sdk import WebClient
 from bot.conversations.service import ReplyTarget
 from bot.conversations.turn import TaskCard
 from bot.slack.feedback_blocks import feedback_blocks
+from bot.slack.pacing import AppendPace
 from bot.slack.reply import LOST_NOTE, MESSAGE_LIMIT, SlackReplies, SlackReplyWriter
 from tests.fakes import FakeOpenAI, FakeReply, FakeSlackAPI
 from tests.fakes.slack_api import SlackCall
@@ -327,3 +328,57 @@ def test_without_streaming_cards_are_left_out_and_the_text_still_comes(
     assert slack.task_updates() == []
     assert shown(slack) == ["Order 1 shipped."]
     assert writer.delivered
+
+
+# --- pacing: the replies streaming in a workspace share appendStream's rate tier -------------
+class Clock:
+    """A clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def appends_by_channel(slack: FakeSlackAPI) -> dict[str, int]:
+    counted: dict[str, int] = {}
+    for call in slack.calls:
+        if call.method == "chat.appendStream":
+            channel = str(call.args.get("channel"))
+            counted[channel] = counted.get(channel, 0) + 1
+    return counted
+
+
+def test_a_reply_alone_appends_about_once_a_second(slack: FakeSlackAPI, client: WebClient) -> None:
+    clock = Clock()
+    writer = SlackReplyWriter(client, TARGET, pace=AppendPace(clock))
+    for _ in range(30):  # 3 s of a model writing a word every 0.1 s
+        writer.write("word ")
+        clock.now += 0.1
+    writer.finish()
+    assert appends_by_channel(slack) == {"C1": 2}
+    assert shown(slack) == ["word " * 30]
+
+
+def test_replies_streaming_at_once_in_a_workspace_append_less_often_each(
+    slack: FakeSlackAPI, client: WebClient
+) -> None:
+    clock = Clock()
+    pace = AppendPace(clock)
+    # Ten replies in T1 share its 100 appends a minute (each every 6 s); one in T2 is alone.
+    busy = [ReplyTarget("T1", f"C{n}", THREAD, "U1") for n in range(10)]
+    alone = ReplyTarget("T2", "D1", THREAD, "U1")
+    writers = [SlackReplyWriter(client, target, pace=pace) for target in [*busy, alone]]
+    for _ in range(100):  # 10 s, a word every 0.1 s
+        for writer in writers:
+            writer.write("word ")
+        clock.now += 0.1
+    assert pace.interval("T1") == 6.0 and pace.interval("T2") == 1.0
+    appends = appends_by_channel(slack)
+    assert all(appends[f"C{n}"] == 1 for n in range(10))  # at 6 s: 10 in 10 s for T1
+    assert appends["D1"] == 9
+    for writer in writers:
+        writer.finish()
+    assert pace.interval("T1") == 1.0  # all ended: a new reply appends once a second again
+    assert shown(slack) == ["word " * 100] * 11
