@@ -182,7 +182,9 @@ class ConversationService:
             job = job.asked(dataclasses.replace(job.model, prompt=ABOUT_THE_THREAD))
         files = self._files
         work = job.work
-        shared = files.shared(work.conversation_id, upto=work.message_id) if files else []
+        shared = []
+        if files is not None and work.has_files:
+            shared = files.shared(work.conversation_id, upto=work.message_id)
         with_files = any(row.message_id == work.message_id for row in shared)
         refusal = _refusal(job.prompt, with_files=with_files) or job.model.unknown
         if refusal is not None:
@@ -208,7 +210,7 @@ class ConversationService:
             shared = files.read_pending(shared)
         context = self._context.for_turn(job, shared)
         limits: tuple[Limit, ...] = ()
-        if self._ledger.checks_budgets:
+        if self._ledger.checks_budgets and job.work.has_budgets:
             admission = self._ledger.admit(job, context)
             if admission.lost:
                 raise TakenOver(job.id)
