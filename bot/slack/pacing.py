@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
+import weakref
+from collections import defaultdict
 from collections.abc import Callable
 
 # One reply's pace, and the workspace's whole budget of appends.
@@ -24,23 +25,27 @@ APPENDS_PER_MINUTE = 100
 
 
 class AppendPace:
-    """Counts the replies streaming in each workspace; says how long each waits to append."""
+    """The replies streaming in each workspace; how long each waits between two appends.
+
+    Replies are held weakly: one dropped without being closed (its turn crashed) stops
+    counting once it is gone.
+    """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self._lock = threading.Lock()
-        self._open: Counter[str] = Counter()
+        self._open: defaultdict[str, weakref.WeakSet[object]] = defaultdict(weakref.WeakSet)
 
-    def opened(self, team_id: str) -> None:
-        """A reply started streaming in `team_id`."""
+    def opened(self, team_id: str, reply: object) -> None:
+        """`reply` started streaming in `team_id`."""
         with self._lock:
-            self._open[team_id] += 1
+            self._open[team_id].add(reply)
 
-    def closed(self, team_id: str) -> None:
-        """A reply that `opened` has ended."""
+    def closed(self, team_id: str, reply: object) -> None:
+        """`reply` has ended."""
         with self._lock:
-            self._open[team_id] -= 1
-            if self._open[team_id] <= 0:
+            self._open[team_id].discard(reply)
+            if not self._open[team_id]:
                 del self._open[team_id]
 
     def due(self, team_id: str, last: float) -> bool:
@@ -50,5 +55,6 @@ class AppendPace:
     def interval(self, team_id: str) -> float:
         """Seconds between two appends of one reply in `team_id`."""
         with self._lock:
-            streaming = self._open[team_id]
+            replies = self._open.get(team_id)
+            streaming = len(replies) if replies is not None else 0
         return max(FLUSH_INTERVAL, streaming * 60 / APPENDS_PER_MINUTE)

@@ -110,7 +110,6 @@ class SlackReplyWriter:
         self._on_start = on_start
         self._status_waits = status_waits
         self._pace = pace if pace is not None else AppendPace()
-        self._paced = False  # counted among the workspace's streaming replies
         self._streaming = True  # until Slack refuses a stream: then messages updated in place
         self._pending = ""  # written by the model, not yet sent
         # The open message: its ts, its stream (None when updated in place), the text it
@@ -343,9 +342,7 @@ class SlackReplyWriter:
                 else:
                     stream.append(markdown_text=text)  # chat.startStream with the first text
                 self._ts, self._stream = str(stream.ts), stream
-                if not self._paced:
-                    self._paced = True
-                    self._pace.opened(self._team_id)
+                self._pace.opened(self._team_id, self)  # one of the workspace's streams
                 self._text = self._shown = text
                 return self._ts
             except SlackApiError as exc:
@@ -447,9 +444,7 @@ class SlackReplyWriter:
 
     def _unpace(self) -> None:
         """The reply has ended: no longer one of the workspace's streaming replies."""
-        if self._paced:
-            self._paced = False
-            self._pace.closed(self._team_id)
+        self._pace.closed(self._team_id, self)
 
     def _feedback_blocks(self) -> list[dict[str, Any]]:
         later = self._ts != self._first_ts

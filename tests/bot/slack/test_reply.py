@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 from slack_sdk import WebClient
 
@@ -382,3 +384,14 @@ def test_replies_streaming_at_once_in_a_workspace_append_less_often_each(
         writer.finish()
     assert pace.interval("T1") == 1.0  # all ended: a new reply appends once a second again
     assert shown(slack) == ["word " * 100] * 11
+
+
+def test_a_reply_dropped_without_its_end_stops_counting(client: WebClient) -> None:
+    pace = AppendPace(Clock())
+    writers = [SlackReplyWriter(client, TARGET, pace=pace) for _ in range(3)]
+    for writer in writers:
+        writer.write("word ")
+    assert pace.interval("T1") == 1.8
+    del writers[1:]  # their turns crashed: nothing finished them
+    gc.collect()
+    assert pace.interval("T1") == 1.0
