@@ -389,8 +389,9 @@ def test_replies_streaming_at_once_in_a_workspace_append_less_often_each(
 def test_a_reply_dropped_without_its_end_stops_counting(client: WebClient) -> None:
     pace = AppendPace(Clock())
     writers = [SlackReplyWriter(client, TARGET, pace=pace) for _ in range(3)]
-    for writer in writers:
-        writer.write("word ")
+    for each in writers:
+        each.write("word ")
+    del each
     assert pace.interval("T1") == 1.8
     del writers[1:]  # their turns crashed: nothing finished them
     gc.collect()
