@@ -61,10 +61,10 @@ class ChatClient(openai.OpenAI):
         self, *, data: object, cast_to: type[Any], response: httpx2.Response
     ) -> Any:
         # The client builds a `ChatCompletionChunk` of every chunk (`construct_type`, typing
-        # introspection at each level): 0.11 ms of the GIL a chunk, about a third of what a
-        # turn costs the bot at 40 chunks, and an answer of 500 tokens streams 500 of them.
-        # `_Answer.chunk` reads the few fields it needs from the object itself instead.
-        # `bench/load.py --only cpu`: see README, "CPU a turn".
+        # introspection at each level): about 0.07 ms of CPU a chunk (a turn of 40 chunks,
+        # 17.5 -> 14.6 ms with `bench/load.py --only cpu`; README, "CPU a turn"), and an
+        # answer of 500 tokens streams about 500 chunks. `_Answer.chunk` reads the few fields
+        # it needs from the object itself instead.
         if cast_to is ChatCompletionChunk:
             return data
         return super()._process_response_data(data=data, cast_to=cast_to, response=response)
@@ -273,8 +273,9 @@ class _Answer:
     def chunk(self, chunk: dict[str, Any]) -> tuple[str, bool]:
         """The text of one chunk, and whether it carried anything (reasoning, usage, the end).
 
-        Read as the JSON came, with no checks on its shape: a field of another type raises a
-        TypeError or an AttributeError, which `_deltas` reports as not a completion.
+        Read as the JSON came, with no checks on its shape: a field of another type, or a tool
+        call without its index, raises a TypeError, an AttributeError or a KeyError, which
+        `_deltas` reports as not a completion.
         """
         self.seen = True
         if model := chunk.get("model"):

@@ -6,9 +6,6 @@ with more open at once, each waits longer between appends so that together they 
 the tier (10 replies: every 6 s), rather than being refused with `ratelimited` and retried.
 The first text of a reply (`chat.startStream`) and its end (`chat.stopStream`, with the rest
 of the text) are never held back. Each process paces its own replies.
-
-Measured with `bench/load.py --only burst` (300 answers streaming 30 s at once): see README,
-"Bursts".
 """
 
 from __future__ import annotations
