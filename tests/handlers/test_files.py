@@ -14,22 +14,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.models import MessageFile
 from tests.fakes import FakeOpenAI, FakeSlackAPI
 from tests.filemakers import make_encrypted_pdf, make_image, make_pdf, png_claiming
+from tests.handlers.test_conversations import reply_text
 from tests.harness import BOT_USER, SlackAppHarness
 
 CSV = b"name,notice\nAda,3 months\nBob,1 month\n"
-
-
-def reply_text(slack: FakeSlackAPI) -> str:
-    """Everything the bot wrote in threads, streamed or posted, in order."""
-    parts = []
-    for call in slack.calls:
-        if call.method in ("chat.startStream", "chat.appendStream", "chat.stopStream"):
-            parts.append(call.args.get("markdown_text") or "")
-            for chunk in call.arg("chunks") or []:
-                parts.append(chunk.get("text", ""))
-        elif call.method == "chat.postMessage":
-            parts.append(call.args.get("markdown_text") or call.args.get("text") or "")
-    return "".join(parts)
 
 
 def share(app: SlackAppHarness, text: str, files: list[dict[str, Any]], **kwargs: Any) -> str:

@@ -48,20 +48,7 @@ def _money(value: Any) -> Decimal:
 
 def from_responses(engine: Engine) -> tuple[Sums, Sums, Sums]:
     """(daily, monthly, per scope) totals as `responses` says they must be, GROUP BY here."""
-    query = select(
-        Response.team_id,
-        Response.created_at,
-        Response.user_id,
-        Response.channel_id,
-        Response.model_used,
-        Response.status,
-        Response.tokens_prompt,
-        Response.tokens_completion,
-        Response.tokens_total,
-        Response.cost_usd,
-        Response.completion_time_ms,
-        User.slack_user_id,
-    ).outerjoin(User, User.id == Response.user_id)
+    query = select(*_ROW, User.slack_user_id).outerjoin(User, User.id == Response.user_id)
     daily: dict[tuple[Any, ...], list[Any]] = defaultdict(lambda: [0] * len(_DAILY_SUMS))
     monthly: dict[tuple[Any, ...], list[Any]] = defaultdict(lambda: [0] * len(_MONTHLY_SUMS))
     scoped: dict[tuple[Any, ...], list[Any]] = defaultdict(lambda: [0] * len(_DAILY_SUMS))
