@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
 from db.dialects import rowcount
@@ -94,15 +94,26 @@ def message_files(session: Session, message_ids: Sequence[int]) -> list[FileRow]
     return [FileRow(*row) for row in rows]
 
 
-def conversation_files(session: Session, conversation_id: int, *, upto: int) -> list[FileRow]:
-    """The files of a conversation's messages up to message `upto` (included)."""
+def conversation_files(
+    session: Session, conversation_id: int, *, upto: int, upto_ts: str | None
+) -> list[FileRow]:
+    """The files of a conversation's messages up to message `upto` (included), in the
+    thread's order as `queries.thread_history` reads it: by Slack ts (messages read from
+    Slack after the bot was called in are stored after the mention, and came before it)."""
     rows = session.execute(
         select(*_COLUMNS)
         .join(Message, Message.id == MessageFile.message_id)
-        .where(Message.conversation_id == conversation_id, Message.id <= upto)
+        .where(Message.conversation_id == conversation_id, _upto(upto, upto_ts))
         .order_by(MessageFile.id)
     )
     return [FileRow(*row) for row in rows]
+
+
+def _upto(upto: int, upto_ts: str | None) -> ColumnElement[bool]:
+    """Messages no later than message `upto` (Slack ts `upto_ts`; by id without a ts)."""
+    if upto_ts is None:
+        return Message.id <= upto
+    return or_(Message.slack_ts < upto_ts, Message.id == upto)
 
 
 def set_read(

@@ -216,7 +216,12 @@ _WORK = (
         .where(
             MessageFile.message_id == _earlier_message.id,
             _earlier_message.conversation_id == Turn.conversation_id,
-            _earlier_message.id <= Turn.message_id,
+            # As `db.files.conversation_files` reads them: by Slack ts, by id without one.
+            or_(
+                _earlier_message.id == Turn.message_id,
+                _earlier_message.slack_ts < Message.slack_ts,
+                and_(Message.slack_ts.is_(None), _earlier_message.id < Turn.message_id),
+            ),
         )
         .label("has_files"),
         exists().where(Budget.team_id == Conversation.team_id).label("has_budgets"),

@@ -184,7 +184,7 @@ class ConversationService:
         work = job.work
         shared = []
         if files is not None and work.has_files:
-            shared = files.shared(work.conversation_id, upto=work.message_id)
+            shared = files.shared(work.conversation_id, upto=work.message_id, upto_ts=work.slack_ts)
         with_files = any(row.message_id == work.message_id for row in shared)
         refusal = _refusal(job.prompt, with_files=with_files) or job.model.unknown
         if refusal is not None:
@@ -202,7 +202,9 @@ class ConversationService:
             sink.waiting(THREAD_STATUS)
             unread = self._history.read(job.work).note
             if files is not None:  # the files of the messages just read
-                shared = files.shared(work.conversation_id, upto=work.message_id)
+                shared = files.shared(
+                    work.conversation_id, upto=work.message_id, upto_ts=work.slack_ts
+                )
         if files is not None and any(row.state == "pending" for row in shared):
             # Downloads and extraction happen here, in the turn's worker, after the ack; they
             # may take seconds, so the thread shows what is going on.

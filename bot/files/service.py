@@ -113,10 +113,12 @@ class FileService:
         self._slots = threading.BoundedSemaphore(concurrency)
         self._images = _ImageCache(cache_bytes)
 
-    def shared(self, conversation_id: int, *, upto: int) -> list[FileRow]:
-        """The files of the thread's messages up to message `upto`."""
+    def shared(self, conversation_id: int, *, upto: int, upto_ts: str | None) -> list[FileRow]:
+        """The files of the thread's messages up to message `upto` (Slack ts `upto_ts`)."""
         with self._sessions() as session:
-            return file_queries.conversation_files(session, conversation_id, upto=upto)
+            return file_queries.conversation_files(
+                session, conversation_id, upto=upto, upto_ts=upto_ts
+            )
 
     def read_pending(self, rows: list[FileRow]) -> list[FileRow]:
         """Download and read those of `rows` not read yet; the rows as they are now."""

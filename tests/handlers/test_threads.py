@@ -87,6 +87,22 @@ def test_called_into_a_thread_it_reads_it_once_and_answers_with_who_said_what(
     assert len(stored_ts(sessions)) == len(set(stored_ts(sessions))) == 9
 
 
+def test_files_shared_in_a_thread_it_is_called_into_reach_the_model(
+    app: SlackAppHarness, slack: FakeSlackAPI, model: FakeOpenAI
+) -> None:
+    people(slack)
+    sheet = slack.add_file("staff.csv", b"name,notice\nAda,3 months\n", mimetype="text/csv")
+    root = slack.add_message(CHANNEL, "Here is the sheet.", user="U0001", files=[sheet])["ts"]
+    slack.add_message(CHANNEL, "Thanks.", user="U0002", thread_ts=root)
+    model.enqueue(FakeReply(text="Ada has three months."))
+    app.mention("what does the sheet say?", user="U0002", thread_ts=str(root))
+    app.wait_idle()
+
+    words = " ".join(str(content) for content in contents(model))
+    assert "[File staff.csv (a text file)]" in words and "Ada,3 months" in words
+    assert contents(model)[-1] == "Grace Hopper: what does the sheet say?"
+
+
 def test_a_long_thread_is_read_in_pages_and_its_start_and_latest_messages_kept(
     app: SlackAppHarness, slack: FakeSlackAPI, model: FakeOpenAI, sessions: sessionmaker[Session]
 ) -> None:
