@@ -18,7 +18,7 @@ import mcp_types
 from mcp import Client, MCPError
 
 from bot.tools.config import ServerEntry
-from bot.tools.results import CallRecord, Outcome, ToolResult, describe, result_text
+from bot.tools.results import CallRecord, Outcome, ToolResult, cut, describe, result_text
 from bot.tools.tool_names import OfferedTool
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ async def call_tool(
             f"The tool did not answer within {timeout:g} seconds; it was stopped.",
         )
     except MCPError as exc:
-        return result(Outcome.ERROR, f"The tool failed: {exc.message}")
+        return result(Outcome.ERROR, cut(f"The tool failed: {exc.message}"))
     except Exception as exc:
         log.warning("MCP call of %s on %s failed: %s", tool.remote, tool.server, describe(exc))
         return result(Outcome.ERROR, f"The tool failed ({type(exc).__name__}).")
@@ -136,7 +136,11 @@ async def _call_once(
         except (OSError, httpx2.TransportError, anyio.BrokenResourceError,
                 anyio.ClosedResourceError, anyio.EndOfStream) as exc:  # fmt: skip
             break_link(link, describe(exc))
-            raise Unreachable(f"could not be reached ({describe(exc)})") from exc
+            # Only a connection never made is sure not to have carried the call: after any
+            # other failure the tool may have run, and running it again could do twice what
+            # it does (an order placed, a ticket filed).
+            sent = not isinstance(exc, httpx2.ConnectError | ConnectionRefusedError)
+            raise Unreachable(f"could not be reached ({describe(exc)})", sent=sent) from exc
     call.cancel()
     if lost in done:
         raise Unreachable("lost its connection while the tool ran", sent=True)

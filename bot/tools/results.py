@@ -64,12 +64,17 @@ def result_text(result: mcp_types.CallToolResult) -> tuple[str, bool]:
             parts.append(f"[{block.type} content, not shown]")
     if not parts and result.structured_content is not None:
         parts.append(json.dumps(result.structured_content, ensure_ascii=False))
-    text = "\n".join(parts) or "(the tool returned nothing)"
-    if len(text) > MAX_RESULT_CHARS:
-        text = text[:MAX_RESULT_CHARS] + f"\n[cut: {len(text):,} characters in all]"
+    text = cut("\n".join(parts) or "(the tool returned nothing)")
     if result.is_error:
         text = f"The tool reported an error: {text}"
     return text, bool(result.is_error)
+
+
+def cut(text: str) -> str:
+    """A tool's words for the model and the ledger, at most MAX_RESULT_CHARS of them."""
+    if len(text) <= MAX_RESULT_CHARS:
+        return text
+    return text[:MAX_RESULT_CHARS] + f"\n[cut: {len(text):,} characters in all]"
 
 
 def describe(exc: BaseException) -> str:
