@@ -273,9 +273,8 @@ class _Answer:
     def chunk(self, chunk: dict[str, Any]) -> tuple[str, bool]:
         """The text of one chunk, and whether it carried anything (reasoning, usage, the end).
 
-        Read as the JSON came, with no checks on its shape: a field of another type, or a tool
-        call without its index, raises a TypeError, an AttributeError or a KeyError, which
-        `_deltas` reports as not a completion.
+        Read as the JSON came, with no checks on its shape: a field of another type raises a
+        TypeError or an AttributeError, which `_deltas` reports as not a completion.
         """
         self.seen = True
         if model := chunk.get("model"):
@@ -294,7 +293,7 @@ class _Answer:
             if delta is None:
                 continue
             for call in delta.get("tool_calls") or ():
-                parts = self._calls.setdefault(call["index"], ["", "", ""])
+                parts = self._calls.setdefault(self._slot(call), ["", "", ""])
                 parts[0] = parts[0] or call.get("id") or ""
                 if (function := call.get("function")) is not None:
                     parts[1] = parts[1] or function.get("name") or ""
@@ -330,8 +329,30 @@ class _Answer:
         return "".join(text)
 
     def tool_calls(self) -> tuple[ToolCall, ...]:
-        """The calls the model asked for, in the order of their indexes."""
-        return tuple(ToolCall(*self._calls[index]) for index in sorted(self._calls))
+        """The calls the model asked for, in the order of their indexes; each with an id of
+        its own (an endpoint may leave it out, or give two calls the same)."""
+        calls: list[ToolCall] = []
+        for n, index in enumerate(sorted(self._calls)):
+            call_id, name, arguments = self._calls[index]
+            if not call_id or any(call.id == call_id for call in calls):
+                call_id = f"call_{n}"
+            calls.append(ToolCall(call_id, name, arguments))
+        return tuple(calls)
+
+    def _slot(self, call: dict[str, Any]) -> int:
+        """Where a streamed tool-call fragment goes: its index; without one (Gemini's and some
+        Ollama versions' endpoints), the call of its id, else a new call when it has an id,
+        else the call before it."""
+        index = call.get("index")
+        if isinstance(index, int) and not isinstance(index, bool):
+            return index
+        call_id = call.get("id")
+        for slot, (known_id, _, _) in self._calls.items():
+            if call_id and known_id == call_id:
+                return slot
+        if call_id or not self._calls:
+            return max(self._calls, default=-1) + 1
+        return max(self._calls)
 
     def _usage(self, usage: CompletionUsage) -> TokenUsage:
         prompt = usage.prompt_tokens or 0

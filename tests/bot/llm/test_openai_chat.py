@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -54,6 +56,39 @@ def test_text_usage_and_model_come_from_the_stream(
 def test_text_is_handed_on_as_it_arrives(chat: OpenAIChatModel, model: FakeOpenAI) -> None:
     model.enqueue(FakeReply(text="One, two, three.", chunk_size=5, chunk_delay=0.05))
     assert list(chat.stream("gpt-4o-mini", QUESTION)) == ["One, ", "two, ", "three", "."]
+
+
+def test_tool_calls_without_an_index_or_with_one_id_twice_are_told_apart(
+    chat: OpenAIChatModel, model: FakeOpenAI
+) -> None:
+    def event(**call: Any) -> str:
+        delta = {"tool_calls": [call]}
+        return f"data: {json.dumps({'choices': [{'index': 0, 'delta': delta}]})}\n\n"
+
+    def lookup(arguments: str) -> dict[str, str]:
+        return {"name": "lookup_order", "arguments": arguments}
+
+    events = (
+        # Gemini's endpoint: whole calls, no index; a fragment with no id goes on the last.
+        event(id="g1", type="function", function=lookup('{"order_id": "1"}'))
+        + event(id="g2", type="function", function=lookup('{"order_id"'))
+        + event(function={"arguments": ': "2"}'})
+        # Indexed, but an id already used, and none at all.
+        + event(index=7, id="g1", function=lookup("{}"))
+        + event(index=8, function=lookup("{}"))
+        + 'data: {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}\n\n'
+        + "data: [DONE]\n\n"
+    )
+    model.enqueue(FakeReply(text="never sent", preamble=events))
+    stream = chat.stream("gpt-4o-mini", QUESTION)
+    assert list(stream) == []
+    calls = stream.completion.tool_calls
+    assert [(c.id, c.name, c.arguments) for c in calls] == [
+        ("g1", "lookup_order", '{"order_id": "1"}'),
+        ("g2", "lookup_order", '{"order_id": "2"}'),
+        ("call_2", "lookup_order", "{}"),
+        ("call_3", "lookup_order", "{}"),
+    ]
 
 
 def test_chunks_that_arrive_together_are_each_handed_on_at_once(
@@ -109,7 +144,7 @@ def test_an_error_event_in_the_stream_fails_the_turn(
         # Chunks read as they came, fields of another shape included.
         'data: {"choices": "none"}\n\n',
         'data: {"choices": [{"delta": ["x"]}]}\n\n',
-        'data: {"choices": [{"delta": {"tool_calls": [{"id": "c1"}]}}]}\n\n',
+        'data: {"choices": [{"delta": {"tool_calls": ["lookup_order"]}}]}\n\n',
         'data: {"choices": [], "usage": [1, 2]}\n\n',
     ],
 )
