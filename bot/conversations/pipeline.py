@@ -174,12 +174,18 @@ class TurnPipeline:
             awaited[1].set()
 
     def _await_message_event(self, key: MessageKey, turn_id: int) -> None:
+        if self._workers == 0:
+            return  # only a process that runs turns waits (the wait is in its memory)
         with self._lock:
             if key in self._seen:
                 del self._seen[key]  # it came first
                 return
             if self._mentions_echoed:
                 self._awaiting[key] = (turn_id, threading.Event())
+                # Entries go when their turn runs here or their message event comes; a turn
+                # another process ran, whose event never came here, would stay: the oldest go.
+                while len(self._awaiting) > _SEEN_KEEP:
+                    del self._awaiting[next(iter(self._awaiting))]
 
     def _wait_for_files(self, turn_id: int) -> None:
         """Let a mention's turn wait (briefly) for the message event that carries its files."""
