@@ -11,16 +11,8 @@ from typing import TypeVar
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.members.directory import Member, NotOneMember, UserDirectory, display_name, only_one
-from bot.usage.export import CSV_COLUMNS, report_csv, report_rows
-from bot.usage.figures import (
-    Glance,
-    Money,
-    format_count,
-    format_ms,
-    format_share,
-    format_usd,
-    glance,
-)
+from bot.usage.export import CSV_COLUMNS, report_csv
+from bot.usage.figures import Glance, Money, glance
 from bot.usage.request import (
     EXAMPLES,
     MAX_DAYS,
@@ -36,20 +28,8 @@ from db.usage_lookups import Ratings
 from db.usage_queries import Breakdown, UsageFilter
 
 _Key = TypeVar("_Key")
-# The formatters live in bot.usage.figures; they are imported from here too.
-__all__ = [
-    "CSV_COLUMNS",
-    "DMS",
-    "UsageLine",
-    "UsageReport",
-    "UsageService",
-    "format_count",
-    "format_ms",
-    "format_share",
-    "format_usd",
-    "report_csv",
-    "report_rows",
-]
+# The CSV export lives in bot.usage.export; it is imported from here too.
+__all__ = ["CSV_COLUMNS", "DMS", "UsageLine", "UsageReport", "UsageService", "report_csv"]
 # The key and name of one line for every direct message with the bot: a DM's channel id
 # names nothing a reader knows, and each person's own line is under the members.
 DMS = "DMs"
